@@ -1,0 +1,298 @@
+"""Where each feature-map pixel sits in the input image, derived from the layers.
+
+An FCN adds maps of different resolutions, so it must know, for every layer, how
+its output grid lies over the input image. For the layers an FCN uses, output
+pixel ``i`` is centred on input position ``scale * i + offset``: a
+:class:`CoordMap`. Maps compose through a network, and two maps of equal scale
+differ by a constant shift, which is the crop that aligns them (the idea of
+Caffe's ``coord_map.py``). Nothing here is typed in from the paper: the crops
+19, 5, 27, 9 and 31 of the VGG16 FCNs come out of these functions.
+
+Layers are given as a module, an ``nn.Sequential`` (followed recursively) or a
+list of either. Only square kernels, strides and paddings are supported.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Sequence, Union
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CoordMap",
+    "FusionPlan",
+    "coord_map",
+    "crop_offset",
+    "fusion_plan",
+    "layer_map",
+    "layer_table",
+    "output_size",
+    "receptive_field",
+    "smallest_padding",
+]
+
+Layers = Union[nn.Module, Sequence[nn.Module]]
+
+# Layers that leave every pixel where it is.
+_PASS_THROUGH = (
+    nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
+    nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d,
+)
+
+
+@dataclass(frozen=True)
+class CoordMap:
+    """Output pixel ``i`` is centred on input coordinate ``scale * i + offset``.
+
+    Exact fractions, because the questions asked of a map ("is this offset an
+    integer?") must not depend on rounding.
+    """
+
+    scale: Fraction = Fraction(1)
+    offset: Fraction = Fraction(0)
+
+    def __call__(self, i):
+        return self.scale * i + self.offset
+
+    def then(self, inner: "CoordMap") -> "CoordMap":
+        """The map of a layer with map ``inner`` placed after this one."""
+        return CoordMap(self.scale * inner.scale, self.scale * inner.offset + self.offset)
+
+    def __str__(self) -> str:
+        return f"x = {_fmt(self.scale)}·i {'-' if self.offset < 0 else '+'} {_fmt(abs(self.offset))}"
+
+
+def _fmt(q: Fraction) -> str:
+    return str(q.numerator) if q.denominator == 1 else f"{float(q):g}"
+
+
+def _square(value, name: str, layer: nn.Module) -> int:
+    """One number from an int or an (h, w) pair, refusing non-square settings."""
+    if isinstance(value, str):
+        raise ValueError(f"{layer}: padding={value!r} is not supported; give the padding as a number")
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise ValueError(f"{layer}: non-square {name} {tuple(value)} is not supported; "
+                             "the book's geometry treats height and width alike")
+        value = value[0]
+    return int(value)
+
+
+def _conv_like(layer: nn.Module):
+    """(kernel extent, stride, padding) of a convolution, pooling or transposed convolution."""
+    k = _square(layer.kernel_size, "kernel_size", layer)
+    s = _square(layer.stride if layer.stride is not None else k, "stride", layer)
+    p = _square(layer.padding, "padding", layer)
+    d = _square(getattr(layer, "dilation", 1), "dilation", layer)
+    return d * (k - 1) + 1, s, p
+
+
+def _leaves(layers: Layers) -> list[nn.Module]:
+    """Flatten nested Sequentials and lists into the layers data flows through, in order."""
+    if isinstance(layers, nn.Module) and not isinstance(layers, (nn.Sequential, nn.ModuleList)):
+        if any(True for _ in layers.children()):
+            raise ValueError(
+                f"cannot follow coordinates through a {type(layers).__name__} with sub-modules; "
+                "pass its layers as a list or an nn.Sequential instead")
+        return [layers]
+    out: list[nn.Module] = []
+    for item in layers:
+        out.extend(_leaves(item))
+    return out
+
+
+def layer_map(layer: nn.Module) -> CoordMap:
+    """The coordinate map of one layer (Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d or pass-through)."""
+    if isinstance(layer, nn.ConvTranspose2d):
+        k, s, p = _conv_like(layer)
+        # input pixel i spreads over outputs s*i - p ... s*i - p + k - 1, centred at s*i - p + (k-1)/2
+        return CoordMap(Fraction(1, s), Fraction(2 * p - (k - 1), 2 * s))
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, p = _conv_like(layer)
+        # output pixel i reads inputs s*i - p ... s*i - p + k - 1, centred at s*i - p + (k-1)/2
+        return CoordMap(Fraction(s), Fraction(k - 1, 2) - p)
+    if isinstance(layer, _PASS_THROUGH):
+        return CoordMap()
+    raise ValueError(f"no coordinate map for {type(layer).__name__}; "
+                     "supported: Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d and pointwise layers")
+
+
+def coord_map(layers: Layers) -> CoordMap:
+    """Compose the maps of ``layers`` (applied in order): output pixel -> input coordinate."""
+    total = CoordMap()
+    for layer in _leaves(layers):
+        total = total.then(layer_map(layer))
+    return total
+
+
+def crop_offset(source: CoordMap, target: CoordMap) -> int:
+    """Where to start cropping a map laid out by ``source`` so it lies exactly on ``target``.
+
+    Both maps must have the same scale, and the shift between them must be a
+    whole, non-negative number of pixels: otherwise no crop can align them and
+    a ``ValueError`` says which condition failed.
+    """
+    if source.scale != target.scale:
+        raise ValueError(f"cannot crop between scales {_fmt(source.scale)} and {_fmt(target.scale)}: "
+                         "upsample one of the maps first")
+    shift = (target.offset - source.offset) / source.scale
+    if shift.denominator != 1:
+        raise ValueError(f"the maps are {float(shift):g} pixels apart, not a whole number: "
+                         "no crop aligns them (an even kernel somewhere gives half-pixel offsets)")
+    if shift < 0:
+        raise ValueError(f"the map to crop starts {-shift} pixels inside the target: it is too small "
+                         "to be cropped onto it (increase the first layer's padding)")
+    return int(shift)
+
+
+def receptive_field(layers: Layers) -> int:
+    """Side of the input window that one output pixel of ``layers`` can see.
+
+    A transposed convolution of kernel k and stride s lets an output pixel see
+    up to ceil(k / s) of its input pixels.
+    """
+    size, jump = Fraction(1), Fraction(1)
+    for layer in _leaves(layers):
+        if isinstance(layer, nn.ConvTranspose2d):
+            k, s, _ = _conv_like(layer)
+            size += (math.ceil(k / s) - 1) * jump
+            jump /= s
+        elif isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k, s, _ = _conv_like(layer)
+            size += (k - 1) * jump
+            jump *= s
+        else:
+            layer_map(layer)  # refuses unknown layers
+    return math.ceil(size)
+
+
+def _layer_size(layer: nn.Module, n: int) -> int:
+    if isinstance(layer, nn.ConvTranspose2d):
+        k, s, p = _conv_like(layer)
+        out_pad = _square(layer.output_padding, "output_padding", layer)
+        return (n - 1) * s - 2 * p + k + out_pad
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, p = _conv_like(layer)
+        span = n + 2 * p - k
+        if span < 0:
+            return 0
+        if getattr(layer, "ceil_mode", False):
+            out = -(-span // s) + 1
+            if (out - 1) * s >= n + p:  # PyTorch: the last window must start inside the input
+                out -= 1
+            return out
+        return span // s + 1
+    layer_map(layer)  # refuses unknown layers
+    return n
+
+
+def output_size(layers: Layers, size: int) -> int:
+    """Height (or width) of the output of ``layers`` for an input of side ``size``.
+
+    Raises ``ValueError`` naming the first layer whose output would be empty.
+    """
+    n = size
+    for index, layer in enumerate(_leaves(layers)):
+        n = _layer_size(layer, n)
+        if n < 1:
+            raise ValueError(f"an input of {size} px leaves nothing after layer {index} ({layer}); "
+                             "use a larger input or more padding in the first layer")
+    return n
+
+
+def layer_table(layers: Layers, size: int) -> list[dict]:
+    """One row per layer: its output size, stride, offset and receptive field for an input of ``size``."""
+    rows, prefix = [], []
+    for index, layer in enumerate(_leaves(layers)):
+        prefix.append(layer)
+        cmap = coord_map(prefix)
+        rows.append({
+            "index": index,
+            "layer": type(layer).__name__,
+            "size": output_size(prefix, size),
+            "stride": _fmt(cmap.scale),
+            "offset": _fmt(cmap.offset),
+            "receptive_field": receptive_field(prefix),
+        })
+    return rows
+
+
+@dataclass(frozen=True)
+class FusionPlan:
+    """The crops of an FCN and, per checked input size, the sizes of the maps they cut.
+
+    ``crops[j]`` aligns skip ``j`` (coarsest first) with the upsampled running
+    score; ``crops[-1]`` aligns the final upsampled score with the input.
+    ``sizes[size]`` holds, per crop, (side of the map cut, side it is cut to).
+    """
+
+    crops: tuple[int, ...]
+    sizes: dict[int, tuple[tuple[int, int], ...]]
+
+
+def fusion_plan(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
+                sizes: Iterable[int] = ()) -> FusionPlan:
+    """Derive every crop of an FCN from its layers, and check they fit inputs of ``sizes``.
+
+    ``stages`` split the path from the image to the coarsest score: the output
+    of every stage but the last feeds a skip (through a 1x1 score layer, which
+    moves nothing). ``upsamplers[j]`` upsamples the running score before skip
+    ``j`` is added (coarsest skip first); the last one brings the score to the
+    input's resolution. FCN-32s: one stage, one upsampler; FCN-8s: three, three.
+    Raises ``ValueError`` if a crop is impossible or cuts outside its map.
+    """
+    if len(stages) != len(upsamplers):
+        raise ValueError(f"an FCN with {len(stages)} stages needs {len(stages)} upsamplers, "
+                         f"got {len(upsamplers)}")
+    prefixes = [[layer for stage in stages[:i + 1] for layer in _leaves(stage)] for i in range(len(stages))]
+    skips = list(reversed(range(len(stages) - 1))) + [None]  # None: the final crop, to the input
+
+    running, crops = coord_map(prefixes[-1]), []
+    for upsample, skip in zip(upsamplers, skips):
+        running = running.then(layer_map(upsample))
+        if skip is None:  # the upsampled score is cut to the input
+            crops.append(crop_offset(running, CoordMap()))
+        else:  # the skip is cut to the upsampled score
+            crops.append(crop_offset(coord_map(prefixes[skip]), running))
+
+    checked = {}
+    for size in sizes:
+        n, cuts = output_size(prefixes[-1], size), []
+        for crop, upsample, skip in zip(crops, upsamplers, skips):
+            n = _layer_size(upsample, n)
+            have, need = (n, size) if skip is None else (output_size(prefixes[skip], size), n)
+            if crop + need > have:
+                raise ValueError(f"for a {size} px input, crop {len(cuts) + 1} needs {crop} + {need} px "
+                                 f"but its map has only {have}: increase the first layer's padding")
+            cuts.append((have, need))
+        checked[size] = tuple(cuts)
+    return FusionPlan(tuple(crops), checked)
+
+
+def smallest_padding(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
+                     sizes: Iterable[int] = (), limit: int = 256) -> int:
+    """The smallest padding of the first layer for which every crop is valid and fits every size.
+
+    With no ``sizes`` only the crop offsets are checked (all whole and >= 0).
+    Sizes from 1 to twice the output stride cover every case: once the padding
+    is fixed, the sizes repeat their behaviour with that period. The layers are
+    those of :func:`fusion_plan`; the first one's padding is varied and then restored.
+    """
+    first = _leaves(stages[0])[0]
+    if not isinstance(first, nn.Conv2d):
+        raise ValueError(f"the first layer must be a Conv2d to vary its padding, got {type(first).__name__}")
+    sizes, original = list(sizes), first.padding
+    try:
+        for padding in range(limit + 1):
+            first.padding = (padding, padding)
+            try:
+                fusion_plan(stages, upsamplers, sizes)
+            except ValueError:
+                continue
+            return padding
+    finally:
+        first.padding = original
+    raise ValueError(f"no first-layer padding up to {limit} makes every crop fit every input size")

@@ -1,0 +1,66 @@
+"""The paper's four segmentation scores, all read off one confusion matrix.
+
+With ``n[i, j]`` the number of pixels of true class ``i`` predicted as ``j`` and
+``t[i] = sum_j n[i, j]`` the pixels of class ``i`` (Long et al., section 5):
+
+* pixel accuracy      ``sum_i n[i, i] / sum_i t[i]``
+* mean accuracy       ``mean_i n[i, i] / t[i]``
+* mean IU             ``mean_i n[i, i] / (t[i] + sum_j n[j, i] - n[i, i])``
+* frequency weighted  ``sum_i t[i] IU[i] / sum_i t[i]``
+
+Means run over the classes that occur: a class absent from both prediction and
+target has no IU at all (0 / 0), and counting it as 0 or 1 would distort the mean.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["confusion_matrix", "scores"]
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     ignore_index: int = 255) -> torch.Tensor:
+    """``num_classes x num_classes`` counts: row = true class, column = predicted class.
+
+    Pixels whose target is ``ignore_index`` (VOC's object borders) are left out.
+    ``pred`` holds class indices, not scores: take ``logits.argmax(1)`` first.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape; "
+                         "pass class indices (logits.argmax(1)), not the logits")
+    if pred.is_floating_point() or target.is_floating_point():
+        raise ValueError("pass integer class indices (e.g. logits.argmax(1)), not floating-point scores")
+    valid = target != ignore_index
+    pred, target = pred[valid].long(), target[valid].long()
+    for name, values in (("prediction", pred), ("target", target)):
+        if values.numel() and (values.min() < 0 or values.max() >= num_classes):
+            bad = values[(values < 0) | (values >= num_classes)][0].item()
+            raise ValueError(f"{name} holds class {bad}, outside 0..{num_classes - 1} "
+                             f"(and not the ignore index {ignore_index})")
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes).cpu()
+
+
+def scores(hist: torch.Tensor) -> dict:
+    """Pixel accuracy, mean accuracy, mean IU, frequency-weighted IU and per-class IU.
+
+    Per-class values are ``nan`` for classes absent from both target and
+    prediction (their IU is undefined); the means leave them out.
+    """
+    hist = hist.double()
+    true_diag = hist.diag()
+    per_class_total = hist.sum(1)  # t[i]
+    union = per_class_total + hist.sum(0) - true_diag
+    total = hist.sum()
+    if total == 0:
+        raise ValueError("the confusion matrix is empty: every pixel was ignored or none was given")
+    iu = true_diag / union  # nan where the class appears nowhere
+    accuracy = true_diag / per_class_total  # nan where the class is not in the target
+    present = per_class_total > 0
+    return {
+        "pixel_accuracy": float(true_diag.sum() / total),
+        "mean_accuracy": float(accuracy[present].mean()),
+        "mean_iu": float(iu[union > 0].mean()),
+        "fw_iu": float((per_class_total[present] * iu[present]).sum() / total),
+        "class_iu": iu.tolist(),
+    }

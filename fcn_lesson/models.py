@@ -1,0 +1,264 @@
+"""FCN-32s, FCN-16s and FCN-8s on a VGG-layout backbone, with crops derived by `geometry`.
+
+All three share one skeleton and one set of module names (``backbone``,
+``head``, ``score_fr``, ``score_pool4``, ``score_pool3``, ``upscore2``,
+``upscore_pool4``, ``upscore``), so a trained FCN-32s can seed an FCN-16s and
+that an FCN-8s (:meth:`FCN.from_coarser`), as in the paper's staged training.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from . import geometry
+from .surgery import bilinear_upsampler
+
+__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "VGG16", "fit_layout", "vgg_backbone"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The shape of a VGG-style network: five conv stages, each closed by a 2x2 max-pool.
+
+    ``fc6_kernel`` is the side of pool5 on the classifier's native input, which
+    is therefore ``32 * fc6_kernel`` pixels (224 for VGG16). ``padding`` is the
+    FCN's first-layer padding. Either may be ``None``: :func:`fit_layout` then
+    derives it from the geometry (the smallest values that work).
+    """
+
+    widths: tuple[int, ...]
+    convs: tuple[int, ...]
+    fc_width: int
+    fc6_kernel: int | None = None
+    batch_norm: bool = False
+    dropout: float = 0.5
+    padding: int | None = None
+
+    def __post_init__(self):
+        if len(self.widths) != 5 or len(self.convs) != 5:
+            raise ValueError("a VGG layout has five stages: give five widths and five conv counts")
+
+    @property
+    def native_size(self) -> int:
+        """The input side on which the classifier's fc6 sees exactly one window."""
+        return 32 * fit_layout(self).fc6_kernel
+
+
+#: The exact VGG16 layout, with the paper's padding of 100.
+VGG16 = Layout(widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3), fc_width=4096,
+               fc6_kernel=7, padding=100)
+#: A narrow VGG-layout network that trains in minutes on a CPU; fc6 kernel and
+#: padding are left to :func:`fit_layout`.
+MINI = Layout(widths=(16, 32, 64, 128, 128), convs=(1, 1, 2, 2, 2), fc_width=256,
+              batch_norm=True, dropout=0.0)
+LAYOUTS = {"vgg16": VGG16, "mini": MINI}
+
+
+def vgg_backbone(layout: Layout, padding: int = 1) -> nn.Sequential:
+    """Five stages ``block1`` .. ``block5``, each ending in a ceil-mode 2x2 max-pool.
+
+    Only the first convolution gets ``padding``; the others pad by 1, so that
+    3x3 convolutions keep the size. Pools round up (``ceil_mode``), as Caffe's
+    do, which the crop arithmetic assumes.
+    """
+    blocks, channels = OrderedDict(), 3
+    for stage, (width, count) in enumerate(zip(layout.widths, layout.convs), start=1):
+        layers = OrderedDict()
+        for i in range(1, count + 1):
+            pad = padding if (stage, i) == (1, 1) else 1
+            layers[f"conv{stage}_{i}"] = nn.Conv2d(channels, width, 3, padding=pad)
+            if layout.batch_norm:
+                layers[f"bn{stage}_{i}"] = nn.BatchNorm2d(width)
+            layers[f"relu{stage}_{i}"] = nn.ReLU(inplace=True)
+            channels = width
+        layers[f"pool{stage}"] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        blocks[f"block{stage}"] = nn.Sequential(layers)
+    return nn.Sequential(blocks)
+
+
+def _head(layout: Layout) -> nn.Sequential:
+    """fc6 and fc7 as convolutions (k x k, then 1 x 1), as convolutionalization leaves them."""
+    return nn.Sequential(OrderedDict(
+        fc6=nn.Conv2d(layout.widths[-1], layout.fc_width, layout.fc6_kernel),
+        relu6=nn.ReLU(inplace=True),
+        drop6=nn.Dropout2d(layout.dropout),
+        fc7=nn.Conv2d(layout.fc_width, layout.fc_width, 1),
+        relu7=nn.ReLU(inplace=True),
+        drop7=nn.Dropout2d(layout.dropout),
+    ))
+
+
+def _zero_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """A 1x1 score layer that starts at zero, so a new skip adds nothing until it learns."""
+    conv = nn.Conv2d(in_channels, out_channels, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+class FCN(nn.Module):
+    """The common skeleton; use :class:`FCN32s`, :class:`FCN16s` or :class:`FCN8s`.
+
+    ``skips`` is how many pooling layers (pool4, then pool3) are fused in.
+    """
+
+    skips = 0
+    #: the at-once scaling of (pool4, pool3) features before their score layers
+    AT_ONCE_SCALES = (0.01, 0.0001)
+
+    def __init__(self, num_classes: int = 21, *, backbone: str | Layout = "vgg16",
+                 padding: int | None = None, learnable_upsampling: bool = False,
+                 at_once: bool = False):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2 (background and one class), got {num_classes}")
+        layout = fit_layout(_layout(backbone))
+        if padding is None:
+            padding = layout.padding
+        self.num_classes, self.layout, self.padding = num_classes, layout, padding
+        self.skip_scales = self.AT_ONCE_SCALES[:self.skips] if at_once else (1.0,) * self.skips
+
+        self.backbone = vgg_backbone(layout, padding)
+        self.head = _head(layout)
+        self.score_fr = _zero_conv(layout.fc_width, num_classes)
+        factor = 32
+        if self.skips >= 1:
+            self.score_pool4 = _zero_conv(layout.widths[3], num_classes)
+            self.upscore2 = bilinear_upsampler(num_classes, 2, learnable=learnable_upsampling)
+            factor = 16
+        if self.skips >= 2:
+            self.score_pool3 = _zero_conv(layout.widths[2], num_classes)
+            self.upscore_pool4 = bilinear_upsampler(num_classes, 2, learnable=learnable_upsampling)
+            factor = 8
+        self.upscore = bilinear_upsampler(num_classes, factor, learnable=learnable_upsampling)
+        self.crops = geometry.fusion_plan(*self.geometry_paths()).crops
+        self._sizes_checked: set[int] = set()
+
+    def geometry_paths(self):
+        """The ``(stages, upsamplers)`` that :func:`geometry.fusion_plan` derives the crops from."""
+        return _paths(self.skips, self.backbone, self.head, self.score_fr, self._upsamplers())
+
+    def _upsamplers(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in ("upscore2", "upscore_pool4")[:self.skips]] + [self.upscore]
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {tuple(x.shape)}"
+                             " (add a batch dimension with x[None] for a single image)")
+        for size in x.shape[2:]:
+            if size not in self._sizes_checked:
+                try:
+                    geometry.fusion_plan(*self.geometry_paths(), sizes=[size])
+                except ValueError as err:
+                    raise ValueError(f"this {type(self).__name__} (first-layer padding {self.padding}) "
+                                     f"cannot take a side of {size} px: {err}") from None
+                self._sizes_checked.add(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        features = []
+        h = x
+        for block in self.backbone:
+            h = block(h)
+            features.append(h)
+        score = self.score_fr(self.head(h))
+        skip_inputs = [("score_pool4", features[3]), ("score_pool3", features[2])][:self.skips]
+        for (score_layer, feature), scale, upsample, crop in zip(
+                skip_inputs, self.skip_scales, self._upsamplers(), self.crops):
+            score = upsample(score)
+            skip = getattr(self, score_layer)(feature * scale if scale != 1 else feature)
+            score = score + skip[:, :, crop:crop + score.shape[2], crop:crop + score.shape[3]]
+        score = self.upscore(score)
+        crop = self.crops[-1]
+        return score[:, :, crop:crop + x.shape[2], crop:crop + x.shape[3]]
+
+    @classmethod
+    def from_coarser(cls, coarser: "FCN", **kwargs) -> "FCN":
+        """Start this FCN from a trained coarser one (FCN-16s from FCN-32s, FCN-8s from FCN-16s).
+
+        Every layer the two share is copied (backbone, fc6/fc7, the scores and
+        the upsamplers of the same shape). The new skip's score layer starts at
+        zero, so at first the new model predicts the coarser model's scores,
+        only upsampled in two steps instead of one; training then teaches the
+        skip what the coarse score misses.
+        """
+        if not isinstance(coarser, FCN) or coarser.skips != cls.skips - 1:
+            want = {1: "FCN32s", 2: "FCN16s"}.get(cls.skips, "nothing")
+            raise ValueError(f"{cls.__name__} starts from a trained {want}, got {type(coarser).__name__}")
+        model = cls(coarser.num_classes, backbone=coarser.layout, padding=coarser.padding,
+                    at_once=False, **kwargs)
+        own = model.state_dict()
+        shared = {k: v for k, v in coarser.state_dict().items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(shared, strict=False)
+        return model.to(next(coarser.parameters()).device)
+
+
+class FCN32s(FCN):
+    """Score at stride 32, upsampled 32x in one step: the coarsest FCN."""
+
+    skips = 0
+
+
+class FCN16s(FCN):
+    """FCN-32s plus a skip from pool4: fuse at stride 16, then upsample 16x."""
+
+    skips = 1
+
+
+class FCN8s(FCN):
+    """FCN-16s plus a skip from pool3: fuse at stride 8, then upsample 8x."""
+
+    skips = 2
+
+
+def _layout(backbone: str | Layout) -> Layout:
+    if isinstance(backbone, Layout):
+        return backbone
+    if backbone not in LAYOUTS:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(LAYOUTS)} or pass a Layout")
+    return LAYOUTS[backbone]
+
+
+def _paths(skips, backbone, head, score_fr, upsamplers):
+    """Split the network at pool3 and pool4 into the stages that feed skips."""
+    blocks = list(backbone)
+    cuts = {0: [5], 1: [4, 5], 2: [3, 4, 5]}[skips]
+    stages, start = [], 0
+    for cut in cuts:
+        stages.append(blocks[start:cut])
+        start = cut
+    stages[-1] = stages[-1] + [head, score_fr]
+    return stages, upsamplers
+
+
+@lru_cache(maxsize=None)
+def fit_layout(layout: Layout) -> Layout:
+    """``layout`` with its missing fc6 kernel and padding derived from the geometry.
+
+    The fc6 kernel is the smallest odd one (even ones give half-pixel offsets)
+    for which some padding lets FCN-32s, -16s and -8s all take every input side
+    from 1 px up; the padding is the smallest such, one for all three so that
+    weights carry over between them. VGG16's 7 and 100 are given, not derived.
+    """
+    if layout.fc6_kernel is None:
+        for kernel in range(1, 16, 2):
+            try:
+                return fit_layout(replace(layout, fc6_kernel=kernel))
+            except ValueError:
+                continue
+        raise ValueError("no fc6 kernel up to 15 lets every crop fit; check the layout")
+    if layout.padding is not None:
+        return layout
+    probe = replace(layout, widths=(1,) * 5, fc_width=1)  # widths do not move pixels
+
+    def needed(skips: int) -> int:
+        upsamplers = [bilinear_upsampler(1, 2) for _ in range(skips)]
+        upsamplers.append(bilinear_upsampler(1, 32 >> skips))
+        stages, upsamplers = _paths(skips, vgg_backbone(probe), _head(probe), nn.Identity(), upsamplers)
+        return geometry.smallest_padding(stages, upsamplers, range(1, 65))
+
+    return replace(layout, padding=max(needed(skips) for skips in (0, 1, 2)))

@@ -1,0 +1,157 @@
+"""Weight surgery: the bilinear upsampling kernel, convolutionalization, VGG16 transplant.
+
+These are the moves the paper makes on a trained classifier to turn it into a
+dense predictor without retraining from scratch: reshape the fully connected
+layers into convolutions, and initialise the upsampling layers so that they
+start out as bilinear interpolation.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+__all__ = [
+    "bilinear_kernel",
+    "bilinear_upsampler",
+    "bilinear_weight",
+    "convolutionalize",
+    "misalignment",
+    "transplant_vgg16",
+]
+
+
+def bilinear_kernel(size: int) -> torch.Tensor:
+    """The ``size x size`` kernel whose transposed convolution interpolates bilinearly.
+
+    In one dimension it is a tent: weight ``1 - |t - c| / f`` at tap ``t``, with
+    centre ``c = (size - 1) / 2`` and ``f = ceil(size / 2)``, the upsampling
+    factor it is made for (kernel ``2f`` for factor ``f``). Neighbouring tents,
+    ``f`` apart, sum to one, which is why a stride-``f`` transposed convolution
+    with it reproduces linear interpolation. The 2-D kernel is the outer product.
+    """
+    if size < 1:
+        raise ValueError(f"a kernel needs size >= 1, got {size}")
+    factor = (size + 1) // 2
+    centre = (size - 1) / 2
+    taps = torch.arange(size, dtype=torch.float64)
+    tent = 1 - (taps - centre).abs() / factor
+    return torch.outer(tent, tent).float()
+
+
+def bilinear_weight(channels: int, size: int) -> torch.Tensor:
+    """ConvTranspose2d weight (channels, channels, size, size) that upsamples each channel on its own."""
+    weight = torch.zeros(channels, channels, size, size)
+    weight[range(channels), range(channels)] = bilinear_kernel(size)
+    return weight
+
+
+def bilinear_upsampler(channels: int, factor: int, *, padding: int = 0,
+                       learnable: bool = False) -> nn.ConvTranspose2d:
+    """A stride-``factor`` transposed convolution (kernel ``2 * factor``) initialised bilinear.
+
+    With ``padding = factor // 2`` (even factor) it equals ``F.interpolate(...,
+    scale_factor=factor, mode="bilinear")`` away from the borders; the FCNs use
+    ``padding=0`` and crop instead. Fixed (no gradient) unless ``learnable``.
+    """
+    layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor,
+                               padding=padding, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(bilinear_weight(channels, 2 * factor))
+    layer.weight.requires_grad_(learnable)
+    return layer
+
+
+def convolutionalize(linear: nn.Linear, in_channels: int, kernel_size: int) -> nn.Conv2d:
+    """The ``Conv2d`` that computes what ``linear`` computes on a flattened C x k x k input.
+
+    ``nn.Flatten`` orders a feature map channel-major (C, then rows, then
+    columns), so the Linear weight row for one output is exactly a C x k x k
+    filter: a reshape, not a retraining. On a larger input the convolution
+    slides that filter and gives one classification per window.
+    """
+    expected = in_channels * kernel_size * kernel_size
+    if linear.in_features != expected:
+        raise ValueError(f"a Linear with {linear.in_features} inputs cannot read a "
+                         f"{in_channels} x {kernel_size} x {kernel_size} map ({expected} values); "
+                         "check in_channels and kernel_size against the layer before it")
+    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size, bias=linear.bias is not None)
+    conv = conv.to(device=linear.weight.device, dtype=linear.weight.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.reshape(conv.weight.shape))
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv
+
+
+def transplant_vgg16(fcn: nn.Module, vgg16: nn.Module) -> nn.Module:
+    """Copy the 13 convolutions and fc6/fc7 of a torchvision VGG16 into ``fcn``, in place.
+
+    Convolutions are matched in network order by walking every module (not by
+    zipping lists of blocks, which silently matches nothing when the blocks are
+    containers). fc6 and fc7 are convolutionalized. Any shape mismatch raises a
+    ``ValueError`` before anything is copied, naming the layer.
+    """
+    source_convs = [m for m in vgg16.features.modules() if isinstance(m, nn.Conv2d)]
+    target_convs = [m for m in fcn.backbone.modules() if isinstance(m, nn.Conv2d)]
+    if len(source_convs) != 13 or len(target_convs) != 13:
+        raise ValueError(f"VGG16 has 13 convolutions; the source has {len(source_convs)} and the FCN "
+                         f"{len(target_convs)}: build the FCN with backbone='vgg16'")
+    fc6, fc7 = vgg16.classifier[0], vgg16.classifier[3]
+    pairs = [(f"conv {i + 1}", s, t) for i, (s, t) in enumerate(zip(source_convs, target_convs))]
+    pairs += [("fc6", fc6, fcn.head.fc6), ("fc7", fc7, fcn.head.fc7)]
+    for name, source, target in pairs:
+        # a Linear source is read as the flattened form of the target's filters
+        expected = target.weight.shape if isinstance(source, nn.Conv2d) else target.weight.flatten(1).shape
+        if source.weight.shape != expected:
+            raise ValueError(f"{name}: VGG16 has weight {tuple(source.weight.shape)}, the FCN expects "
+                             f"{tuple(expected)}; build the FCN with backbone='vgg16'")
+    with torch.no_grad():
+        for _, source, target in pairs:
+            target.weight.copy_(source.weight.reshape(target.weight.shape))
+            target.bias.copy_(source.bias)
+    return fcn
+
+
+def misalignment(model: nn.Module) -> tuple[float, float]:
+    """Measure, in pixels, how far ``model``'s output grid lies from its input grid: (rows, columns).
+
+    A probe with ``model``'s geometry and crops is given weights that make it
+    copy two coordinate ramps: channel 0 holds each pixel's row, channel 1 its
+    column. Every convolution averages symmetrically around its centre, every
+    pool averages (max-pooling a ramp would pick a window's edge), the score
+    layers share the sum between the paths, and bilinear upsampling reproduces
+    a ramp exactly. Away from the borders an aligned FCN therefore returns its
+    input unchanged, and a crop that is off by ``d`` returns the ramp shifted by
+    ``d``. The result is that shift, averaged over the interior.
+    """
+    from .geometry import receptive_field  # here, not at the top: geometry stays free of surgery
+
+    layout = replace(model.layout, widths=(2,) * 5, fc_width=2, batch_norm=False, dropout=0.0)
+    probe = type(model)(2, backbone=layout, padding=model.padding).eval()
+    probe.crops = model.crops
+    paths = 1 + probe.skips
+    for block in probe.backbone:
+        for name, layer in block.named_children():
+            if isinstance(layer, nn.MaxPool2d):
+                setattr(block, name, nn.AvgPool2d(layer.kernel_size, layer.stride, ceil_mode=layer.ceil_mode))
+    with torch.no_grad():
+        for layer in probe.modules():
+            if isinstance(layer, nn.Conv2d):
+                is_score = layer.kernel_size == (1, 1) and layer.out_channels == 2 and layer is not probe.head.fc7
+                k = layer.kernel_size[0]
+                layer.weight.zero_()
+                layer.bias.zero_()
+                for c in range(2):
+                    layer.weight[c, c] = 1 / paths if is_score else 1 / (k * k)
+    stages, upsamplers = probe.geometry_paths()
+    margin = receptive_field([layer for stage in stages for layer in stage] + list(upsamplers))
+    size = 2 * margin + 32
+    ramp = torch.arange(size, dtype=torch.float32)
+    image = torch.stack([ramp[:, None].expand(size, size), ramp[None, :].expand(size, size),
+                         torch.zeros(size, size)])[None]
+    with torch.no_grad():
+        out = probe(image)[0, :2, margin:-margin, margin:-margin]
+    shift = out - image[0, :2, margin:-margin, margin:-margin]
+    return float(shift[0].mean()), float(shift[1].mean())

@@ -1,0 +1,182 @@
+from dataclasses import replace
+from fractions import Fraction
+
+import pytest
+import torch
+from torch import nn
+
+from fcn_lesson import geometry
+from fcn_lesson.geometry import CoordMap, coord_map, crop_offset, layer_map
+from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, fit_layout, vgg_backbone
+from fcn_lesson.surgery import bilinear_upsampler
+
+
+def narrow(layout):
+    """The same geometry with one channel: geometry ignores widths, and forwards get cheap."""
+    return replace(layout, widths=(1,) * 5, fc_width=1)
+
+
+def ramp_response(layer, size=40):
+    """Feed a layer a column-index ramp through uniform weights: interior outputs read off
+    the input position each output pixel is centred on."""
+    ramp = torch.arange(size, dtype=torch.float64).expand(1, 1, size, size).clone()
+    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+        layer = layer.double()
+        with torch.no_grad():
+            if isinstance(layer, nn.Conv2d):
+                layer.weight.fill_(1 / layer.weight[0, 0].numel())
+            if layer.bias is not None:
+                layer.bias.zero_()
+    with torch.no_grad():
+        out = layer(ramp)[0, 0]
+    return out[len(out) // 2]
+
+
+@pytest.mark.parametrize("layer", [
+    nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 5, stride=2, padding=1),
+    nn.Conv2d(1, 1, 7), nn.Conv2d(1, 1, 3, dilation=2), nn.AvgPool2d(2, 2), nn.AvgPool2d(3, 2, padding=1),
+    bilinear_upsampler(1, 2), bilinear_upsampler(1, 4, padding=2), bilinear_upsampler(1, 8),
+])
+def test_layer_map_predicts_where_each_output_pixel_is_centred(layer):
+    cmap = layer_map(layer)
+    out = ramp_response(layer)
+    i = torch.arange(len(out), dtype=torch.float64)
+    predicted = float(cmap.scale) * i + float(cmap.offset)
+    interior = slice(len(out) // 4, 3 * len(out) // 4)
+    torch.testing.assert_close(out[interior], predicted[interior])
+
+
+def test_layer_maps_of_the_fcn_layers():
+    assert layer_map(nn.Conv2d(3, 8, 3, padding=100)) == CoordMap(Fraction(1), Fraction(-99))
+    assert layer_map(nn.MaxPool2d(2, 2, ceil_mode=True)) == CoordMap(Fraction(2), Fraction(1, 2))
+    assert layer_map(nn.ConvTranspose2d(4, 4, 64, stride=32)) == CoordMap(Fraction(1, 32), Fraction(-63, 64))
+    assert layer_map(nn.ReLU()) == CoordMap() == layer_map(nn.BatchNorm2d(3)) == layer_map(nn.Dropout2d())
+
+
+def test_coord_map_composes_in_order():
+    outer, inner = CoordMap(Fraction(2), Fraction(1, 2)), CoordMap(Fraction(1), Fraction(3))
+    assert outer.then(inner)(5) == outer(inner(5))
+    layers = [nn.Conv2d(1, 1, 3, padding=100), nn.MaxPool2d(2, 2), nn.Conv2d(1, 1, 7)]
+    assert coord_map(layers) == layer_map(layers[0]).then(layer_map(layers[1])).then(layer_map(layers[2]))
+    assert coord_map(nn.Sequential(nn.Sequential(*layers[:2]), layers[2])) == coord_map(layers)
+    assert str(coord_map(layers)) == "x = 2·i - 92.5"
+
+
+def test_vgg16_maps_match_the_caffe_reference():
+    backbone = vgg_backbone(narrow(VGG16), padding=100)
+    assert coord_map(backbone[:3]) == CoordMap(Fraction(8), Fraction(-191, 2))   # pool3
+    assert coord_map(backbone[:4]) == CoordMap(Fraction(16), Fraction(-183, 2))  # pool4
+    assert coord_map(backbone) == CoordMap(Fraction(32), Fraction(-167, 2))      # pool5
+
+
+def test_unsupported_layers_are_refused_by_name():
+    with pytest.raises(ValueError, match="Linear"):
+        layer_map(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="non-square"):
+        layer_map(nn.Conv2d(1, 1, (3, 5)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3)
+
+    with pytest.raises(ValueError, match="Block"):
+        coord_map([Block()])
+
+
+def test_crop_offset_and_its_refusals():
+    assert crop_offset(CoordMap(Fraction(16), Fraction(-183, 2)), CoordMap(Fraction(16), Fraction(-23, 2))) == 5
+    with pytest.raises(ValueError, match="scales"):
+        crop_offset(CoordMap(Fraction(2)), CoordMap(Fraction(1)))
+    with pytest.raises(ValueError, match="whole number"):
+        crop_offset(CoordMap(), CoordMap(Fraction(1), Fraction(1, 2)))
+    with pytest.raises(ValueError, match="too small"):
+        crop_offset(CoordMap(Fraction(1), Fraction(3)), CoordMap())
+
+
+@pytest.mark.parametrize("cls, crops", [(FCN32s, (19,)), (FCN16s, (5, 27)), (FCN8s, (5, 9, 31))])
+def test_vgg16_crops_are_the_papers(cls, crops):
+    assert cls(21, backbone=narrow(VGG16)).crops == crops
+    assert geometry.fusion_plan(*cls(21, backbone=narrow(VGG16)).geometry_paths()).crops == crops
+
+
+def test_receptive_field_matches_a_gradient_measurement():
+    torch.manual_seed(0)
+    # average pools: a max pool passes the gradient to one pixel of its window only
+    layers = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2, 2), nn.Conv2d(1, 1, 5),
+                           nn.AvgPool2d(2, 2), nn.Conv2d(1, 1, 3, dilation=2))
+    with torch.no_grad():
+        for m in layers:
+            if isinstance(m, nn.Conv2d):
+                m.weight.uniform_(0.5, 1.0)
+    x = torch.ones(1, 1, 64, 64, requires_grad=True)
+    out = layers(x)
+    out[0, 0, 2, 2].backward()
+    seen = (x.grad[0, 0].abs().sum(0) > 0).nonzero()
+    assert geometry.receptive_field(layers) == int(seen.max() - seen.min() + 1) == 30
+
+
+def test_receptive_field_of_vgg16():
+    backbone = vgg_backbone(narrow(VGG16))
+    assert geometry.receptive_field(backbone) == 212
+    assert geometry.receptive_field([backbone, nn.Conv2d(1, 1, 7)]) == 404
+    assert geometry.receptive_field([nn.Conv2d(1, 1, 3), bilinear_upsampler(1, 2)]) == 4
+
+
+def test_output_size_agrees_with_torch():
+    layers = [vgg_backbone(narrow(MINI), padding=3), nn.Conv2d(1, 1, 3), bilinear_upsampler(1, 4)]
+    for size in range(70, 200, 7):
+        expected = nn.Sequential(*layers)(torch.zeros(1, 3, size, size)).shape[-1]
+        assert geometry.output_size(layers, size) == expected
+
+
+def test_output_size_names_the_layer_that_empties():
+    with pytest.raises(ValueError, match="Conv2d.*more padding"):
+        geometry.output_size([vgg_backbone(narrow(VGG16), padding=1), nn.Conv2d(1, 1, 7)], 150)
+
+
+def test_layer_table_rows():
+    rows = geometry.layer_table(vgg_backbone(narrow(VGG16), padding=100), 224)
+    pools = [r for r in rows if r["layer"] == "MaxPool2d"]
+    assert [r["stride"] for r in pools] == ["2", "4", "8", "16", "32"]
+    assert [r["size"] for r in pools] == [211, 106, 53, 27, 14]
+    assert pools[-1]["receptive_field"] == 212 and pools[-1]["offset"] == "-83.5"
+
+
+def test_fusion_plan_checks_that_every_crop_fits():
+    stages, upsamplers = FCN8s(21, backbone=narrow(VGG16)).geometry_paths()
+    plan = geometry.fusion_plan(stages, upsamplers, sizes=range(1, 65))
+    assert plan.crops == (5, 9, 31) and len(plan.sizes) == 64
+    assert all(crop + need <= have for cuts in plan.sizes.values() for crop, (have, need) in zip(plan.crops, cuts))
+    # a 3x3 fc6 leaves no margin for the pool3 crop: no padding can make FCN-8s fit every size
+    stages, upsamplers = FCN8s(21, backbone=replace(narrow(MINI), fc6_kernel=3, padding=200)).geometry_paths()
+    assert geometry.fusion_plan(stages, upsamplers).crops == (1, 1, 195)
+    with pytest.raises(ValueError, match="crop 2 needs"):
+        geometry.fusion_plan(stages, upsamplers, sizes=range(1, 65))
+    with pytest.raises(ValueError, match="upsamplers"):
+        geometry.fusion_plan(stages, upsamplers[:2])
+
+
+def test_smallest_padding_why_100_and_not_81():
+    model = FCN32s(21, backbone=narrow(VGG16))
+    stages, upsamplers = model.geometry_paths()
+    assert geometry.smallest_padding(stages, upsamplers) == 81  # crop >= 0 only
+    assert geometry.smallest_padding(stages, upsamplers, range(1, 65)) == 97  # and a 1 px input works
+    assert model.backbone[0][0].padding == (100, 100)  # restored
+    for cls in (FCN16s, FCN8s):
+        assert geometry.smallest_padding(*cls(21, backbone=narrow(VGG16)).geometry_paths(), range(1, 65)) <= 97
+
+
+def test_smallest_padding_needs_a_first_convolution():
+    with pytest.raises(ValueError, match="Conv2d"):
+        geometry.smallest_padding([[nn.ReLU()]], [bilinear_upsampler(1, 1)])
+
+
+def test_the_mini_layout_is_derived():
+    fitted = fit_layout(MINI)
+    assert (fitted.fc6_kernel, fitted.native_size) == (5, 160)  # 1 and 3 cannot fit FCN-8s
+    with pytest.raises(ValueError):
+        fit_layout(replace(MINI, fc6_kernel=3))
+    for cls in (FCN32s, FCN16s, FCN8s):  # every size 1..2x the stride works, and so every size
+        model = cls(2, backbone=narrow(fitted))
+        geometry.fusion_plan(*model.geometry_paths(), sizes=range(1, 300))

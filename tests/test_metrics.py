@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from fcn_lesson.metrics import confusion_matrix, scores
+
+
+def test_confusion_matrix_counts_by_hand():
+    target = torch.tensor([[0, 0, 1], [1, 2, 255]])
+    pred = torch.tensor([[0, 1, 1], [1, 0, 2]])
+    hist = confusion_matrix(pred, target, 3)
+    # rows: true class, columns: predicted; the 255 pixel is not counted
+    assert hist.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_scores_by_hand():
+    hist = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+    s = scores(hist)
+    assert s["pixel_accuracy"] == pytest.approx(3 / 5)
+    assert s["mean_accuracy"] == pytest.approx((1 / 2 + 2 / 2 + 0 / 1) / 3)
+    # IU: class 0: 1 / (2 + 2 - 1); class 1: 2 / (2 + 3 - 2); class 2: 0 / (1 + 0 - 0)
+    assert s["class_iu"] == pytest.approx([1 / 3, 2 / 3, 0.0])
+    assert s["mean_iu"] == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
+    assert s["fw_iu"] == pytest.approx((2 * 1 / 3 + 2 * 2 / 3 + 1 * 0) / 5)
+
+
+def test_absent_classes_do_not_count():
+    hist = torch.tensor([[3, 0, 0], [0, 1, 0], [0, 0, 0]])  # class 2 neither true nor predicted
+    s = scores(hist)
+    assert math.isnan(s["class_iu"][2])
+    assert s["mean_iu"] == 1.0 and s["mean_accuracy"] == 1.0 and s["fw_iu"] == 1.0
+    predicted_only = scores(torch.tensor([[3, 0, 1], [0, 1, 0], [0, 0, 0]]))
+    assert predicted_only["class_iu"][2] == 0.0  # a false class counts, as a zero
+    assert predicted_only["mean_accuracy"] == pytest.approx((3 / 4 + 1) / 2)
+
+
+def test_pixel_accuracy_hides_what_mean_iu_shows():
+    target = torch.zeros(100, dtype=torch.long)
+    target[:5] = 1
+    all_background = torch.zeros(100, dtype=torch.long)
+    s = scores(confusion_matrix(all_background, target, 2))
+    assert s["pixel_accuracy"] == 0.95 and s["mean_iu"] == pytest.approx(0.475)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="differ in shape"):
+        confusion_matrix(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="integer class indices"):
+        confusion_matrix(torch.zeros(4, 4), torch.zeros(4, 4, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="target holds class 7, outside 0..2"):
+        confusion_matrix(torch.zeros(3, dtype=torch.long), torch.tensor([0, 7, 255]), 3)
+    with pytest.raises(ValueError, match="prediction holds class -1"):
+        confusion_matrix(torch.tensor([0, -1]), torch.tensor([0, 1]), 3)
+    with pytest.raises(ValueError, match="empty"):
+        scores(torch.zeros(3, 3))

@@ -1,0 +1,102 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, fit_layout, vgg_backbone
+
+NARROW_VGG16 = replace(VGG16, widths=(2,) * 5, fc_width=4)
+
+
+@pytest.mark.parametrize("cls", [FCN32s, FCN16s, FCN8s])
+def test_output_has_the_input_size(cls):
+    model = cls(3, backbone="mini").eval()
+    for h, w in [(1, 1), (1, 7), (31, 33), (64, 65), (97, 128)]:
+        with torch.no_grad():
+            assert model(torch.randn(2, 3, h, w)).shape == (2, 3, h, w)
+    vgg_geometry = cls(3, backbone=NARROW_VGG16).eval()
+    for h, w in [(1, 2), (224, 224), (100, 37)]:
+        with torch.no_grad():
+            assert vgg_geometry(torch.randn(1, 3, h, w)).shape == (1, 3, h, w)
+
+
+def test_layouts():
+    assert VGG16.native_size == 224 and VGG16.padding == 100
+    assert fit_layout(MINI).padding == FCN8s(2, backbone="mini").padding
+    assert len([m for m in FCN8s(2).backbone.modules() if isinstance(m, torch.nn.Conv2d)]) == 13
+    with pytest.raises(ValueError, match="five"):
+        Layout(widths=(8, 8), convs=(1, 1), fc_width=8)
+    backbone = vgg_backbone(MINI, padding=7)
+    assert backbone.block1.conv1_1.padding == (7, 7) and backbone.block2.conv2_1.padding == (1, 1)
+
+
+def test_bad_arguments_and_inputs_are_named():
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        FCN8s(1)
+    with pytest.raises(ValueError, match="unknown backbone 'vgg19'"):
+        FCN8s(2, backbone="vgg19")
+    model = FCN32s(2, backbone="mini")
+    with pytest.raises(ValueError, match=r"N x 3 x H x W, got \(3, 32, 32\)"):
+        model(torch.randn(3, 32, 32))
+    with pytest.raises(ValueError, match=r"got \(1, 1, 32, 32\)"):
+        model(torch.randn(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="increase the first layer's padding"):
+        FCN32s(2, backbone="mini", padding=40)
+    small = FCN32s(2, backbone="mini", padding=50)
+    with pytest.raises(ValueError, match="padding 50.* cannot take a side of 1 px.*more padding"):
+        small(torch.randn(1, 3, 1, 40))
+
+
+def test_staged_models_start_from_the_coarser_weights_and_add_nothing_new():
+    torch.manual_seed(0)
+    fcn32 = FCN32s(4, backbone="mini").eval()
+    with torch.no_grad():
+        for p in fcn32.parameters():
+            p.add_(0.1 * torch.randn_like(p))  # stands in for training
+    fcn16 = FCN16s.from_coarser(fcn32).eval()
+    fcn8 = FCN8s.from_coarser(fcn16).eval()
+    for name, tensor in fcn32.state_dict().items():
+        if not name.startswith("upscore"):
+            assert torch.equal(fcn16.state_dict()[name], tensor) and torch.equal(fcn8.state_dict()[name], tensor)
+    x = torch.randn(1, 3, 200, 180)
+    with torch.no_grad():
+        score = fcn32.score_fr(fcn32.head(fcn32.backbone(x)))
+        c = fcn16.crops[-1]
+        two_steps = fcn16.upscore(fcn16.upscore2(score))[..., c:c + 200, c:c + 180]
+        out16, out8 = fcn16(x), fcn8(x)
+    # the zero pool4 score adds nothing: FCN-16s is FCN-32s's score, upsampled 2x then 16x
+    torch.testing.assert_close(out16, two_steps)
+    inner = (..., slice(40, -40), slice(40, -40))
+    assert torch.corrcoef(torch.stack([out16[inner].flatten(), out8[inner].flatten()]))[0, 1] > 0.99
+
+
+def test_from_coarser_checks_the_order():
+    with pytest.raises(ValueError, match="FCN8s starts from a trained FCN16s, got FCN32s"):
+        FCN8s.from_coarser(FCN32s(2, backbone="mini"))
+    with pytest.raises(ValueError, match="FCN16s starts from a trained FCN32s"):
+        FCN16s.from_coarser(FCN16s(2, backbone="mini"))
+
+
+def test_at_once_scales_the_pool_features():
+    staged, at_once = FCN8s(2, backbone="mini"), FCN8s(2, backbone="mini", at_once=True)
+    assert staged.skip_scales == (1.0, 1.0) and at_once.skip_scales == (0.01, 0.0001)
+    at_once.load_state_dict(staged.state_dict())
+    with torch.no_grad():
+        for model in (staged, at_once):
+            model.score_pool3.bias.fill_(0.0)
+            model.score_pool3.weight.fill_(1.0)
+        x = torch.randn(1, 3, 40, 40)
+        assert not torch.allclose(staged.eval()(x), at_once.eval()(x))
+
+
+def test_upsampling_is_fixed_by_default():
+    fixed, learned = FCN8s(2, backbone="mini"), FCN8s(2, backbone="mini", learnable_upsampling=True)
+    names = ("upscore2", "upscore_pool4", "upscore")
+    assert not any(getattr(fixed, n).weight.requires_grad for n in names)
+    assert all(getattr(learned, n).weight.requires_grad for n in names)
+
+
+def test_score_layers_start_at_zero():
+    model = FCN8s(3, backbone="mini")
+    for layer in (model.score_fr, model.score_pool4, model.score_pool3):
+        assert layer.weight.abs().sum() == 0 and layer.bias.abs().sum() == 0
