@@ -17,7 +17,7 @@ from torch import nn
 from . import geometry
 from .surgery import bilinear_upsampler
 
-__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "VGG16", "fit_layout", "vgg_backbone"]
+__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "VGG16", "VGGClassifier", "fit_layout", "vgg_backbone"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ VGG16 = Layout(widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3), fc_width=
                fc6_kernel=7, padding=100)
 #: A narrow VGG-layout network that trains in minutes on a CPU; fc6 kernel and
 #: padding are left to :func:`fit_layout`.
-MINI = Layout(widths=(16, 32, 64, 128, 128), convs=(1, 1, 2, 2, 2), fc_width=256,
+MINI = Layout(widths=(8, 16, 32, 64, 64), convs=(1, 1, 2, 2, 2), fc_width=128,
               batch_norm=True, dropout=0.0)
 LAYOUTS = {"vgg16": VGG16, "mini": MINI}
 
@@ -98,6 +98,36 @@ def _zero_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)
     return conv
+
+
+class VGGClassifier(nn.Module):
+    """The classifier an FCN starts from: ``features`` (the backbone), then fc6, fc7 and fc8 as Linear layers.
+
+    It reads images of exactly ``layout.native_size`` pixels, where pool5 is
+    ``fc6_kernel`` pixels wide, the window fc6 was made for.
+    """
+
+    def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.layout = fit_layout(_layout(backbone))
+        self.num_classes = num_classes
+        k, width, fc = self.layout.fc6_kernel, self.layout.widths[-1], self.layout.fc_width
+        self.features = vgg_backbone(self.layout)
+        self.classifier = nn.Sequential(OrderedDict(
+            flatten=nn.Flatten(),
+            fc6=nn.Linear(width * k * k, fc), relu6=nn.ReLU(inplace=True), drop6=nn.Dropout(self.layout.dropout),
+            fc7=nn.Linear(fc, fc), relu7=nn.ReLU(inplace=True), drop7=nn.Dropout(self.layout.dropout),
+            fc8=nn.Linear(fc, num_classes),
+        ))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.layout.native_size
+        if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
+            raise ValueError(f"this classifier reads N x 3 x {size} x {size} images, got {tuple(x.shape)}; "
+                             "for other sizes convolutionalize it into an FCN")
+        return self.classifier(self.features(x))
 
 
 class FCN(nn.Module):

@@ -12,12 +12,16 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from .geometry import receptive_field
+
 __all__ = [
     "bilinear_kernel",
     "bilinear_upsampler",
     "bilinear_weight",
     "convolutionalize",
+    "imagenet_vgg16",
     "misalignment",
+    "transplant_classifier",
     "transplant_vgg16",
 ]
 
@@ -85,6 +89,45 @@ def convolutionalize(linear: nn.Linear, in_channels: int, kernel_size: int) -> n
     return conv
 
 
+def imagenet_vgg16(*, required: bool = True) -> tuple[nn.Module, bool]:
+    """torchvision's VGG16 with its ImageNet weights, and whether they could be had.
+
+    The weights (528 MB) are downloaded once into torch's cache. Offline,
+    ``required=True`` raises a ``ConnectionError`` that says how to get them;
+    ``required=False`` returns the same architecture with random weights, for
+    what depends on the architecture only.
+    """
+    from torchvision.models import VGG16_Weights, vgg16
+
+    try:
+        return vgg16(weights=VGG16_Weights.IMAGENET1K_V1), True
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
+        if required:
+            raise ConnectionError(
+                f"could not get VGG16's ImageNet weights ({err}). Connect to the internet once (they are "
+                "cached in ~/.cache/torch/hub/checkpoints), or copy vgg16-397923af.pth there by hand") from None
+    return vgg16(weights=None), False
+
+
+def transplant_classifier(fcn: nn.Module, classifier: nn.Module) -> nn.Module:
+    """Start ``fcn`` from a trained ``models.VGGClassifier``, in place: the backbone as it is,
+    fc6 and fc7 convolutionalized. fc8 is left behind: its classes are not the FCN's."""
+    try:
+        fcn.backbone.load_state_dict(classifier.features.state_dict())
+    except RuntimeError as err:
+        raise ValueError(f"the classifier's backbone does not fit the FCN's ({str(err).splitlines()[0]}); "
+                         "build both with the same backbone layout") from None
+    k, width = fcn.head.fc6.kernel_size[0], fcn.head.fc6.in_channels
+    for name in ("fc6", "fc7"):
+        source, target = getattr(classifier.classifier, name), getattr(fcn.head, name)
+        conv = convolutionalize(source, width if name == "fc6" else source.in_features, k if name == "fc6" else 1)
+        if conv.weight.shape != target.weight.shape:
+            raise ValueError(f"{name}: the classifier gives {tuple(conv.weight.shape)}, the FCN expects "
+                             f"{tuple(target.weight.shape)}; build both with the same backbone layout")
+        target.load_state_dict(conv.state_dict())
+    return fcn
+
+
 def transplant_vgg16(fcn: nn.Module, vgg16: nn.Module) -> nn.Module:
     """Copy the 13 convolutions and fc6/fc7 of a torchvision VGG16 into ``fcn``, in place.
 
@@ -126,8 +169,6 @@ def misalignment(model: nn.Module) -> tuple[float, float]:
     input unchanged, and a crop that is off by ``d`` returns the ramp shifted by
     ``d``. The result is that shift, averaged over the interior.
     """
-    from .geometry import receptive_field  # here, not at the top: geometry stays free of surgery
-
     layout = replace(model.layout, widths=(2,) * 5, fc_width=2, batch_norm=False, dropout=0.0)
     probe = type(model)(2, backbone=layout, padding=model.padding).eval()
     probe.crops = model.crops

@@ -1,9 +1,21 @@
-"""Shared test set-up: deterministic, single-threaded torch (tests may run beside other jobs)."""
-import pytest
-import torch
+"""Shared test set-up: quick mode, deterministic single-threaded torch, a small generated dataset."""
+import os
+
+os.environ["FCN_LESSON_QUICK"] = "1"  # before fcn_lesson.recipe is imported: every schedule shrinks
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from fcn_lesson import data  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory):
+    """A small generated dataset in VOC layout (the root that holds VOCdevkit/)."""
+    return data.make_dataset(tmp_path_factory.mktemp("shapes"), train=6, val=4, size=64, seed=3)

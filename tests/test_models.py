@@ -100,3 +100,16 @@ def test_score_layers_start_at_zero():
     model = FCN8s(3, backbone="mini")
     for layer in (model.score_fr, model.score_pool4, model.score_pool3):
         assert layer.weight.abs().sum() == 0 and layer.bias.abs().sum() == 0
+
+
+def test_classifier_reads_its_native_size_only():
+    from fcn_lesson.models import VGGClassifier
+
+    classifier = VGGClassifier(6).eval()
+    size = classifier.layout.native_size
+    with torch.no_grad():
+        assert classifier(torch.randn(2, 3, size, size)).shape == (2, 6)
+    with pytest.raises(ValueError, match=f"N x 3 x {size} x {size}.*convolutionalize"):
+        classifier(torch.randn(2, 3, size + 32, size))
+    with pytest.raises(ValueError, match="at least 2"):
+        VGGClassifier(1)

@@ -137,3 +137,40 @@ def test_a_wrong_crop_is_measured_as_a_shift():
     assert surgery.misalignment(model) == pytest.approx((-3, -3), abs=1e-3)
     model.crops = (5, 8, 31)  # pool3 one stride-8 step off: a third of the sum moves 8 px
     assert surgery.misalignment(model) == pytest.approx((-8 / 3, -8 / 3), abs=1e-3)
+
+
+def test_transplanted_classifier_gives_the_classifiers_features():
+    from fcn_lesson.models import VGGClassifier
+
+    classifier = VGGClassifier(6).eval()
+    fcn = surgery.transplant_classifier(FCN32s(7, backbone="mini"), classifier).eval()
+    size = classifier.layout.native_size
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        fc7 = classifier.classifier[:7](classifier.features(x))  # up to fc7's ReLU and dropout
+        dense = fcn.head(classifier.features(x))
+    torch.testing.assert_close(dense[:, :, 0, 0], fc7)
+    for a, b in zip(classifier.features.state_dict().values(), fcn.backbone.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_transplant_classifier_refuses_another_layout():
+    from fcn_lesson.models import VGGClassifier
+
+    with pytest.raises(ValueError, match="same backbone layout"):
+        surgery.transplant_classifier(FCN32s(7, backbone=replace(MINI, widths=(8, 8, 8, 8, 8))), VGGClassifier(6))
+    with pytest.raises(ValueError, match="fc6"):
+        surgery.transplant_classifier(FCN32s(7, backbone=replace(MINI, fc_width=64)), VGGClassifier(6))
+
+
+def test_imagenet_vgg16_offline(monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+    with pytest.raises(ConnectionError, match="ImageNet weights.*~/.cache/torch/hub/checkpoints"):
+        surgery.imagenet_vgg16()
+    model, pretrained = surgery.imagenet_vgg16(required=False)
+    assert not pretrained and len(model.features) == 31

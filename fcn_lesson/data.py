@@ -1,0 +1,339 @@
+"""The book's dataset: generated shape scenes in PASCAL VOC layout, and one reader for any VOC root.
+
+A scene is a textured background with a few objects whose class is their
+*shape* (disc, square, triangle, ring, bar, cross), never their colour, in
+sizes from large to small and thin, some occluding others. As in VOC, label
+maps are palette PNGs and the pixels on object borders are 255, "ignore". The
+files are written exactly where PASCAL VOC 2012 keeps its own
+(``<root>/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation}``),
+so that torchvision's ``VOCSegmentation`` reads the generated set and the real
+one alike, and so does :func:`voc_dataset`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.datasets import SBDataset, VOCSegmentation
+from torchvision.transforms import v2
+
+__all__ = [
+    "CLASSES",
+    "IGNORE_INDEX",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PALETTE",
+    "SegmentationDataset",
+    "default_root",
+    "eval_transforms",
+    "make_dataset",
+    "make_scene",
+    "sbd_dataset",
+    "shape_crops",
+    "train_transforms",
+    "voc_dataset",
+]
+
+#: The classes of the embedded dataset; 0 is background, as in VOC.
+CLASSES = ("background", "disc", "square", "triangle", "ring", "bar", "cross")
+#: Label value of pixels that are not scored or trained on (VOC's object borders).
+IGNORE_INDEX = 255
+#: The normalisation torchvision's ImageNet backbones expect (and ours use too).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VOC_CLASSES = 21
+_VOC_DIR = Path("VOCdevkit", "VOC2012")
+_FORMAT = 1  # bump when the generator changes, so stale data is regenerated
+
+
+def _voc_palette() -> list[int]:
+    """VOC's colour map: the bits of the class index spread over the high bits of R, G and B."""
+    palette = []
+    for index in range(256):
+        r = g = b = 0
+        for bit in range(8):
+            r |= ((index >> 0) & 1) << (7 - bit)
+            g |= ((index >> 1) & 1) << (7 - bit)
+            b |= ((index >> 2) & 1) << (7 - bit)
+            index >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+#: 256 x RGB, flat: the palette of VOC label PNGs (class 1 is dark red, 255 is cream).
+PALETTE = _voc_palette()
+
+
+def default_root(name: str = "shapes") -> Path:
+    """Where a generated dataset lives: ``$FCN_LESSON_DATA/<name>``, else ``data/<name>`` in a
+    clone of the repository, else ``~/.cache/fcn_lesson/<name>``."""
+    if os.environ.get("FCN_LESSON_DATA"):
+        return Path(os.environ["FCN_LESSON_DATA"]) / name
+    repo_data = Path(__file__).resolve().parent.parent / "data"
+    if repo_data.is_dir():
+        return repo_data / name
+    return Path.home() / ".cache" / "fcn_lesson" / name
+
+
+# ---------------------------------------------------------------- scene generator
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth colour field with fine grain: texture that is neither flat nor a shape."""
+    coarse = rng.uniform(40, 215, size=(4, 4, 3)).astype(np.uint8)
+    field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), dtype=np.float32)
+    return field + rng.normal(0, 12, size=(size, size, 3))
+
+
+def _polygon(cx, cy, radius, sides, angle):
+    return [(cx + radius * math.cos(angle + 2 * math.pi * k / sides),
+             cy + radius * math.sin(angle + 2 * math.pi * k / sides)) for k in range(sides)]
+
+
+def _rotated_rect(cx, cy, length, width, angle):
+    c, s = math.cos(angle), math.sin(angle)
+    corners = [(-length / 2, -width / 2), (length / 2, -width / 2), (length / 2, width / 2), (-length / 2, width / 2)]
+    return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in corners]
+
+
+def _shape_mask(rng: np.random.Generator, cls: int, size: int, radius: float, centre) -> np.ndarray:
+    """The pixels covered by one object of class ``cls`` (see CLASSES)."""
+    mask = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(mask)
+    cx, cy = centre
+    angle = rng.uniform(0, 2 * math.pi)
+    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+    name = CLASSES[cls]
+    if name == "disc":
+        draw.ellipse(box, fill=1)
+    elif name == "square":
+        draw.polygon(_polygon(cx, cy, radius, 4, angle), fill=1)
+    elif name == "triangle":
+        draw.polygon(_polygon(cx, cy, radius * 1.15, 3, angle), fill=1)
+    elif name == "ring":
+        inner = radius - max(3.0, radius * 0.35)
+        draw.ellipse(box, fill=1)
+        if inner >= 1:  # a ring too small for a hole stays a disc; only tiny test images get there
+            draw.ellipse((cx - inner, cy - inner, cx + inner, cy + inner), fill=0)
+    elif name == "bar":
+        draw.polygon(_rotated_rect(cx, cy, 2.4 * radius, rng.uniform(3.5, 5.5), angle), fill=1)
+    elif name == "cross":
+        arm = max(4.0, radius * 0.45)
+        draw.polygon(_rotated_rect(cx, cy, 2 * radius, arm, angle), fill=1)
+        draw.polygon(_rotated_rect(cx, cy, 2 * radius, arm, angle + math.pi / 2), fill=1)
+    return np.asarray(mask, dtype=bool)
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) -> None:
+    """Fill ``mask`` with a random colour and grain, so colour says nothing about class."""
+    colour = rng.uniform(0, 255, size=3)
+    image[mask] = colour + rng.normal(0, 10, size=(int(mask.sum()), 3))
+
+
+def _border(label: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another label: the 1+1 px band VOC marks 'ignore'."""
+    edge = np.zeros(label.shape, dtype=bool)
+    vertical = label[1:, :] != label[:-1, :]
+    horizontal = label[:, 1:] != label[:, :-1]
+    edge[1:, :] |= vertical
+    edge[:-1, :] |= vertical
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    return edge
+
+
+def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4):
+    """One scene: (RGB uint8 image H x W x 3, uint8 label H x W with 255 on borders).
+
+    Object radii are drawn log-uniformly from size/20 to size/4, so large and
+    small objects are equally common; objects drawn later occlude earlier ones.
+    """
+    image = _background(rng, size)
+    label = np.zeros((size, size), dtype=np.uint8)
+    for _ in range(rng.integers(1, max_objects + 1)):
+        cls = int(rng.integers(1, len(CLASSES)))
+        radius = math.exp(rng.uniform(math.log(size / 20), math.log(size / 4)))
+        centre = rng.uniform(radius * 0.5, size - radius * 0.5, size=2)
+        mask = _shape_mask(rng, cls, size, radius, centre)
+        _paint(rng, image, mask)
+        label[mask] = cls
+    label[_border(label)] = IGNORE_INDEX
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+def shape_crops(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classification view: ``count`` single-object images (uint8, N x 3 x size x size)
+    and their shape index (0 = disc ... 5 = cross, i.e. CLASSES[1:]).
+
+    Objects have the scenes' range of sizes and sit near the centre; this is
+    the book's stand-in for ImageNet, on which the classifier is pre-trained.
+    """
+    rng = np.random.default_rng(seed)
+    images = np.empty((count, size, size, 3), dtype=np.uint8)
+    labels = rng.integers(0, len(CLASSES) - 1, size=count)
+    for i, shape in enumerate(labels):
+        image = _background(rng, size)
+        radius = math.exp(rng.uniform(math.log(size / 12), math.log(size / 3.2)))
+        centre = size / 2 + rng.uniform(-size / 8, size / 8, size=2)
+        _paint(rng, image, _shape_mask(rng, int(shape) + 1, size, radius, centre))
+        images[i] = np.clip(image, 0, 255)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
+
+
+def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int = 300,
+                 size: int = 128, seed: int = 0) -> Path:
+    """Write the scenes in VOC layout under ``root`` (default: :func:`default_root`); return ``root``.
+
+    Deterministic for a given seed, and skipped when the same set is already
+    there (a ``fcn_lesson.json`` beside the images records what was made).
+    Files are written under temporary names and renamed, so an interrupted run
+    leaves no half-written image behind.
+    """
+    root = Path(root) if root is not None else default_root()
+    voc = root / _VOC_DIR
+    recipe = {"format": _FORMAT, "train": train, "val": val, "size": size, "seed": seed}
+    stamp = voc / "fcn_lesson.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == recipe:
+        return root
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = {"train": [f"train_{i:05d}" for i in range(train)], "val": [f"val_{i:05d}" for i in range(val)]}
+    for name in names["train"] + names["val"]:
+        image, label = make_scene(rng, size)
+        _save_atomic(Image.fromarray(image), voc / "JPEGImages" / f"{name}.jpg", quality=92)
+        mask = Image.fromarray(label, mode="P")
+        mask.putpalette(PALETTE)
+        _save_atomic(mask, voc / "SegmentationClass" / f"{name}.png")
+    for split in ("train", "val"):
+        (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(names[split]) + "\n")
+    (voc / "ImageSets" / "Segmentation" / "trainval.txt").write_text(
+        "\n".join(names["train"] + names["val"]) + "\n")
+    stamp.write_text(json.dumps(recipe))
+    return root
+
+
+def _save_atomic(image: Image.Image, path: Path, **options) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    image.save(tmp, format=path.suffix.lstrip(".").replace("jpg", "jpeg").upper(), **options)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- reading any VOC root
+
+def train_transforms(crop: int | None = None) -> v2.Compose:
+    """Paired image/label augmentation: random crop (labels padded with 255), flip, normalise."""
+    steps = [v2.ToImage()]
+    if crop is not None:
+        steps.append(v2.RandomCrop(crop, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}))
+    steps += [v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return v2.Compose(steps)
+
+
+def eval_transforms() -> v2.Compose:
+    """Image to normalised float tensor; the label map only becomes a tensor."""
+    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+class SegmentationDataset(Dataset):
+    """(normalised float image 3 x H x W, long label H x W) pairs from a torchvision VOC-style dataset.
+
+    Every pair is checked as it is read: an unreadable image, an image and
+    label of different sizes, or a label value that is neither a class nor 255
+    raises a ``ValueError`` naming the file, rather than failing later inside
+    a loss function.
+    """
+
+    def __init__(self, source, num_classes: int, transforms: v2.Compose):
+        self.source, self.num_classes, self.transforms = source, num_classes, transforms
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def files(self, index: int) -> tuple[str, str]:
+        """The (image, label) file paths of item ``index``."""
+        return self.source.images[index], self.source.masks[index]
+
+    def __getitem__(self, index: int):
+        image_path, label_path = self.files(index)
+        try:
+            image, label = self.source[index]
+            image.load()
+        except Exception as err:  # PIL and scipy raise many kinds; all mean "this file is bad"
+            raise ValueError(f"cannot read {image_path} or {label_path} ({err}); "
+                             "delete the file and regenerate or re-download the dataset") from None
+        if image.size != label.size:
+            raise ValueError(f"{image_path} is {image.size[0]}x{image.size[1]} but its label {label_path} "
+                             f"is {label.size[0]}x{label.size[1]}: every label must match its image")
+        mask = torch.from_numpy(np.array(label, dtype=np.uint8))
+        if mask.dim() != 2:
+            raise ValueError(f"{label_path} is a colour image; a label must be a palette (or grayscale) PNG "
+                             "whose pixel values are class indices")
+        bad = (mask >= self.num_classes) & (mask != IGNORE_INDEX)
+        if bad.any():
+            raise ValueError(f"{label_path} holds label {int(mask[bad][0])}, but there are {self.num_classes} "
+                             f"classes (0..{self.num_classes - 1}) and {IGNORE_INDEX} for 'ignore'; "
+                             "check num_classes, or that the PNG is a palette image of class indices")
+        image, mask = self.transforms(image.convert("RGB"), tv_tensors.Mask(mask))
+        return image, mask.long()
+
+
+def _missing(root: Path, what: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"no {what} under {root}. Generate the book's dataset with `python -m fcn_lesson make-data` "
+        f"(or fcn_lesson.data.make_dataset()), or for PASCAL VOC pass the folder that holds "
+        f"VOCdevkit/VOC2012 (download=True fetches it when you are online)")
+
+
+def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
+                crop: int | None = None, train: bool | None = None, download: bool = False) -> SegmentationDataset:
+    """A VOC-layout dataset: the book's scenes by default, or real PASCAL VOC 2012.
+
+    ``root`` is the folder that holds ``VOCdevkit/VOC2012``. Training sets
+    (``train=True``, the default for ``image_set="train"``) are randomly
+    flipped and, with ``crop``, randomly cropped (labels padded with 255);
+    all images are normalised with the ImageNet mean and deviation.
+    """
+    root = Path(root) if root is not None else default_root()
+    if download:
+        _download(lambda: VOCSegmentation(root, year="2012", image_set=image_set, download=True), "PASCAL VOC 2012", root)
+    split_file = root / _VOC_DIR / "ImageSets" / "Segmentation" / f"{image_set}.txt"
+    if not split_file.exists():
+        raise _missing(root, f"{_VOC_DIR}/ImageSets/Segmentation/{image_set}.txt")
+    if num_classes is None:
+        num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
+    train = image_set == "train" if train is None else train
+    source = VOCSegmentation(root, year="2012", image_set=image_set)
+    return SegmentationDataset(source, num_classes, train_transforms(crop) if train else eval_transforms())
+
+
+def sbd_dataset(root: str | Path, image_set: str = "train", *, crop: int | None = None,
+                train: bool | None = None, download: bool = False) -> SegmentationDataset:
+    """The Semantic Boundaries Dataset (the paper's extra training data) through torchvision's ``SBDataset``.
+
+    ``root`` holds SBD's ``img/``, ``cls/`` and the split files (``train.txt``,
+    ``val.txt``, or ``train_noval.txt``, which leaves out VOC2012 val images).
+    """
+    root = Path(root)
+    if download:
+        _download(lambda: SBDataset(root, image_set=image_set, mode="segmentation", download=True), "SBD", root)
+    if not (root / f"{image_set}.txt").exists() or not (root / "cls").is_dir():
+        raise _missing(root, f"SBD split {image_set}.txt with img/ and cls/")
+    source = SBDataset(root, image_set=image_set, mode="segmentation")
+    train = image_set.startswith("train") if train is None else train
+    return SegmentationDataset(source, VOC_CLASSES, train_transforms(crop) if train else eval_transforms())
+
+
+def _download(fetch, name: str, root: Path) -> None:
+    try:
+        fetch()
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        raise ConnectionError(f"could not download {name} into {root} ({err}). Without internet, download "
+                              f"it elsewhere, unpack it under {root} and call again with download=False") from None

@@ -1,0 +1,187 @@
+import shutil
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from PIL import Image
+from torchvision.datasets import VOCSegmentation
+
+from fcn_lesson import data
+
+VOC = ("VOCdevkit", "VOC2012")
+
+
+def test_scenes_are_deterministic_and_labelled_as_voc():
+    a_image, a_label = data.make_scene(np.random.default_rng(5), 96)
+    b_image, b_label = data.make_scene(np.random.default_rng(5), 96)
+    assert np.array_equal(a_image, b_image) and np.array_equal(a_label, b_label)
+    assert a_image.shape == (96, 96, 3) and a_image.dtype == np.uint8 and a_label.shape == (96, 96)
+    assert set(np.unique(a_label)) <= set(range(len(data.CLASSES))) | {255}
+    c_image, _ = data.make_scene(np.random.default_rng(6), 96)
+    assert not np.array_equal(a_image, c_image)
+
+
+def test_borders_are_ignored_and_every_class_occurs():
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        _, label = data.make_scene(rng, 128)
+        seen |= set(np.unique(label).tolist())
+        # no two different classes touch: a 255 band always separates them
+        for a, b in ((label[1:], label[:-1]), (label[:, 1:], label[:, :-1])):
+            differ = (a != b) & (a != 255) & (b != 255)
+            assert not differ.any()
+    assert seen == set(range(len(data.CLASSES))) | {255}
+
+
+def test_colour_says_nothing_about_the_class():
+    rng = np.random.default_rng(1)
+    colours = {cls: [] for cls in range(1, len(data.CLASSES))}
+    for _ in range(60):
+        image, label = data.make_scene(rng, 128)
+        for cls in np.unique(label):
+            if 0 < cls < 255 and (label == cls).sum() > 20:
+                colours[int(cls)].append(image[label == cls].mean(0))
+    for cls, values in colours.items():
+        assert len(values) >= 5 and np.std(values, axis=0).mean() > 40, data.CLASSES[cls]
+
+
+def test_shape_crops_are_deterministic_and_labelled():
+    images, labels = data.shape_crops(12, 32, seed=4)
+    again, _ = data.shape_crops(12, 32, seed=4)
+    assert images.shape == (12, 3, 32, 32) and images.dtype == torch.uint8 and torch.equal(images, again)
+    assert labels.min() >= 0 and labels.max() < len(data.CLASSES) - 1
+
+
+def test_torchvision_reads_the_generated_set_unchanged(scenes):
+    voc = VOCSegmentation(scenes, year="2012", image_set="train")
+    image, label = voc[0]
+    assert len(voc) == 6 and image.size == label.size == (64, 64) and label.mode == "P"
+    assert label.getpalette()[:6] == data.PALETTE[:6]
+    assert len(VOCSegmentation(scenes, year="2012", image_set="val")) == 4
+
+
+def test_make_dataset_skips_an_identical_set_and_remakes_a_changed_one(tmp_path):
+    root = data.make_dataset(tmp_path, train=2, val=1, size=32)
+    jpeg = tmp_path.joinpath(*VOC, "JPEGImages", "train_00000.jpg")
+    stamp = jpeg.stat().st_mtime_ns
+    data.make_dataset(root, train=2, val=1, size=32)
+    assert jpeg.stat().st_mtime_ns == stamp
+    data.make_dataset(root, train=2, val=1, size=40)
+    assert Image.open(jpeg).size == (40, 40)
+
+
+def test_default_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FCN_LESSON_DATA", str(tmp_path))
+    assert data.default_root() == tmp_path / "shapes" and data.default_root("x") == tmp_path / "x"
+
+
+def test_voc_dataset_pairs(scenes):
+    image, label = data.voc_dataset(scenes, "val")[0]
+    assert image.shape == (3, 64, 64) and image.dtype == torch.float32 and label.shape == (64, 64)
+    assert label.dtype == torch.long and abs(float(image.mean())) < 3
+    big_image, big_label = data.voc_dataset(scenes, "train", crop=80)[0]
+    assert big_image.shape == (3, 80, 80) and (big_label == 255).sum() >= 80 * 80 - 64 * 64
+
+
+def test_train_transforms_move_image_and_label_together(scenes):
+    torch.manual_seed(0)
+    raw_image, raw_label = data.voc_dataset(scenes, "train", train=False)[0]
+    for _ in range(5):
+        image, label = data.voc_dataset(scenes, "train", crop=48)[0]
+        # find the crop in the original: the label must sit under the same pixels as the image
+        found = False
+        for flip in (False, True):
+            ref_image = raw_image.flip(-1) if flip else raw_image
+            ref_label = raw_label.flip(-1) if flip else raw_label
+            for top in range(17):
+                for left in range(17):
+                    if torch.allclose(ref_image[:, top:top + 48, left:left + 48], image):
+                        assert torch.equal(ref_label[top:top + 48, left:left + 48], label)
+                        found = True
+        assert found
+
+
+def test_a_missing_dataset_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m fcn_lesson make-data"):
+        data.voc_dataset(tmp_path / "nowhere")
+
+
+@pytest.fixture
+def damaged(scenes, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(scenes, copy)
+    return copy, copy.joinpath(*VOC)
+
+
+def test_a_truncated_image_is_named(damaged):
+    root, voc = damaged
+    jpeg = voc / "JPEGImages" / "train_00000.jpg"
+    jpeg.write_bytes(jpeg.read_bytes()[:200])
+    with pytest.raises(ValueError, match="train_00000.jpg.*regenerate"):
+        data.voc_dataset(root, "train")[0]
+
+
+def test_an_image_and_label_of_different_sizes_are_named(damaged):
+    root, voc = damaged
+    Image.new("RGB", (50, 64)).save(voc / "JPEGImages" / "train_00001.jpg")
+    with pytest.raises(ValueError, match="train_00001.jpg is 50x64 but its label .*train_00001.png is 64x64"):
+        data.voc_dataset(root, "train")[1]
+
+
+def test_labels_outside_the_classes_are_named(damaged):
+    root, voc = damaged
+    label = Image.fromarray(np.full((64, 64), 9, dtype=np.uint8), mode="L")  # a grayscale label PNG
+    label.save(voc / "SegmentationClass" / "train_00002.png")
+    with pytest.raises(ValueError, match="train_00002.png holds label 9, but there are 7 classes"):
+        data.voc_dataset(root, "train")[2]
+    Image.new("RGB", (64, 64)).save(voc / "SegmentationClass" / "train_00003.png")
+    with pytest.raises(ValueError, match="train_00003.png is a colour image"):
+        data.voc_dataset(root, "train")[3]
+
+
+def make_fake_sbd(root):
+    """SBD's layout: img/*.jpg, cls/*.mat (struct GTcls with a Segmentation field), split files."""
+    (root / "img").mkdir(parents=True)
+    (root / "cls").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("2008_000001", "2008_000002"):
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(root / "img" / f"{name}.jpg")
+        segmentation = rng.integers(0, 21, (20, 30)).astype(np.uint8)
+        scipy.io.savemat(root / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": segmentation}})
+    (root / "train.txt").write_text("2008_000001\n2008_000002\n")
+    return root
+
+
+def test_sbd_reads_through_torchvision(tmp_path):
+    dataset = data.sbd_dataset(make_fake_sbd(tmp_path / "sbd"), "train", train=False)
+    image, label = dataset[1]
+    assert len(dataset) == 2 and image.shape == (3, 20, 30) and label.shape == (20, 30)
+    assert label.max() < 21
+
+
+def test_downloads_fail_offline_with_a_clear_message(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(ConnectionError, match="could not download PASCAL VOC 2012.*download=False"):
+        data.voc_dataset(tmp_path, download=True)
+    with pytest.raises(ConnectionError, match="could not download SBD"):
+        data.sbd_dataset(tmp_path / "sbd", download=True)
+
+
+def test_the_committed_sample_is_what_the_generator_makes(tmp_path):
+    sample = data.default_root("sample")
+    recipe = __import__("json").loads(sample.joinpath(*VOC, "fcn_lesson.json").read_text())
+    fresh = data.make_dataset(tmp_path, train=recipe["train"], val=recipe["val"], size=recipe["size"],
+                              seed=recipe["seed"])
+    names = sample.joinpath(*VOC, "ImageSets", "Segmentation", "trainval.txt").read_text().split()
+    assert len(names) == recipe["train"] + recipe["val"]
+    for name in names:
+        ours = np.asarray(Image.open(fresh.joinpath(*VOC, "SegmentationClass", f"{name}.png")))
+        committed = np.asarray(Image.open(sample.joinpath(*VOC, "SegmentationClass", f"{name}.png")))
+        assert np.array_equal(ours, committed), name

@@ -1,0 +1,28 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from fcn_lesson import data, models, train
+
+
+def test_torchrun_two_cpu_processes_end_identical_and_rank0_checkpoints(tmp_path, scenes):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).with_name("ddp_worker.py")
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(worker), str(scenes), str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for name, tensor in rank0.items():
+        assert torch.equal(tensor, rank1[name]), name
+    model = models.FCN32s(len(data.CLASSES), backbone="mini")
+    state = train.load_checkpoint(tmp_path / "fcn32s.pt", model)
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in rank0.items())
+    torch.manual_seed(0)
+    start = models.FCN32s(len(data.CLASSES), backbone="mini")  # the weights the workers started from
+    assert not torch.equal(start.backbone.block1.conv1_1.weight, model.backbone.block1.conv1_1.weight)
