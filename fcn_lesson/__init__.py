@@ -3,8 +3,10 @@
 Every chapter imports it, so that each mechanism of the Fully Convolutional
 Network (Long, Shelhamer & Darrell, CVPR 2015) is written once, tested, and
 reused: ``geometry`` (where pixels go, crops), ``surgery`` (bilinear kernels,
-convolutionalization, VGG16 transplant), ``models`` (FCN-32s/16s/8s) and
-``metrics`` (the paper's four scores).
+convolutionalization, transplants), ``models`` (the classifier, FCN-32s/16s/8s),
+``metrics`` (the paper's four scores), ``data`` (the scenes, VOC and SBD),
+``train`` (loops and checkpoints), ``recipe`` (what the book trains, how long),
+``viz`` (pictures) and ``checks`` (the exercises' checkers).
 """
 from . import geometry, metrics, models, surgery
 from .models import FCN8s, FCN16s, FCN32s

@@ -1,0 +1,338 @@
+"""Checkers for the chapters' coding exercises.
+
+Each ``check_*`` takes the student's function, runs it on cases whose answers
+``fcn_lesson`` knows, and prints what is right or, for the first thing that is
+wrong, what to look at. It returns ``True`` only when everything holds, and
+never raises for a wrong answer: an exercise cell left as ``...`` is told it
+is not implemented yet, so a notebook still runs top to bottom.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import geometry, metrics, surgery
+
+__all__ = [
+    "check_bilinear_kernel",
+    "check_confusion_matrix",
+    "check_convolutionalize",
+    "check_crop_offset",
+    "check_layer_map",
+    "check_mean_iu",
+    "check_output_size",
+    "check_receptive_field",
+    "check_transplant_test",
+    "check_transposed_conv",
+    "zipped_transplant",
+]
+
+
+class _Wrong(Exception):
+    """One piece of feedback: the first thing that is wrong."""
+
+
+def _run(name: str, checks: Callable[[], str]) -> bool:
+    try:
+        praise = checks()
+    except _Wrong as wrong:
+        print(f"✗ {name}: {wrong}")
+        return False
+    print(f"✓ {name}: {praise}")
+    return True
+
+
+def _call(fn: Callable, *args):
+    """Call the student's function, turning the ways it can fail into feedback."""
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        raise _Wrong("not implemented yet: replace the `...` (or the raise) with your code") from None
+    except Exception as err:  # the student's code may fail in any way; say how, not where in torch
+        raise _Wrong(f"it raised {type(err).__name__}: {err}") from None
+    if result is None or result is Ellipsis:
+        raise _Wrong("not implemented yet: the function returns nothing; finish it and return the result")
+    return result
+
+
+def check_confusion_matrix(fn: Callable) -> bool:
+    """``fn(pred, target, num_classes)`` must count like :func:`fcn_lesson.metrics.confusion_matrix`."""
+
+    def checks() -> str:
+        target = torch.tensor([[0, 0, 1], [1, 2, 255]])
+        pred = torch.tensor([[0, 1, 1], [1, 0, 2]])
+        expected = metrics.confusion_matrix(pred, target, 3)
+        got = torch.as_tensor(_call(fn, pred, target, 3))
+        if tuple(got.shape) != (3, 3):
+            raise _Wrong(f"expected a 3 x 3 matrix for 3 classes, got shape {tuple(got.shape)}")
+        if got.is_floating_point() and not torch.equal(got, got.round()):
+            raise _Wrong("the entries must be pixel counts (whole numbers)")
+        got = got.long()
+        if got.sum() == expected.sum() + 1:
+            raise _Wrong("one pixel too many: pixels whose target is 255 ('ignore') must not be counted")
+        if torch.equal(got, expected.T) and not torch.equal(got, expected):
+            raise _Wrong("rows and columns are swapped: row i should count pixels whose *true* class is i, "
+                         "column j those *predicted* as j")
+        if not torch.equal(got, expected):
+            raise _Wrong(f"for target {target.tolist()} and prediction {pred.tolist()} the matrix is "
+                         f"{expected.tolist()}, yours is {got.tolist()}")
+        big_target = torch.randint(0, 5, (2, 16, 16))
+        big_pred = torch.randint(0, 5, (2, 16, 16))
+        if not torch.equal(torch.as_tensor(_call(fn, big_pred, big_target, 5)).long(),
+                           metrics.confusion_matrix(big_pred, big_target, 5)):
+            raise _Wrong("right on the small case but wrong on a batch of 2 x 16 x 16 maps with 5 classes: "
+                         "does it flatten every dimension and use num_classes?")
+        return "rows are true classes, columns predictions, and 255 is ignored"
+
+    return _run("confusion matrix", checks)
+
+
+def check_mean_iu(fn: Callable) -> bool:
+    """``fn(hist)`` must return the mean IU of a confusion matrix, skipping classes that never occur."""
+
+    def checks() -> str:
+        hist = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+        expected = metrics.scores(hist)["mean_iu"]
+        got = float(_call(fn, hist))
+        union_without_diag = (1 / 2 + 2 / 2 + 0 / 1) / 3
+        if math.isclose(got, metrics.scores(hist)["pixel_accuracy"]):
+            raise _Wrong("that is the pixel accuracy (diagonal over total), not the mean IU")
+        if math.isclose(got, union_without_diag):
+            raise _Wrong("that is the mean accuracy: IU divides by the union t_i + sum_j n_ji - n_ii, "
+                         "not by t_i alone")
+        if not math.isclose(got, expected, rel_tol=1e-6):
+            raise _Wrong(f"for {hist.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
+        absent = torch.tensor([[3, 0, 0], [0, 1, 0], [0, 0, 0]])
+        got_absent = float(_call(fn, absent))
+        if math.isnan(got_absent):
+            raise _Wrong("a class that never occurs (0 / 0) makes your mean nan: leave such classes out")
+        if not math.isclose(got_absent, 1.0):
+            raise _Wrong(f"with class 2 absent from both target and prediction, {absent.tolist()} is perfect: "
+                         f"mean IU 1.0, yours is {got_absent:.4f} (absent classes must not count as 0)")
+        return "IU per class over the union, averaged over the classes that occur"
+
+    return _run("mean IU", checks)
+
+
+def check_output_size(fn: Callable) -> bool:
+    """``fn(size, kernel, stride, padding, ceil_mode)``: the output side of a convolution or pooling layer."""
+
+    def checks() -> str:
+        cases = [(224, 3, 1, 1, False), (224, 2, 2, 0, False), (7, 2, 2, 0, True), (7, 2, 2, 0, False),
+                 (422, 3, 1, 100, False), (13, 3, 2, 1, True)]
+        for size, kernel, stride, padding, ceil_mode in cases:
+            layer = (nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode) if ceil_mode
+                     else nn.Conv2d(1, 1, kernel, stride, padding))
+            expected = geometry.output_size([layer], size)
+            got = _call(fn, size, kernel, stride, padding, ceil_mode)
+            if got != expected:
+                hint = ""
+                if ceil_mode and got == expected - 1:
+                    hint = " With ceil_mode the last, partial window counts too: round the division up."
+                elif not ceil_mode and got == expected + 1:
+                    hint = " Without ceil_mode, a window that does not fit is dropped: round down."
+                elif got == expected + 2 * padding or got == expected - 2 * padding:
+                    hint = " Is the padding added on both sides, before the kernel slides?"
+                raise _Wrong(f"size {size}, kernel {kernel}, stride {stride}, padding {padding}, "
+                             f"ceil_mode {ceil_mode}: expected {expected}, got {got}.{hint}")
+        return "floor((n + 2p - k) / s) + 1, or rounded up with ceil_mode"
+
+    return _run("output size", checks)
+
+
+def check_receptive_field(fn: Callable) -> bool:
+    """``fn(layers)``: the receptive field (in input pixels) of one output pixel of a stack of layers."""
+
+    def checks() -> str:
+        stacks = {
+            "one 3x3 convolution": [nn.Conv2d(1, 1, 3)],
+            "two 3x3 convolutions": [nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)],
+            "3x3 conv, 2x2 pool, 3x3 conv": [nn.Conv2d(1, 1, 3), nn.MaxPool2d(2, 2), nn.Conv2d(1, 1, 3)],
+            "VGG16's convolutions up to pool5": [m for m in _vgg16_features() if not isinstance(m, nn.ReLU)],
+        }
+        for name, layers in stacks.items():
+            expected = geometry.receptive_field(layers)
+            got = _call(fn, layers)
+            if got != expected:
+                hint = ""
+                if name.startswith("3x3 conv, 2x2") and got == 5 + 1:
+                    hint = (" After a stride-2 layer, each further kernel tap moves 2 input pixels: "
+                            "multiply (k - 1) by the product of the strides before the layer.")
+                raise _Wrong(f"{name}: expected {expected} pixels, got {got}.{hint}")
+        return "r grows by (k - 1) times the product of the earlier strides"
+
+    return _run("receptive field", checks)
+
+
+def _vgg16_features() -> list[nn.Module]:
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):  # only the layer settings matter: no weights are made
+        return list(vgg16(weights=None).features)
+
+
+def check_convolutionalize(fn: Callable) -> bool:
+    """``fn(linear, in_channels, kernel_size)`` must return a Conv2d that computes what ``linear`` does."""
+
+    def checks() -> str:
+        torch.manual_seed(0)
+        linear = nn.Linear(4 * 3 * 3, 5)
+        conv = _call(fn, linear, 4, 3)
+        if not isinstance(conv, nn.Conv2d):
+            raise _Wrong(f"return an nn.Conv2d, got {type(conv).__name__}")
+        if conv.weight.shape != (5, 4, 3, 3):
+            raise _Wrong(f"a Linear(36 -> 5) over a 4 x 3 x 3 map is a Conv2d with weight (5, 4, 3, 3); "
+                         f"yours has {tuple(conv.weight.shape)}")
+        x = torch.randn(2, 4, 3, 3)
+        with torch.no_grad():
+            expected, got = linear(x.flatten(1)), conv(x)[:, :, 0, 0]
+            if conv.bias is None or not torch.allclose(conv.bias, linear.bias):
+                raise _Wrong("copy the bias too: the convolution must add what the Linear adds")
+            if not torch.allclose(got, expected, atol=1e-6):
+                transposed = linear.weight.reshape(5, 3, 3, 4).permute(0, 3, 1, 2)
+                if torch.allclose(conv.weight, transposed):
+                    raise _Wrong("the weights are reordered wrongly: nn.Flatten orders a map channel first "
+                                 "(C, then rows, then columns), so a plain reshape to (out, C, k, k) is right")
+                raise _Wrong("on a 4 x 3 x 3 input the convolution does not give the Linear layer's output")
+        return "a reshape of the weights, and the bias as it is"
+
+    return _run("convolutionalize", checks)
+
+
+def zipped_transplant(fcn: nn.Module, vgg16: nn.Module) -> nn.Module:
+    """A transplant in a style often published: it zips VGG16's flat layer list against the
+    FCN's backbone. The FCN's backbone holds five blocks, not layers, so no pair of two
+    convolutions is ever found and nothing is copied, without any error (chapter 3's exercise)."""
+    with torch.no_grad():
+        for source, target in zip(vgg16.features, fcn.backbone):
+            if isinstance(source, nn.Conv2d) and isinstance(target, nn.Conv2d):
+                target.weight.copy_(source.weight)
+                target.bias.copy_(source.bias)
+        for source, target in ((vgg16.classifier[0], fcn.head.fc6), (vgg16.classifier[3], fcn.head.fc7)):
+            target.weight.copy_(source.weight.reshape(target.weight.shape))
+            target.bias.copy_(source.bias)
+    return fcn
+
+
+def check_transplant_test(test: Callable) -> bool:
+    """``test(transplant)`` must return True for a transplant that copies every weight
+    (``surgery.transplant_vgg16``) and False for one that silently copies no convolution."""
+
+    def checks() -> str:
+        if _call(test, surgery.transplant_vgg16) is not True:
+            raise _Wrong("your test rejects surgery.transplant_vgg16, which copies everything: "
+                         "compare each of the 13 convolutions' weights after the transplant, and return True "
+                         "when all are equal")
+        if _call(test, zipped_transplant) is not False:
+            raise _Wrong("your test passes checks.zipped_transplant, which copies no convolution: fc6 and fc7 "
+                         "are right there, so look at the convolutions (all 13 of them, found with "
+                         "model.modules(), not by zipping lists)")
+        return "it accepts the real transplant and catches the one that silently copies nothing"
+
+    return _run("transplant test", checks)
+
+
+def check_bilinear_kernel(fn: Callable) -> bool:
+    """``fn(size)`` must return the size x size bilinear kernel of :func:`surgery.bilinear_kernel`."""
+
+    def checks() -> str:
+        for size in (4, 3, 16, 5):
+            expected = surgery.bilinear_kernel(size)
+            got = torch.as_tensor(_call(fn, size), dtype=torch.float32)
+            if tuple(got.shape) != (size, size):
+                raise _Wrong(f"size {size}: expected a {size} x {size} kernel, got shape {tuple(got.shape)}")
+            if not torch.allclose(got, expected, atol=1e-6):
+                hint = ""
+                if torch.allclose(got / got.sum(), expected / expected.sum(), atol=1e-6):
+                    hint = (" The shape is right but not the scale: the centre taps should be close to 1, "
+                            "not sum to 1 (each output gets about a factor^2-th of each of its inputs).")
+                elif size % 2 == 1 and torch.allclose(got, torch.roll(expected, 1, (0, 1)), atol=1e-6):
+                    hint = " For an odd size the centre is the middle tap, (size - 1) / 2."
+                raise _Wrong(f"size {size}: expected {expected.numpy().round(4).tolist()[0]} in the first row, "
+                             f"got {got.numpy().round(4).tolist()[0]}.{hint}")
+        return "a tent of half-width ceil(size / 2) around (size - 1) / 2, in both directions"
+
+    return _run("bilinear kernel", checks)
+
+
+def check_transposed_conv(fn: Callable) -> bool:
+    """``fn(x, weight, stride)`` for one-channel 2-D tensors must equal ``conv_transpose2d`` (no padding)."""
+
+    def checks() -> str:
+        torch.manual_seed(0)
+        for shape, k, stride in (((3, 3), 3, 1), ((3, 4), 4, 2), ((2, 2), 3, 2), ((4, 3), 2, 3)):
+            x, weight = torch.randn(shape), torch.randn(k, k)
+            expected = torch.nn.functional.conv_transpose2d(x[None, None], weight[None, None], stride=stride)[0, 0]
+            got = torch.as_tensor(_call(fn, x, weight, stride))
+            if got.shape != expected.shape:
+                raise _Wrong(f"input {tuple(shape)}, kernel {k}, stride {stride}: the output is "
+                             f"(n - 1) * stride + k per side = {tuple(expected.shape)}, got {tuple(got.shape)}")
+            if not torch.allclose(got, expected, atol=1e-5):
+                flipped = torch.nn.functional.conv_transpose2d(x[None, None], weight.flip(0, 1)[None, None],
+                                                               stride=stride)[0, 0]
+                hint = " The kernel must not be flipped: input (i, j) adds x[i, j] * weight at (stride*i, stride*j)." \
+                    if torch.allclose(got, flipped, atol=1e-5) else ""
+                raise _Wrong(f"input {tuple(shape)}, kernel {k}, stride {stride}: values differ from "
+                             f"conv_transpose2d.{hint}")
+        return "each input pixel scatters its value times the kernel, stride pixels apart, and overlaps add"
+
+    return _run("transposed convolution", checks)
+
+
+def check_layer_map(fn: Callable) -> bool:
+    """``fn(kernel, stride, padding, transposed)`` -> (scale, offset): output pixel i sits at scale * i + offset."""
+
+    def checks() -> str:
+        cases = [(3, 1, 1, False), (3, 1, 100, False), (2, 2, 0, False), (7, 1, 0, False), (5, 2, 1, False),
+                 (4, 2, 0, True), (64, 32, 0, True), (16, 8, 4, True)]
+        for kernel, stride, padding, transposed in cases:
+            layer = (nn.ConvTranspose2d(1, 1, kernel, stride, padding) if transposed
+                     else nn.Conv2d(1, 1, kernel, stride, padding))
+            expected = geometry.layer_map(layer)
+            got = _call(fn, kernel, stride, padding, transposed)
+            try:
+                scale, offset = (float(v) for v in got)
+            except (TypeError, ValueError):
+                raise _Wrong(f"return a pair (scale, offset), got {got!r}") from None
+            if not (math.isclose(scale, expected.scale) and math.isclose(offset, expected.offset)):
+                kind = "transposed convolution" if transposed else "convolution"
+                hint = ""
+                if transposed and math.isclose(scale, stride):
+                    hint = " A transposed convolution upsamples: one output step is 1 / stride input steps."
+                elif not transposed and math.isclose(offset, -padding):
+                    hint = " The window's centre is (k - 1) / 2 pixels in from its first pixel."
+                raise _Wrong(f"{kind} k={kernel}, s={stride}, p={padding}: expected "
+                             f"({float(expected.scale):g}, {float(expected.offset):g}), got ({scale:g}, {offset:g}).{hint}")
+        return "scale s and offset (k - 1) / 2 - p, or their inverse for a transposed convolution"
+
+    return _run("coordinate map", checks)
+
+
+def check_crop_offset(fn: Callable) -> bool:
+    """``fn(source, target)`` for two (scale, offset) pairs: the crop that puts source on target."""
+
+    def checks() -> str:
+        cases = [((1, -19), (1, 0)), ((16, -91.5), (16, -11.5)), ((8, -95.5), (8, -23.5)), ((1, -31), (1, 0))]
+        for source, target in cases:
+            expected = geometry.crop_offset(geometry.CoordMap(*map(_fraction, source)),
+                                            geometry.CoordMap(*map(_fraction, target)))
+            got = _call(fn, source, target)
+            if got != expected:
+                hint = ""
+                if got == -expected:
+                    hint = " The sign is reversed: the crop is how far the *source* map starts before the target."
+                elif source[0] != 1 and got == expected * source[0]:
+                    hint = " Count the shift in pixels of the map being cropped: divide by its scale."
+                raise _Wrong(f"source {source}, target {target}: expected a crop of {expected}, got {got}.{hint}")
+        return "the shift between the two maps, in pixels of the map being cropped"
+
+    return _run("crop offset", checks)
+
+
+def _fraction(value):
+    from fractions import Fraction
+
+    return Fraction(value).limit_denominator(1000)

@@ -1,0 +1,215 @@
+"""Every checker accepts a right answer and rejects the typical wrong ones with specific feedback."""
+import math
+
+import torch
+from torch import nn
+
+from fcn_lesson import checks, geometry, metrics
+
+
+def feedback(capsys):
+    return capsys.readouterr().out
+
+
+def test_confusion_matrix_checker(capsys):
+    assert checks.check_confusion_matrix(metrics.confusion_matrix)
+    assert "✓" in feedback(capsys)
+
+    def stub(pred, target, num_classes):
+        ...
+
+    def transposed(pred, target, num_classes):
+        return metrics.confusion_matrix(pred, target, num_classes).T
+
+    def counts_ignore(pred, target, num_classes):
+        keep = target != 255
+        hist = metrics.confusion_matrix(pred, target, num_classes)
+        hist[0, 0] += int((~keep).sum())
+        return hist
+
+    def crashes(pred, target, num_classes):
+        return torch.bincount(target.flatten() * num_classes + pred.flatten())
+
+    for wrong, message in ((stub, "not implemented yet"), (transposed, "swapped"),
+                           (counts_ignore, "255"), (crashes, "expected a 3 x 3 matrix")):
+        assert not checks.check_confusion_matrix(wrong)
+        assert message in feedback(capsys)
+
+    def raises(pred, target, num_classes):
+        raise NotImplementedError
+
+    assert not checks.check_confusion_matrix(raises) and "not implemented" in feedback(capsys)
+
+
+def test_mean_iu_checker(capsys):
+    assert checks.check_mean_iu(lambda hist: metrics.scores(hist)["mean_iu"])
+
+    def with_absent_as_nan(hist):
+        hist = hist.double()
+        return (hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag())).mean()
+
+    def with_absent_as_zero(hist):
+        hist = hist.double()
+        return torch.nan_to_num(hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag())).mean()
+
+    for wrong, message in ((lambda h: metrics.scores(h)["pixel_accuracy"], "pixel accuracy"),
+                           (lambda h: metrics.scores(h)["mean_accuracy"], "mean accuracy"),
+                           (with_absent_as_nan, "nan"), (with_absent_as_zero, "must not count as 0"),
+                           (lambda h: ..., "not implemented")):
+        feedback(capsys)
+        assert not checks.check_mean_iu(wrong)
+        assert message in feedback(capsys)
+
+
+def test_output_size_checker(capsys):
+    def right(size, kernel, stride, padding, ceil_mode):
+        span = size + 2 * padding - kernel
+        return (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+
+    assert checks.check_output_size(right)
+
+    def always_floor(size, kernel, stride, padding, ceil_mode):
+        return (size + 2 * padding - kernel) // stride + 1
+
+    def no_padding(size, kernel, stride, padding, ceil_mode):
+        return right(size, kernel, stride, 0, ceil_mode)
+
+    for wrong, message in ((always_floor, "round the division up"), (no_padding, "both sides")):
+        feedback(capsys)
+        assert not checks.check_output_size(wrong)
+        assert message in feedback(capsys)
+
+
+def test_receptive_field_checker(capsys):
+    assert checks.check_receptive_field(geometry.receptive_field)
+
+    def ignores_stride(layers):
+        return 1 + sum(layer.kernel_size[0] - 1 if isinstance(layer, nn.Conv2d) else layer.kernel_size - 1
+                       for layer in layers)
+
+    feedback(capsys)
+    assert not checks.check_receptive_field(ignores_stride)
+    assert "product of the strides" in feedback(capsys)
+
+
+def test_convolutionalize_checker(capsys):
+    from fcn_lesson import surgery
+
+    assert checks.check_convolutionalize(surgery.convolutionalize)
+
+    def no_bias(linear, in_channels, k):
+        conv = surgery.convolutionalize(linear, in_channels, k)
+        torch.nn.init.zeros_(conv.bias)
+        return conv
+
+    def channels_last(linear, in_channels, k):
+        conv = surgery.convolutionalize(linear, in_channels, k)
+        with torch.no_grad():
+            conv.weight.copy_(linear.weight.reshape(-1, k, k, in_channels).permute(0, 3, 1, 2))
+        return conv
+
+    def wrong_shape(linear, in_channels, k):
+        return torch.nn.Conv2d(in_channels * k * k, linear.out_features, 1)
+
+    for wrong, message in ((no_bias, "bias"), (channels_last, "channel first"), (wrong_shape, "(5, 4, 3, 3)"),
+                           (lambda *a: ..., "not implemented")):
+        feedback(capsys)
+        assert not checks.check_convolutionalize(wrong)
+        assert message in feedback(capsys)
+
+
+def test_transplant_test_checker(capsys):
+    from fcn_lesson import FCN32s, surgery
+    from torchvision.models import vgg16
+
+    def good_test(transplant):
+        vgg, fcn = vgg16(weights=None), FCN32s(21)
+        transplant(fcn, vgg)
+        return all(torch.equal(s.weight, t.weight) for s, t in zip(
+            [m for m in vgg.features if isinstance(m, nn.Conv2d)],
+            [m for m in fcn.backbone.modules() if isinstance(m, nn.Conv2d)]))
+
+    def checks_fc6_only(transplant):
+        vgg, fcn = vgg16(weights=None), FCN32s(21)
+        transplant(fcn, vgg)
+        return torch.equal(vgg.classifier[0].weight, fcn.head.fc6.weight.flatten(1))
+
+    assert checks.check_transplant_test(good_test)
+    feedback(capsys)
+    assert not checks.check_transplant_test(checks_fc6_only)
+    assert "copies no convolution" in feedback(capsys)
+    assert not checks.check_transplant_test(lambda transplant: False)
+    assert "rejects surgery.transplant_vgg16" in feedback(capsys)
+    # the routine the exercise is about really copies nothing
+    vgg, fcn = vgg16(weights=None), FCN32s(21)
+    before = fcn.backbone.block1.conv1_1.weight.clone()
+    checks.zipped_transplant(fcn, vgg)
+    assert torch.equal(before, fcn.backbone.block1.conv1_1.weight)
+    assert surgery.transplant_vgg16(fcn, vgg) is fcn
+
+
+def test_bilinear_kernel_checker(capsys):
+    from fcn_lesson import surgery
+
+    assert checks.check_bilinear_kernel(surgery.bilinear_kernel)
+
+    def normalised(size):
+        kernel = surgery.bilinear_kernel(size)
+        return kernel / kernel.sum()
+
+    def box(size):
+        return torch.ones(size, size)
+
+    for wrong, message in ((normalised, "not the scale"), (box, "size 4: expected"), (lambda s: None, "returns nothing")):
+        feedback(capsys)
+        assert not checks.check_bilinear_kernel(wrong)
+        assert message in feedback(capsys)
+
+
+def test_transposed_conv_checker(capsys):
+    def right(x, weight, stride):
+        return torch.nn.functional.conv_transpose2d(x[None, None], weight[None, None], stride=stride)[0, 0]
+
+    def flipped(x, weight, stride):
+        return right(x, weight.flip(0, 1), stride)
+
+    def same_size(x, weight, stride):
+        return torch.nn.functional.interpolate(x[None, None], scale_factor=stride)[0, 0]
+
+    assert checks.check_transposed_conv(right)
+    for wrong, message in ((flipped, "must not be flipped"), (same_size, "(n - 1) * stride + k")):
+        feedback(capsys)
+        assert not checks.check_transposed_conv(wrong)
+        assert message in feedback(capsys)
+
+
+def test_layer_map_checker(capsys):
+    def right(kernel, stride, padding, transposed):
+        layer = (nn.ConvTranspose2d if transposed else nn.Conv2d)(1, 1, kernel, stride, padding)
+        cmap = geometry.layer_map(layer)
+        return float(cmap.scale), float(cmap.offset)
+
+    def no_centre(kernel, stride, padding, transposed):
+        return (1 / stride, -padding / stride) if transposed else (stride, -padding)
+
+    def transposed_like_conv(kernel, stride, padding, transposed):
+        return stride, (kernel - 1) / 2 - padding
+
+    assert checks.check_layer_map(right)
+    for wrong, message in ((no_centre, "(k - 1) / 2"), (transposed_like_conv, "1 / stride"),
+                           (lambda *a: 3, "a pair")):
+        feedback(capsys)
+        assert not checks.check_layer_map(wrong)
+        assert message in feedback(capsys)
+
+
+def test_crop_offset_checker(capsys):
+    def right(source, target):
+        return round((target[1] - source[1]) / source[0])
+
+    assert checks.check_crop_offset(right)
+    for wrong, message in ((lambda s, t: round((s[1] - t[1]) / s[0]), "sign is reversed"),
+                           (lambda s, t: round(t[1] - s[1]), "divide by its scale")):
+        feedback(capsys)
+        assert not checks.check_crop_offset(wrong)
+        assert message in feedback(capsys)
