@@ -178,5 +178,5 @@ def test_the_mini_layout_is_derived():
     with pytest.raises(ValueError):
         fit_layout(replace(MINI, fc6_kernel=3))
     for cls in (FCN32s, FCN16s, FCN8s):  # every size 1..2x the stride works, and so every size
-        model = cls(2, backbone=narrow(fitted))
-        geometry.fusion_plan(*model.geometry_paths(), sizes=range(1, 300))
+        for layout in (fitted, VGG16):
+            geometry.fusion_plan(*cls(2, backbone=narrow(layout)).geometry_paths(), sizes=range(1, 300))

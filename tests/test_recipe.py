@@ -49,3 +49,12 @@ def test_each_recipe_has_its_own_cache_and_scenes():
     assert recipe.cache_dir(recipe.CPU) != recipe.cache_dir(recipe.QUICK_RECIPE)
     assert recipe.cache_dir(recipe.CPU).parent == data.default_root().parent
     assert recipe.QUICK_RECIPE.dataset != recipe.CPU.dataset == recipe.GPU.dataset
+
+
+def test_the_same_recipe_gives_the_same_classifier():
+    torch.manual_seed(123)  # whatever ran before must not matter
+    first, _ = recipe.train_classifier(recipe.QUICK_RECIPE, progress=False)
+    torch.rand(5)
+    second, _ = recipe.train_classifier(recipe.QUICK_RECIPE, progress=False)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, second.state_dict()[name]), name
