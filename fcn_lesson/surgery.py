@@ -172,7 +172,7 @@ def misalignment(model: nn.Module) -> tuple[float, float]:
     layout = replace(model.layout, widths=(2,) * 5, fc_width=2, batch_norm=False, dropout=0.0)
     probe = type(model)(2, backbone=layout, padding=model.padding).eval()
     probe.crops = model.crops
-    paths = 1 + probe.skips
+    scores = [getattr(probe, name) for name in ("score_fr", "score_pool4", "score_pool3") if hasattr(probe, name)]
     for block in probe.backbone:
         for name, layer in block.named_children():
             if isinstance(layer, nn.MaxPool2d):
@@ -180,12 +180,11 @@ def misalignment(model: nn.Module) -> tuple[float, float]:
     with torch.no_grad():
         for layer in probe.modules():
             if isinstance(layer, nn.Conv2d):
-                is_score = layer.kernel_size == (1, 1) and layer.out_channels == 2 and layer is not probe.head.fc7
                 k = layer.kernel_size[0]
                 layer.weight.zero_()
                 layer.bias.zero_()
                 for c in range(2):
-                    layer.weight[c, c] = 1 / paths if is_score else 1 / (k * k)
+                    layer.weight[c, c] = 1 / len(scores) if layer in scores else 1 / (k * k)
     stages, upsamplers = probe.geometry_paths()
     margin = receptive_field([layer for stage in stages for layer in stage] + list(upsamplers))
     size = 2 * margin + 32
