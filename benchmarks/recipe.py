@@ -50,15 +50,14 @@ def inference_seconds(model, device, repeats: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=["cpu", "gpu", "quick"], default=None)
+    parser.add_argument("--scale", choices=sorted(recipes.RECIPES), default=None)
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: a new temporary one)")
     parser.add_argument("--root", type=Path, default=None, help="dataset root (default: the book's)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--staged-only", action="store_true", help="skip FCN-8s at once and from scratch")
     args = parser.parse_args()
     device = pick_device(args.device)
-    recipe = {"cpu": recipes.CPU, "gpu": recipes.GPU, "quick": recipes.QUICK_RECIPE}.get(
-        args.scale) or recipes.default_recipe(device)
+    recipe = recipes.RECIPES[args.scale] if args.scale else recipes.default_recipe(device)
     out = args.out or Path(tempfile.mkdtemp(prefix="fcn_recipe_"))
     print(f"recipe {recipe.name} on {device} with {torch.get_num_threads()} threads; checkpoints in {out}")
 

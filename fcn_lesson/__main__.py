@@ -25,7 +25,7 @@ def _make_data(args) -> None:
 def _train(args) -> None:
     recipe = recipes.default_recipe(args.device)
     if args.scale:
-        recipe = {"cpu": recipes.CPU, "gpu": recipes.GPU, "quick": recipes.QUICK_RECIPE}[args.scale]
+        recipe = recipes.RECIPES[args.scale]
     print(f"recipe '{recipe.name}' on {pick_device(args.device)}; checkpoints in {args.out}")
     results = recipes.train_staged(recipe, args.out, root=args.root, device=args.device)
     for stage, result in results.items():
@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
                                        "resume from the checkpoints in --out.")
     train.add_argument("--out", type=Path, default=Path("checkpoints"), help="folder for the checkpoints")
     train.add_argument("--root", type=Path, default=None, help="dataset root (generated if missing)")
-    train.add_argument("--scale", choices=["cpu", "gpu", "quick"], help="schedule (default: gpu on CUDA, else cpu)")
+    train.add_argument("--scale", choices=sorted(recipes.RECIPES), help="schedule (default: gpu on CUDA, else cpu)")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     train.set_defaults(run=_train)
 

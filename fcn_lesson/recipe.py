@@ -19,7 +19,7 @@ from . import data, surgery
 from .models import FCN, FCN8s, FCN16s, FCN32s, MINI, Layout, VGGClassifier
 from .train import fit, load_checkpoint, pick_device
 
-__all__ = ["QUICK", "Recipe", "ShapeCrops", "cache_dir", "default_recipe", "load_trained", "scene_datasets", "train_alternative",
+__all__ = ["QUICK", "RECIPES", "Recipe", "ShapeCrops", "cache_dir", "default_recipe", "load_trained", "scene_datasets", "train_alternative",
            "train_classifier", "train_fcn", "train_staged"]
 
 #: Tests set FCN_LESSON_QUICK=1: every schedule shrinks to a few seconds.
@@ -53,6 +53,8 @@ GPU = replace(CPU, name="gpu", crops=12000, classifier_epochs=8, fcn32_epochs=15
               fcn8_epochs=30)
 QUICK_RECIPE = replace(CPU, name="quick", dataset="shapes-quick", train_scenes=16, val_scenes=8, crops=32, classifier_epochs=1,
                        fcn32_epochs=1, fcn16_epochs=1, fcn8_epochs=1, batch_size=8)
+#: The recipes by name, as the command line and the benchmark offer them.
+RECIPES = {recipe.name: recipe for recipe in (CPU, GPU, QUICK_RECIPE)}
 
 
 def cache_dir(recipe: Recipe) -> Path:

@@ -8,6 +8,7 @@ def test_quick_mode_is_on_in_the_tests():
     assert recipe.QUICK and recipe.default_recipe("cpu") is recipe.QUICK_RECIPE
     assert recipe.CPU.fcn8_epochs > recipe.QUICK_RECIPE.fcn8_epochs
     assert recipe.GPU.fcn8_epochs >= recipe.CPU.fcn8_epochs
+    assert recipe.RECIPES == {"cpu": recipe.CPU, "gpu": recipe.GPU, "quick": recipe.QUICK_RECIPE}
 
 
 def test_shape_crops_dataset():
