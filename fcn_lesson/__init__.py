@@ -12,4 +12,7 @@ from . import geometry, metrics, models, surgery
 from .models import FCN8s, FCN16s, FCN32s
 
 __version__ = "0.1.0"
-__all__ = ["FCN8s", "FCN16s", "FCN32s", "geometry", "metrics", "models", "surgery"]
+#: Where the book and this module live; Colab installs ``fcn_lesson`` from here, at tag ``v<__version__>``
+#: (``fcn_lesson.notebooks.setup_cell``), and ``_config.yml``'s launch buttons point here too.
+REPOSITORY = "https://github.com/fcn-step-by-step/fcn-step-by-step"
+__all__ = ["REPOSITORY", "FCN8s", "FCN16s", "FCN32s", "geometry", "metrics", "models", "surgery"]

@@ -8,6 +8,7 @@ is not implemented yet, so a notebook still runs top to bottom.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable
 
@@ -18,13 +19,18 @@ from . import geometry, metrics, surgery
 
 __all__ = [
     "check_bilinear_kernel",
+    "check_boundary_mask",
     "check_confusion_matrix",
     "check_convolutionalize",
     "check_crop_offset",
+    "check_effective_lr",
+    "check_fuse",
     "check_layer_map",
     "check_mean_iu",
     "check_output_size",
+    "check_predict",
     "check_receptive_field",
+    "check_shard",
     "check_transplant_test",
     "check_transposed_conv",
     "zipped_transplant",
@@ -40,6 +46,10 @@ def _run(name: str, checks: Callable[[], str]) -> bool:
         praise = checks()
     except _Wrong as wrong:
         print(f"✗ {name}: {wrong}")
+        return False
+    except Exception as err:  # an answer of a type the comparisons cannot handle (a tensor for a number, ...)
+        print(f"✗ {name}: your answer could not be compared with the expected one ({type(err).__name__}: {err}); "
+              "check the type and shape of what your function returns against the exercise")
         return False
     print(f"✓ {name}: {praise}")
     return True
@@ -336,3 +346,149 @@ def _fraction(value):
     from fractions import Fraction
 
     return Fraction(value).limit_denominator(1000)
+
+
+def _scored_fcn(num_classes: int = 3):
+    """A small FCN-32s whose score layer is random (a fresh one scores every pixel 0) and in training mode."""
+    from .models import MINI, FCN32s
+
+    torch.manual_seed(0)
+    model = FCN32s(num_classes, backbone=MINI)
+    nn.init.normal_(model.score_fr.weight, std=0.5)
+    for module in model.modules():  # running statistics unlike a batch's, as after training
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0, 2)
+            module.running_var.uniform_(0.1, 0.3)
+    return model.train()
+
+
+def check_predict(fn: Callable) -> bool:
+    """``fn(model, image)`` for one normalised 3 x H x W image must return its H x W map of class indices."""
+
+    def checks() -> str:
+        model, image = _scored_fcn(), torch.randn(3, 37, 45)
+        with torch.no_grad():  # on copies: a forward pass in training mode updates batch-norm statistics
+            expected = copy.deepcopy(model).eval()(image[None]).argmax(1)[0]
+            in_training = copy.deepcopy(model)(image[None]).argmax(1)[0]
+        got = _call(fn, model, image)
+        if not isinstance(got, torch.Tensor):
+            raise _Wrong(f"return a tensor of class indices, got {type(got).__name__}")
+        if got.shape == (1, 37, 45):
+            raise _Wrong("the result still has the batch dimension: index [0] (or squeeze(0)) after argmax")
+        if got.dim() == 3 and got.shape[0] == 3:
+            raise _Wrong(f"shape {tuple(got.shape)} holds one score map per class: take argmax over the class "
+                         "dimension to get the class of every pixel")
+        if tuple(got.shape) != (37, 45):
+            raise _Wrong(f"a 37 x 45 image needs a 37 x 45 map of classes, got shape {tuple(got.shape)}")
+        if got.is_floating_point():
+            raise _Wrong("return class indices (integers), as argmax gives them, not scores")
+        if got.requires_grad:
+            raise _Wrong("the result carries a gradient graph: predict under torch.no_grad()")
+        if not torch.equal(got.cpu(), expected):
+            if torch.equal(got.cpu(), in_training):
+                raise _Wrong("the model was left in training mode: call model.eval() first, or batch norm uses "
+                             "this one image's statistics instead of the learned ones")
+            raise _Wrong("the classes differ from the model's: add a batch dimension (image[None]), run the "
+                         "model, and take argmax over dimension 1")
+        return "eval mode, no gradients, a batch of one in, the argmax over classes out"
+
+    return _run("predict", checks)
+
+
+def check_fuse(fn: Callable) -> bool:
+    """``fn(coarse, skip, offset)``: crop the skip scores at ``offset`` to the coarse map's size and add."""
+
+    def checks() -> str:
+        torch.manual_seed(0)
+        for (h, w), (sh, sw), offset in (((4, 5), (10, 11), 5), ((6, 6), (20, 20), 9), ((3, 7), (3, 7), 0)):
+            coarse, skip = torch.randn(2, 3, h, w), torch.randn(2, 3, sh, sw)
+            expected = coarse + skip[:, :, offset:offset + h, offset:offset + w]
+            got = _call(fn, coarse, skip, offset)
+            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+                hint = (" Concatenating doubles the channels: FCN fuses by summing." if isinstance(got, torch.Tensor)
+                        and got.dim() == 4 and got.shape[1] == 6 else " Crop the skip scores to the coarse map's size.")
+                raise _Wrong(f"coarse {tuple(coarse.shape)} and skip {tuple(skip.shape)} fuse to "
+                             f"{tuple(expected.shape)}, got {shape}.{hint}")
+            if not torch.allclose(got, expected):
+                if offset and torch.allclose(got, coarse + skip[:, :, :h, :w]):
+                    raise _Wrong(f"the crop starts at 0: start it at the offset ({offset}) in both directions")
+                if torch.allclose(got, coarse + skip[:, :, sh - h:, sw - w:]):
+                    raise _Wrong("the crop is taken from the end: start it at the offset, from the top left")
+                raise _Wrong(f"values differ for offset {offset}: skip[:, :, o:o + H, o:o + W] + coarse")
+        return "crop at the derived offset, then sum"
+
+    return _run("fuse", checks)
+
+
+def check_boundary_mask(fn: Callable) -> bool:
+    """``fn(target, width)`` must mark the pixels within ``width`` of a class change, like ``metrics.boundary_mask``."""
+
+    def checks() -> str:
+        target = torch.zeros(12, 12, dtype=torch.long)
+        target[3:9, 4:10] = 2
+        target[3, 4:10] = 255  # a VOC-style ignored border along one side
+        for width in (0, 1, 2):
+            expected = metrics.boundary_mask(target, width)
+            got = torch.as_tensor(_call(fn, target, width))
+            if got.shape != expected.shape:
+                raise _Wrong(f"a {tuple(target.shape)} label map needs a mask of the same shape, got {tuple(got.shape)}")
+            got = got.bool()
+            if torch.equal(got, expected):
+                continue
+            if torch.equal(got & (target != 255), expected):
+                raise _Wrong("pixels labelled 255 are in your band: they are never scored, leave them out")
+            for other in (width - 1, width + 1):
+                if other >= 0 and torch.equal(got, metrics.boundary_mask(target, other)):
+                    raise _Wrong(f"width {width} gave the band of width {other}: a pixel is in the band when a "
+                                 f"class change lies within {width} pixels of it, on either side")
+            raise _Wrong(f"width {width}: {int((got != expected).sum())} pixels differ from the expected band "
+                         "(pixels next to a label change, on both sides, grown by width in every direction)")
+        return "both sides of every class change, grown by width, ignored pixels left out"
+
+    return _run("boundary mask", checks)
+
+
+def check_effective_lr(fn: Callable) -> bool:
+    """``fn(lr, momentum, pixels)``: the mean-loss learning rate that takes the paper's steps in the long run."""
+
+    def checks() -> str:
+        for lr, momentum, pixels in ((1e-10, 0.99, 500 * 375), (1e-12, 0.99, 500 * 500), (1e-3, 0.9, 1)):
+            expected = lr * pixels / (1 - momentum)
+            got = float(_call(fn, lr, momentum, pixels))
+            if math.isclose(got, expected, rel_tol=1e-6):
+                continue
+            if math.isclose(got, lr * pixels, rel_tol=1e-6):
+                raise _Wrong("momentum is missing: with momentum m a steady gradient moves the weights "
+                             "1 / (1 - m) times the plain step")
+            if math.isclose(got, lr / (1 - momentum), rel_tol=1e-6):
+                raise _Wrong("the pixels are missing: a summed loss is the mean loss times the number of pixels")
+            raise _Wrong(f"lr {lr:g}, momentum {momentum}, {pixels} pixels: expected {expected:.3g}, got {got:.3g}")
+        return "lr x pixels / (1 - momentum): the paper's 1e-10 is a mean-loss step of about 2e-3"
+
+    return _run("effective learning rate", checks)
+
+
+def check_shard(fn: Callable) -> bool:
+    """``fn(n, rank, world)``: the dataset indices one process trains on, as ``DistributedSampler`` (no shuffle)."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    def checks() -> str:
+        for n, world in ((10, 2), (10, 4), (7, 3), (3, 4)):
+            for rank in range(world):
+                expected = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+                got = [int(i) for i in _call(fn, n, rank, world)]
+                if got == expected:
+                    continue
+                if len(got) != len(expected):
+                    raise _Wrong(f"{n} images on {world} processes: rank {rank} gets {len(got)} indices, but every "
+                                 f"process must get {len(expected)} (ceil(n / world)) and take the same number of "
+                                 "steps, as gradients are averaged at every step; pad by repeating the first indices")
+                if sorted(got) == sorted(expected):
+                    raise _Wrong(f"rank {rank} of {world}: the right indices in another order; take every "
+                                 "world-th index starting at rank")
+                raise _Wrong(f"rank {rank} of {world} with {n} images: expected {expected}, got {got} "
+                             "(pad to a multiple of world by repeating from the start, then take every world-th)")
+        return "equal shares, every world-th index from rank, padded by repeating the first"
+
+    return _run("shard", checks)

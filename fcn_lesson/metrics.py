@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["confusion_matrix", "scores"]
+__all__ = ["boundary_mask", "confusion_matrix", "scores"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -64,3 +64,26 @@ def scores(hist: torch.Tensor) -> dict:
         "fw_iu": float((per_class_total[present] * iu[present]).sum() / total),
         "class_iu": iu.tolist(),
     }
+
+
+def boundary_mask(target: torch.Tensor, width: int, ignore_index: int = 255) -> torch.Tensor:
+    """Pixels within ``width`` pixels (chessboard distance) of a place where the true class changes.
+
+    Scoring only these pixels measures what coarse outputs get wrong: the
+    interior of a large object is easy at any stride, its outline is not.
+    Label maps are ``H x W`` or ``N x H x W``; the ``ignore_index`` borders
+    count as edges (they lie on them) but are never in the mask themselves.
+    """
+    if width < 0:
+        raise ValueError(f"width must be >= 0 pixels, got {width}")
+    if target.dim() not in (2, 3) or target.is_floating_point():
+        raise ValueError(f"pass integer label maps H x W or N x H x W, got {tuple(target.shape)} {target.dtype}")
+    labels = target.long().unsqueeze(0) if target.dim() == 2 else target.long()
+    edge = torch.zeros_like(labels, dtype=torch.bool)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :, 1:] |= labels[:, :, 1:] != labels[:, :, :-1]
+    edge[:, :, :-1] |= labels[:, :, 1:] != labels[:, :, :-1]
+    band = torch.nn.functional.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)[:, 0] > 0
+    band &= labels != ignore_index
+    return band[0] if target.dim() == 2 else band

@@ -19,8 +19,9 @@ from . import data, surgery
 from .models import FCN, FCN8s, FCN16s, FCN32s, MINI, Layout, VGGClassifier
 from .train import fit, load_checkpoint, pick_device
 
-__all__ = ["QUICK", "RECIPES", "Recipe", "ShapeCrops", "cache_dir", "default_recipe", "load_trained", "scene_datasets", "train_alternative",
-           "train_classifier", "train_fcn", "train_staged"]
+__all__ = ["QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_MODELS", "Recipe", "ShapeCrops", "cache_dir", "default_recipe",
+           "load_reference", "load_trained", "scene_datasets", "train_alternative", "train_classifier", "train_fcn",
+           "train_staged"]
 
 #: Tests set FCN_LESSON_QUICK=1: every schedule shrinks to a few seconds.
 QUICK = os.environ.get("FCN_LESSON_QUICK", "") not in ("", "0")
@@ -177,3 +178,20 @@ def load_trained(cls: type[FCN], path: Path, layout: Layout = MINI) -> FCN:
     model = cls(len(data.CLASSES), backbone=layout)
     load_checkpoint(path, model)
     return model.eval()
+
+
+#: The CPU recipe's models, trained to the end and shipped with the module, made by
+#: ``python -m fcn_lesson train --scale cpu --compare --weights-only --out fcn_lesson/reference``
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_MODELS = {"fcn32s": (FCN32s, False), "fcn16s": (FCN16s, False), "fcn8s": (FCN8s, False),
+                    "fcn8s_at_once": (FCN8s, True), "fcn8s_scratch": (FCN8s, False)}
+
+
+def load_reference(name: str) -> tuple[FCN, list[dict]]:
+    """A shipped reference model and its training history (one dict per epoch, with its seconds)."""
+    if name not in REFERENCE_MODELS:
+        raise ValueError(f"no reference model {name!r}; there are {sorted(REFERENCE_MODELS)}")
+    cls, at_once = REFERENCE_MODELS[name]
+    model = cls(len(data.CLASSES), backbone=CPU.layout, at_once=at_once)
+    state = load_checkpoint(REFERENCE_DIR / f"{name}.pt", model)
+    return model.eval(), state["history"]

@@ -31,9 +31,10 @@ except ImportError:
     _WIDGETS = False
 
 from .data import IGNORE_INDEX
-from .metrics import confusion_matrix, scores
+from .metrics import boundary_mask, confusion_matrix, scores
 
-__all__ = ["evaluate", "fit", "load_checkpoint", "pick_device", "save_checkpoint"]
+__all__ = ["evaluate", "fit", "is_main_process", "load_checkpoint", "pick_device", "predict", "save_checkpoint",
+           "strip_checkpoint"]
 
 _CHECKPOINT_FORMAT = 1
 
@@ -51,8 +52,9 @@ def _distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def _is_main() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
+def is_main_process() -> bool:
+    """True unless this is a process other than rank 0 of a ``torchrun`` job: the one that logs and saves."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _live_bars() -> bool:
@@ -87,6 +89,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
              "state_dict": getattr(model, "module", model).state_dict(), **extra}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
+    return _write_atomic(state, path)
+
+
+def _write_atomic(state: dict, path: Path) -> Path:
+    """Save to a temporary file beside ``path``, then rename: readers see the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -119,6 +126,14 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     return state
 
 
+def strip_checkpoint(path: str | Path) -> Path:
+    """Rewrite a finished checkpoint without its optimizer state, atomically: for shipping, not resuming."""
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state.pop("optimizer", None)
+    return _write_atomic(state, path)
+
+
 def _summary(info: dict) -> str:
     parts = [info["class"]]
     if "num_classes" in info:
@@ -136,8 +151,8 @@ def _loss(logits: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.T
 
 def fit(model: nn.Module, train_data: Dataset, *, epochs: int, batch_size: int = 8, lr: float = 1e-3,
         optimizer: str = "adam", momentum: float = 0.9, weight_decay: float = 0.0, loss: str = "mean",
-        schedule: str = "constant", val_data: Dataset | None = None, num_classes: int | None = None,
-        device: str | torch.device | None = None, amp: bool | None = None,
+        schedule: str = "constant", val_data: Dataset | None = None, val_batch_size: int | None = None,
+        num_classes: int | None = None, device: str | torch.device | None = None, amp: bool | None = None,
         checkpoint: str | Path | None = None, resume: bool = True, seed: int = 0,
         num_workers: int = 0, progress: bool = True) -> list[dict]:
     """Train ``model`` for ``epochs``; return the history, one dict per epoch.
@@ -145,7 +160,8 @@ def fit(model: nn.Module, train_data: Dataset, *, epochs: int, batch_size: int =
     ``optimizer``: "adam" or "sgd" (with ``momentum`` and ``weight_decay``);
     ``schedule``: "constant" or "poly" (the learning rate falls as
     ``(1 - step / steps) ** 0.9``); ``loss``: "mean" over pixels, or "sum" as
-    the paper's batch-1 recipe. With ``checkpoint``, the state is saved after
+    the paper's batch-1 recipe. ``val_batch_size`` (default ``batch_size``)
+    is 1 for images of different sizes. With ``checkpoint``, the state is saved after
     every epoch and, if ``resume`` and the file exists, training continues
     from it. ``amp`` defaults to on for CUDA. Under ``torchrun`` the model is
     wrapped in DistributedDataParallel and each process sees its share of the
@@ -185,7 +201,7 @@ def fit(model: nn.Module, train_data: Dataset, *, epochs: int, batch_size: int =
         net.train()
         began, seen, total_loss = time.perf_counter(), 0, 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not (progress and _is_main() and _live_bars()))
+                   disable=not (progress and is_main_process() and _live_bars()))
         for step, (images, targets) in enumerate(bar):
             if schedule == "poly":
                 done = (epoch * steps_per_epoch + step) / (epochs * steps_per_epoch)
@@ -206,11 +222,12 @@ def fit(model: nn.Module, train_data: Dataset, *, epochs: int, batch_size: int =
         seconds = time.perf_counter() - began
         record = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "seconds": seconds,
                   "images_per_s": seen / seconds * (dist.get_world_size() if dist.is_initialized() else 1)}
-        if val_data is not None and _is_main():
-            result = evaluate(model, val_data, num_classes=num_classes, device=device, batch_size=batch_size)
+        if val_data is not None and is_main_process():
+            result = evaluate(model, val_data, num_classes=num_classes, device=device,
+                              batch_size=val_batch_size or batch_size)
             record.update({f"val_{k}": v for k, v in result.items() if isinstance(v, float)})
         history.append(record)
-        if _is_main():
+        if is_main_process():
             if progress:
                 print(_epoch_line(record, epochs), flush=True)
             if checkpoint is not None:
@@ -232,17 +249,36 @@ def _epoch_line(record: dict, epochs: int) -> str:
 
 
 @torch.no_grad()
+def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """The class of every pixel: ``H x W`` for one normalised image ``3 x H x W``, ``N x H x W`` for a batch.
+
+    Runs in eval mode (batch norm uses its learned statistics) on the model's
+    device, and restores the model's mode afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    single = image.dim() == 3
+    classes = model((image[None] if single else image).to(device)).argmax(1).cpu()
+    model.train(was_training)
+    return classes[0] if single else classes
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None, batch_size: int = 8,
-             device: str | torch.device | None = None, progress: bool = False) -> dict:
+             device: str | torch.device | None = None, boundary: int | None = None,
+             progress: bool = False) -> dict:
     """Score ``model`` on ``data``: accuracy for image labels, the four scores for label maps.
 
     Segmentation results also hold the confusion matrix (``"confusion"``),
-    from which anything else (per-class IU, other groupings) can be computed.
+    from which anything else (per-class IU, other groupings) can be computed,
+    and with ``boundary`` the pixel accuracy within that many pixels of an
+    object's outline (``"boundary_accuracy"``, see ``metrics.boundary_mask``).
     """
     device = pick_device(device)
     was_training = model.training
     model.eval().to(device)
-    hist, correct, count = None, 0, 0
+    hist, correct, count, band_correct, band_count = None, 0, 0, 0, 0
     for images, targets in tqdm(DataLoader(data, batch_size=batch_size), disable=not (progress and _live_bars()),
                                 leave=False, desc="evaluating"):
         logits = model(images.to(device))
@@ -254,7 +290,14 @@ def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None,
         classes = num_classes or logits.shape[1]
         batch = confusion_matrix(pred, targets, classes)
         hist = batch if hist is None else hist + batch
+        if boundary is not None:
+            band = boundary_mask(targets, boundary)
+            band_correct += int((pred == targets)[band].sum())
+            band_count += int(band.sum())
     model.train(was_training)
     if hist is None:
         return {"accuracy": correct / count}
-    return {**scores(hist), "confusion": hist}
+    result = {**scores(hist), "confusion": hist}
+    if boundary is not None:
+        result["boundary_accuracy"] = band_correct / max(band_count, 1)
+    return result

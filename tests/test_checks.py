@@ -213,3 +213,93 @@ def test_crop_offset_checker(capsys):
         feedback(capsys)
         assert not checks.check_crop_offset(wrong)
         assert message in feedback(capsys)
+
+
+def test_predict_checker(capsys):
+    def right(model, image):
+        model.eval()
+        with torch.no_grad():
+            return model(image[None]).argmax(1)[0]
+
+    assert checks.check_predict(right)
+    assert not checks.check_predict(lambda model, image: model(image[None]).argmax(1)[0].detach())
+    assert "training mode" in feedback(capsys)
+    assert not checks.check_predict(lambda model, image: model.eval()(image[None]).argmax(1).detach())
+    assert "batch dimension" in feedback(capsys)
+    assert not checks.check_predict(lambda model, image: model.eval()(image[None])[0].detach())
+    assert "argmax" in feedback(capsys)
+    assert not checks.check_predict(lambda model, image: model.eval()(image[None]).argmax(1)[0].float())
+    assert "integers" in feedback(capsys)
+
+
+def test_fuse_checker(capsys):
+    def right(coarse, skip, offset):
+        return coarse + skip[:, :, offset:offset + coarse.shape[2], offset:offset + coarse.shape[3]]
+
+    assert checks.check_fuse(right)
+    assert not checks.check_fuse(lambda c, s, o: c + s[:, :, :c.shape[2], :c.shape[3]])
+    assert "starts at 0" in feedback(capsys)
+    assert not checks.check_fuse(lambda c, s, o: torch.cat([c, s[:, :, o:o + c.shape[2], o:o + c.shape[3]]], 1))
+    assert "summing" in feedback(capsys)
+    assert not checks.check_fuse(lambda c, s, o: c + s[:, :, s.shape[2] - c.shape[2]:, s.shape[3] - c.shape[3]:])
+    assert "from the end" in feedback(capsys)
+
+
+def test_boundary_mask_checker(capsys):
+    assert checks.check_boundary_mask(metrics.boundary_mask)
+    assert not checks.check_boundary_mask(lambda target, width: metrics.boundary_mask(target, width + 1))
+    assert "band of width" in feedback(capsys)
+
+    def keeps_ignored(target, width):
+        return metrics.boundary_mask(target, width) | (target == 255)
+
+    assert not checks.check_boundary_mask(keeps_ignored)
+    assert "255" in feedback(capsys)
+    assert not checks.check_boundary_mask(lambda target, width: torch.ones(3, 3, dtype=torch.bool))
+    assert "same shape" in feedback(capsys)
+
+
+def test_effective_lr_checker(capsys):
+    assert checks.check_effective_lr(lambda lr, momentum, pixels: lr * pixels / (1 - momentum))
+    assert not checks.check_effective_lr(lambda lr, momentum, pixels: lr * pixels)
+    assert "momentum is missing" in feedback(capsys)
+    assert not checks.check_effective_lr(lambda lr, momentum, pixels: lr / (1 - momentum))
+    assert "pixels are missing" in feedback(capsys)
+
+
+def test_shard_checker(capsys):
+    def right(n, rank, world):
+        indices = list(range(n))
+        indices += indices[:math.ceil(n / world) * world - n]
+        return indices[rank::world]
+
+    assert checks.check_shard(right)
+    assert not checks.check_shard(lambda n, rank, world: list(range(n))[rank::world])
+    assert "same number of steps" in feedback(capsys)
+
+    def blocks(n, rank, world):
+        per = math.ceil(n / world)
+        indices = list(range(n)) + list(range(per * world - n))
+        return indices[rank * per:(rank + 1) * per]
+
+    assert not checks.check_shard(blocks)
+    assert "every world-th" in feedback(capsys)
+
+
+def test_every_checker_tells_an_unfinished_or_broken_answer_what_to_do(capsys):
+    for name in checks.__all__:
+        if not name.startswith("check_"):
+            continue
+        checker = getattr(checks, name)
+
+        def unfinished(*args):
+            ...
+
+        def broken(*args):
+            return torch.zeros(1, 2, 3)
+
+        assert not checker(unfinished), name
+        assert "not implemented yet" in feedback(capsys), name
+        assert not checker(broken), name
+        message = feedback(capsys)
+        assert message.startswith("✗") and len(message) > 40, (name, message)

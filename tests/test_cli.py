@@ -4,8 +4,10 @@ from PIL import Image
 
 from fcn_lesson.__main__ import main
 
+from fakes import make_fake_voc
 
-@pytest.mark.parametrize("command", [[], ["make-data"], ["train"], ["evaluate"], ["predict"]])
+
+@pytest.mark.parametrize("command", [[], ["make-data"], ["train"], ["evaluate"], ["predict"], ["student-edition"]])
 def test_help_explains_every_command(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(command + ["--help"])
@@ -13,7 +15,7 @@ def test_help_explains_every_command(command, capsys):
     text = capsys.readouterr().out
     assert "usage: python -m fcn_lesson" in text
     if not command:
-        for name in ("make-data", "train", "evaluate", "predict"):
+        for name in ("make-data", "train", "evaluate", "predict", "student-edition"):
             assert name in text
 
 
@@ -36,3 +38,23 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing.pt")]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "x.pt"), "--root", str(tmp_path)]) == 2
+
+
+def test_train_on_voc_at_smoke_scale(tmp_path, capsys):
+    voc = make_fake_voc(tmp_path / "voc")
+    assert main(["train", "--data", "voc", "--root", str(voc), "--backbone", "mini", "--random-init",
+                 "--recipe", "paper", "--iterations", "1", "--workers", "0", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "paper recipe" in out and "random weights" in out and "fcn8s" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fcn16s.pt", "fcn32s.pt", "fcn8s.pt"]
+    assert main(["evaluate", str(tmp_path / "out" / "fcn8s.pt"), "--root", str(voc), "--num-classes", "21"]) == 0
+    assert main(["train", "--data", "voc", "--out", str(tmp_path / "x")]) == 2
+    assert "--data voc needs --root" in capsys.readouterr().err
+    assert main(["train", "--data", "voc", "--root", str(voc), "--backbone", "mini", "--out", str(tmp_path)]) == 2
+    assert "ImageNet weights exist for backbone='vgg16' only" in capsys.readouterr().err
+
+
+def test_student_edition_command(tmp_path, capsys):
+    assert main(["student-edition", "--out", str(tmp_path / "student")]) == 0
+    assert "solutions removed" in capsys.readouterr().out
+    assert (tmp_path / "student" / "_toc.yml").exists()

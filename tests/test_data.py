@@ -4,12 +4,13 @@ import urllib.request
 
 import numpy as np
 import pytest
-import scipy.io
 import torch
 from PIL import Image
 from torchvision.datasets import VOCSegmentation
 
 from fcn_lesson import data
+
+from fakes import make_fake_sbd
 
 VOC = ("VOCdevkit", "VOC2012")
 
@@ -141,19 +142,6 @@ def test_labels_outside_the_classes_are_named(damaged):
     Image.new("RGB", (64, 64)).save(voc / "SegmentationClass" / "train_00003.png")
     with pytest.raises(ValueError, match="train_00003.png is a colour image"):
         data.voc_dataset(root, "train")[3]
-
-
-def make_fake_sbd(root):
-    """SBD's layout: img/*.jpg, cls/*.mat (struct GTcls with a Segmentation field), split files."""
-    (root / "img").mkdir(parents=True)
-    (root / "cls").mkdir()
-    rng = np.random.default_rng(0)
-    for name in ("2008_000001", "2008_000002"):
-        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(root / "img" / f"{name}.jpg")
-        segmentation = rng.integers(0, 21, (20, 30)).astype(np.uint8)
-        scipy.io.savemat(root / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": segmentation}})
-    (root / "train.txt").write_text("2008_000001\n2008_000002\n")
-    return root
 
 
 def test_sbd_reads_through_torchvision(tmp_path):

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from fcn_lesson import metrics
 from fcn_lesson.metrics import confusion_matrix, scores
 
 
@@ -54,3 +55,26 @@ def test_bad_inputs_are_named():
         confusion_matrix(torch.tensor([0, -1]), torch.tensor([0, 1]), 3)
     with pytest.raises(ValueError, match="empty"):
         scores(torch.zeros(3, 3))
+
+
+def test_boundary_mask_marks_both_sides_of_an_outline():
+    target = torch.zeros(9, 9, dtype=torch.long)
+    target[3:6, 3:6] = 1
+    band = metrics.boundary_mask(target, 0)
+    assert band.sum() == 8 + 12  # the square's outer ring touches background, and 12 background pixels touch it
+    assert not band[4, 4] and band[3, 4] and band[2, 4] and not band[1, 4] and not band[2, 2]  # no diagonal touch
+    assert metrics.boundary_mask(target, 1)[1, 4] and not metrics.boundary_mask(target, 1)[0, 4]
+    assert metrics.boundary_mask(target, 9).all()
+    assert not metrics.boundary_mask(torch.zeros(4, 4, dtype=torch.long), 2).any()  # no outline, no band
+
+
+def test_boundary_mask_leaves_ignored_pixels_out_and_takes_batches():
+    target = torch.zeros(2, 6, 6, dtype=torch.long)
+    target[0, :, 3:] = 255
+    band = metrics.boundary_mask(target, 1)
+    assert band.shape == (2, 6, 6) and not band[0][target[0] == 255].any() and band[0, :, 2].all()
+    assert not band[1].any()
+    with pytest.raises(ValueError, match="width must be >= 0"):
+        metrics.boundary_mask(target, -1)
+    with pytest.raises(ValueError, match="integer label maps"):
+        metrics.boundary_mask(target.float(), 1)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from fcn_lesson import data, recipe
@@ -59,3 +60,15 @@ def test_the_same_recipe_gives_the_same_classifier():
     second, _ = recipe.train_classifier(recipe.QUICK_RECIPE, progress=False)
     for name, tensor in first.state_dict().items():
         assert torch.equal(tensor, second.state_dict()[name]), name
+
+
+def test_the_shipped_reference_models_load_into_the_current_models():
+    for name in recipe.REFERENCE_MODELS:
+        model, history = recipe.load_reference(name)
+        assert not model.training and history and all("val_mean_iu" in h for h in history), name
+    at_once, _ = recipe.load_reference("fcn8s_at_once")
+    assert at_once.skip_scales == (0.01, 0.0001)
+    staged, history = recipe.load_reference("fcn8s")
+    assert staged.skip_scales == (1.0, 1.0) and len(history) == recipe.CPU.fcn8_epochs
+    with pytest.raises(ValueError, match="no reference model"):
+        recipe.load_reference("fcn4s")

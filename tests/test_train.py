@@ -113,3 +113,60 @@ def test_poly_schedule_and_summed_loss_run():
 def test_pick_device():
     assert train.pick_device("cpu") == torch.device("cpu")
     assert train.pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_evaluate_scores_the_boundary_band():
+    identity = nn.Identity()
+    labels = torch.zeros(2, 8, 8, dtype=torch.long)
+    labels[:, 2:6, 2:6] = 1
+    perfect = nn.functional.one_hot(labels, 2).permute(0, 3, 1, 2).float()
+    assert train.evaluate(identity, TensorDataset(perfect, labels), boundary=1)["boundary_accuracy"] == 1.0
+    blurred = perfect.clone()
+    blurred[:, :, 2, :] = torch.tensor([1.0, 0.0])[:, None]  # the top row of the square called background
+    result = train.evaluate(identity, TensorDataset(blurred, labels), boundary=1)
+    assert result["boundary_accuracy"] < result["pixel_accuracy"] < 1.0
+    assert "boundary_accuracy" not in train.evaluate(identity, TensorDataset(perfect, labels))
+
+
+def test_validation_of_images_of_different_sizes_in_batches_of_one():
+    model = FCN32s(3, backbone="mini")
+    val = [(torch.randn(3, 40, 40), torch.zeros(40, 40, dtype=torch.long)),
+           (torch.randn(3, 32, 48), torch.zeros(32, 48, dtype=torch.long))]
+    history = train.fit(model, tiny_segmentation(4), epochs=1, batch_size=2, val_data=val, val_batch_size=1,
+                        progress=False)
+    assert "val_mean_iu" in history[0]
+
+
+def test_strip_checkpoint_keeps_the_weights_and_drops_the_optimizer(tmp_path):
+    model = FCN32s(3, backbone="mini")
+    history = train.fit(model, tiny_segmentation(2), epochs=1, batch_size=2, checkpoint=tmp_path / "m.pt",
+                        progress=False)
+    full = (tmp_path / "m.pt").stat().st_size
+    train.strip_checkpoint(tmp_path / "m.pt")
+    assert (tmp_path / "m.pt").stat().st_size < full / 2
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert "optimizer" not in state and state["history"] == history
+    loaded = FCN32s(3, backbone="mini")
+    train.load_checkpoint(tmp_path / "m.pt", loaded)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_only_rank_zero_is_the_main_process(monkeypatch):
+    assert train.is_main_process()
+    monkeypatch.setenv("RANK", "1")
+    assert not train.is_main_process()
+    monkeypatch.setenv("RANK", "0")
+    assert train.is_main_process()
+
+
+def test_predict_one_image_or_a_batch_in_eval_mode():
+    model = FCN32s(3, backbone="mini").train()
+    torch.nn.init.normal_(model.score_fr.weight)
+    images = torch.randn(2, 3, 40, 50)
+    single, batch = train.predict(model, images[0]), train.predict(model, images)
+    assert single.shape == (40, 50) and batch.shape == (2, 40, 50) and not single.is_floating_point()
+    assert model.training  # its mode is restored
+    with torch.no_grad():
+        assert torch.equal(batch, model.eval()(images).argmax(1))
+    assert torch.equal(single, batch[0])

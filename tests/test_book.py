@@ -1,0 +1,85 @@
+"""The book as files: every chapter starts with the one setup cell, the configuration points at the one
+repository, every notebook is in the table of contents, and the student edition is the book minus solutions."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+import fcn_lesson
+from fcn_lesson import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_cells(path):
+    return [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+
+def test_there_are_eight_chapters_and_all_are_in_the_table_of_contents():
+    assert [p.name[:2] for p in CHAPTERS] == [f"{i:02d}" for i in range(1, 9)]
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.md")):
+        assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_starts_with_the_setup_cell_of_this_version(path):
+    assert code_cells(path)[0].source == notebooks.setup_cell()
+    assert f"@v{fcn_lesson.__version__}" in notebooks.setup_cell()
+
+
+def test_the_launch_buttons_point_at_the_repository_the_setup_cell_installs_from():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == fcn_lesson.REPOSITORY
+    assert notebooks.install_source().startswith(f"git+{fcn_lesson.REPOSITORY}@")
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def test_the_setup_cell_installs_only_in_colab():
+    namespace = {}
+    exec(notebooks.setup_cell(), namespace)  # outside Colab: nothing happens, nothing is installed
+    assert "google.colab" not in sys.modules
+
+
+def test_stub_keeps_signatures_imports_and_checker_calls():
+    solution = (
+        "import math\n\n\ndef my_f(x, y=2):\n    return math.sqrt(x) + y\n\n\n"
+        "def other_way(x, y=2):\n    return 0\n\n\nassert checks.check_f(my_f)\n")
+    stub = notebooks.stub(solution)
+    assert stub == "import math\n\n\ndef my_f(x, y=2):\n    ...  # your code here\n\n\nchecks.check_f(my_f)"
+    assert "sqrt" not in stub and "other_way" not in stub
+
+
+def test_student_edition_has_no_solutions(tmp_path):
+    written = notebooks.student_edition(ROOT, tmp_path / "student")
+    assert [p.name for p in written] == [p.name for p in sorted((ROOT / "book").glob("*.ipynb"))]
+    for path in written:
+        text = path.read_text()
+        assert "solution-start" not in text and "{solution}" not in text, path.name
+        original = nbformat.read(ROOT / "book" / path.name, as_version=4)
+        exercises = sum(len(re.findall(r"^:label: ", c.source, re.MULTILINE)) for c in original.cells
+                        if c.cell_type == "markdown")
+        student = nbformat.read(path, as_version=4)
+        assert sum(len(re.findall(r"^:label: ", c.source, re.MULTILINE)) for c in student.cells
+                   if c.cell_type == "markdown") == exercises, path.name  # every question is still there
+        stubs = [c.source for c in student.cells if c.cell_type == "code" and "# your code here" in c.source]
+        asked = sum("solution-start" in c.source for c in original.cells)
+        assert len(stubs) == asked, path.name
+    with pytest.raises(ValueError, match="outside the book"):
+        notebooks.student_edition(ROOT, ROOT / "book" / "student")
+
+
+def test_student_edition_runs_top_to_bottom_under_nbval(tmp_path):
+    out = tmp_path / "student"
+    notebooks.student_edition(ROOT, out)
+    env = {**os.environ, "FCN_LESSON_QUICK": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
+                             str(out / "book")], cwd=out, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)

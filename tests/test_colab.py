@@ -1,0 +1,72 @@
+"""A fresh Colab kernel, simulated: every package Colab has, but not fcn_lesson, until the setup cell runs.
+
+The virtual environment links in this machine's installed packages (Colab comes with torch,
+torchvision, matplotlib ...) except fcn_lesson itself. The chapter's own setup cell then runs, with
+its install source pointed at this checkout instead of the published tag, followed by the chapter's
+next cells.
+"""
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from fcn_lesson import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KERNEL = r'''
+import json, sys, types
+try:
+    import fcn_lesson
+except ImportError:
+    print("before the setup cell: no fcn_lesson")
+else:
+    raise SystemExit(f"fcn_lesson was importable before the setup cell: {fcn_lesson.__file__}")
+sys.modules["google.colab"] = types.ModuleType("google.colab")  # what Colab's kernel has loaded
+namespace = {}
+for source in json.load(open(sys.argv[1])):
+    exec(compile(source, "<cell>", "exec"), namespace)
+import fcn_lesson
+print("fcn_lesson from", fcn_lesson.__file__)
+'''
+
+
+def colab_like_python(tmp_path: Path) -> Path:
+    venv = tmp_path / "colab"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    target = Path(subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    for installed in map(Path, site.getsitepackages()):
+        for entry in installed.iterdir():
+            if "fcn_lesson" not in entry.name and not (target / entry.name).exists():
+                (target / entry.name).symlink_to(entry)
+    return python
+
+
+def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
+    python = colab_like_python(tmp_path)
+    chapter = nbformat.read(ROOT / "book" / "01_task_data_scores.ipynb", as_version=4)
+    cells = [cell.source for cell in chapter.cells if cell.cell_type == "code"][:3]
+    assert notebooks.install_source() in cells[0]
+    cells[0] = cells[0].replace(notebooks.install_source(), ROOT.as_uri())  # this checkout, not the tag
+    (tmp_path / "cells.json").write_text(json.dumps(cells))
+    (tmp_path / "kernel.py").write_text(KERNEL)
+    content = tmp_path / "content"  # Colab's working directory: no repository around it
+    content.mkdir()
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "FCN_LESSON_QUICK": "1", "MPLBACKEND": "Agg",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("FCN_LESSON_DATA", None)
+    result = subprocess.run([python, str(tmp_path / "kernel.py"), str(tmp_path / "cells.json")], cwd=content,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "before the setup cell: no fcn_lesson" in result.stdout
+    installed = Path(result.stdout.split("fcn_lesson from ")[-1].strip()).parent
+    assert tmp_path / "colab" in installed.parents  # installed into the kernel's environment
+    assert (installed / "reference" / "fcn8s.pt").exists()  # the chapters' shipped models came along
+    assert "training and" in result.stdout  # the chapter's data cell ran: scenes made under ~/.cache
+    assert (tmp_path / "home" / ".cache" / "fcn_lesson").is_dir()

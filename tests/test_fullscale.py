@@ -1,0 +1,99 @@
+import urllib.error
+import urllib.request
+
+import pytest
+import torch
+
+from fcn_lesson import data, fullscale
+from fcn_lesson.models import FCN8s
+from fcn_lesson.train import load_checkpoint
+
+from fakes import make_fake_sbd, make_fake_voc
+
+
+def test_the_paper_recipe_is_the_papers():
+    paper = fullscale.PAPER
+    assert (paper.batch_size, paper.loss, paper.optimizer, paper.momentum) == (1, "sum", "sgd", 0.99)
+    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.crop is None and not paper.amp
+    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.crop and fullscale.MODERN.amp
+    assert set(fullscale.SCHEDULES) == {"paper", "modern"}
+
+
+def test_epochs_cover_the_iterations():
+    assert fullscale.PAPER.epochs(0, train_images=1000) == 100
+    assert fullscale.MODERN.epochs(0, train_images=16_000) == 8  # 8,000 steps of 16
+    assert fullscale.MODERN.epochs(1, train_images=10, iterations=1) == 2
+    assert fullscale.PAPER.epochs(2, train_images=10**9) == 1
+
+
+def test_voc_sets_read_voc_and_add_sbd_once(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc")
+    sbd = make_fake_sbd(tmp_path / "sbd", names=("2008_000001", "2008_000002", "2008_000003"), split="train_noval")
+    train, val = fullscale.voc_sets(voc)
+    assert (len(train), len(val)) == (2, 1)
+    assert train.num_classes == 21  # a real VOC root: 21 classes, not the scenes' 7
+    train, val = fullscale.voc_sets(voc, sbd_root=sbd)
+    assert len(train) == 2 + 2  # 2008_000001 is in VOC train already: taken once
+    image, label = train[3]
+    assert image.shape == (3, 20, 30) and label.max() < 21
+    train, _ = fullscale.voc_sets(voc, sbd_root=sbd, crop=32)
+    assert {tuple(train[i][0].shape) for i in range(len(train))} == {(3, 32, 32)}
+    train, val = fullscale.voc_sets(voc, sbd_root=sbd, limit=1)
+    assert (len(train), len(val)) == (1, 1)
+
+
+def test_voc_sets_fail_clearly_without_data_or_network(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="VOCdevkit/VOC2012"):
+        fullscale.voc_sets(tmp_path / "nowhere")
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(ConnectionError, match="could not download PASCAL VOC 2012"):
+        fullscale.voc_sets(tmp_path / "voc", download=True)
+
+
+def test_train_voc_runs_the_three_stages_and_resumes(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc")
+    sbd = make_fake_sbd(tmp_path / "sbd", split="train_noval")
+    results = fullscale.train_voc(fullscale.PAPER, tmp_path / "out", voc, sbd_root=sbd, backbone="mini",
+                                  pretrained=False, iterations=1, num_workers=0, progress=False)
+    assert list(results) == ["fcn32s", "fcn16s", "fcn8s"]
+    assert all(len(r["history"]) == 1 and "val_mean_iu" in r["history"][0] for r in results.values())
+    model = FCN8s(21, backbone="mini")
+    state = load_checkpoint(tmp_path / "out" / "fcn8s.pt", model)
+    assert state["epoch"] == 1
+    assert all(torch.equal(v, results["fcn8s"]["model"].state_dict()[k]) for k, v in model.state_dict().items())
+    again = fullscale.train_voc(fullscale.PAPER, tmp_path / "out", voc, sbd_root=sbd, backbone="mini",
+                                pretrained=False, iterations=1, num_workers=0, progress=False)
+    assert again["fcn8s"]["history"] == results["fcn8s"]["history"]  # loaded, not trained again
+
+
+def test_the_modern_recipe_batches_crops(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc")
+    modern = fullscale.Schedule("tiny-modern", batch_size=2, loss="mean", optimizer="adam", lrs=(1e-3,) * 3,
+                                iterations=(1, 1, 1), crop=48, schedule="poly", amp=True)
+    results = fullscale.train_voc(modern, tmp_path / "out", voc, backbone="mini", pretrained=False,
+                                  num_workers=0, progress=False)
+    assert results["fcn8s"]["history"][-1]["images_per_s"] > 0
+
+
+def test_imagenet_weights_only_for_vgg16(tmp_path):
+    with pytest.raises(ValueError, match="backbone='vgg16' only"):
+        fullscale.train_voc(fullscale.PAPER, tmp_path, make_fake_voc(tmp_path / "voc"), backbone="mini")
+
+
+def test_pretrained_training_offline_says_how_to_get_the_weights(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
+    with pytest.raises(ConnectionError, match="VGG16's ImageNet weights"):
+        fullscale.train_voc(fullscale.PAPER, tmp_path / "out", make_fake_voc(tmp_path / "voc"), iterations=1)
+
+
+def test_the_scenes_are_a_voc_root_too(scenes):
+    train, val = fullscale.voc_sets(scenes, limit=3)
+    assert len(train) == 3 and train.dataset.num_classes == len(data.CLASSES)
