@@ -90,7 +90,7 @@ def train_voc(schedule: Schedule, out: str | Path, voc_root: str | Path, *, sbd_
         raise ValueError(f"ImageNet weights exist for backbone='vgg16' only, not {backbone!r}; "
                          "pass pretrained=False to start that backbone from random weights")
     train_set, val_set = voc_sets(voc_root, sbd_root=sbd_root, crop=schedule.crop, download=download, limit=limit)
-    num_classes = data.voc_dataset(voc_root, "val").num_classes
+    num_classes = (val_set.dataset if isinstance(val_set, Subset) else val_set).num_classes
     out = Path(out)
     results, coarser = {}, None
     for index, (name, cls) in enumerate(STAGES):

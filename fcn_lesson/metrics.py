@@ -79,11 +79,13 @@ def boundary_mask(target: torch.Tensor, width: int, ignore_index: int = 255) -> 
     if target.dim() not in (2, 3) or target.is_floating_point():
         raise ValueError(f"pass integer label maps H x W or N x H x W, got {tuple(target.shape)} {target.dtype}")
     labels = target.long().unsqueeze(0) if target.dim() == 2 else target.long()
+    vertical = labels[:, 1:] != labels[:, :-1]  # a change between a pixel and the one below it
+    horizontal = labels[:, :, 1:] != labels[:, :, :-1]
     edge = torch.zeros_like(labels, dtype=torch.bool)
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
-    edge[:, :, 1:] |= labels[:, :, 1:] != labels[:, :, :-1]
-    edge[:, :, :-1] |= labels[:, :, 1:] != labels[:, :, :-1]
+    edge[:, 1:] |= vertical
+    edge[:, :-1] |= vertical
+    edge[:, :, 1:] |= horizontal
+    edge[:, :, :-1] |= horizontal
     band = torch.nn.functional.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)[:, 0] > 0
     band &= labels != ignore_index
     return band[0] if target.dim() == 2 else band

@@ -188,14 +188,18 @@ class FCN(nn.Module):
                                      f"cannot take a side of {size} px: {err}") from None
                 self._sizes_checked.add(size)
 
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of the backbone's five blocks, pool1 to pool5: the maps the skips and fc6 read."""
+        features = []
+        for block in self.backbone:
+            x = block(x)
+            features.append(x)
+        return features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        features = []
-        h = x
-        for block in self.backbone:
-            h = block(h)
-            features.append(h)
-        score = self.score_fr(self.head(h))
+        features = self.features(x)
+        score = self.score_fr(self.head(features[4]))
         skip_inputs = [("score_pool4", features[3]), ("score_pool3", features[2])][:self.skips]
         for (score_layer, feature), scale, upsample, crop in zip(
                 skip_inputs, self.skip_scales, self._upsamplers(), self.crops):

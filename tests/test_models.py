@@ -3,6 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from fcn_lesson import geometry
 from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, fit_layout, vgg_backbone
 
 NARROW_VGG16 = replace(VGG16, widths=(2,) * 5, fc_width=4)
@@ -113,3 +114,11 @@ def test_classifier_reads_its_native_size_only():
         classifier(torch.randn(2, 3, size + 32, size))
     with pytest.raises(ValueError, match="at least 2"):
         VGGClassifier(1)
+
+
+def test_features_are_the_five_pool_maps_forward_reads():
+    model = FCN8s(4, backbone="mini").eval()
+    x = torch.randn(1, 3, 64, 64)
+    pools = model.features(x)
+    assert len(pools) == 5 and [p.shape[1] for p in pools] == list(model.layout.widths)
+    assert [p.shape[-1] for p in pools] == [geometry.output_size(list(model.backbone)[:i + 1], 64) for i in range(5)]
