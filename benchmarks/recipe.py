@@ -1,6 +1,6 @@
 """Run the book's CPU recipe end to end and print one table of what it reaches.
 
-    python benchmarks/recipe.py [--scale cpu|gpu|quick] [--out DIR] [--staged-only]
+    python benchmarks/recipe.py [--recipe cpu|gpu|quick] [--out DIR] [--staged-only]
 
 Trains the classifier, FCN-32s -> 16s -> 8s (staged), FCN-8s at once and
 FCN-8s from scratch (unless --staged-only), then scores each on the val split, and times FCN-8s
@@ -24,12 +24,11 @@ from fcn_lesson.train import evaluate, pick_device
 THIN = ("ring", "bar", "cross")
 
 
-def row(name: str, result: dict, val_set, device) -> str:
-    scores = evaluate(result["model"], val_set, num_classes=len(data.CLASSES), device=device)
+def row(name: str, result, val_set, device) -> str:
+    scores = evaluate(result.model, val_set, num_classes=len(data.CLASSES), device=device)
     thin = [scores["class_iu"][data.CLASSES.index(c)] for c in THIN]
-    seen = sum(h["images_per_s"] * h["seconds"] for h in result["history"])
-    busy = sum(h["seconds"] for h in result["history"])
-    return (f"| {name} | {result['seconds']:.0f} | {seen / busy:.0f} | {scores['pixel_accuracy']:.3f} | "
+    seen = sum(h["images_per_s"] * h["seconds"] for h in result.history)
+    return (f"| {name} | {result.seconds:.0f} | {seen / result.seconds:.0f} | {scores['pixel_accuracy']:.3f} | "
             f"{scores['mean_iu']:.3f} | {scores['fw_iu']:.3f} | {sum(thin) / len(thin):.3f} |")
 
 
@@ -50,37 +49,32 @@ def inference_seconds(model, device, repeats: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=sorted(recipes.RECIPES), default=None)
+    parser.add_argument("--recipe", choices=sorted(recipes.RECIPES), default=None)
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: a new temporary one)")
     parser.add_argument("--root", type=Path, default=None, help="dataset root (default: the book's)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--staged-only", action="store_true", help="skip FCN-8s at once and from scratch")
     args = parser.parse_args()
     device = pick_device(args.device)
-    recipe = recipes.RECIPES[args.scale] if args.scale else recipes.default_recipe(device)
+    recipe = recipes.RECIPES[args.recipe] if args.recipe else recipes.default_recipe(device)
     out = args.out or Path(tempfile.mkdtemp(prefix="fcn_recipe_"))
     print(f"recipe {recipe.name} on {device} with {torch.get_num_threads()} threads; checkpoints in {out}")
 
-    began = time.perf_counter()
-    staged = recipes.train_staged(recipe, out, root=args.root, device=device, progress=False)
-    staged_seconds = time.perf_counter() - began
-    rows = [("FCN-32s", staged["fcn32s"]), ("FCN-16s", staged["fcn16s"]), ("FCN-8s (staged)", staged["fcn8s"])]
-    if not args.staged_only:
-        rows.append(("FCN-8s at once", recipes.train_alternative(
-            recipe, out, "at_once", classifier=staged["classifier"]["model"], root=args.root, device=device,
-            progress=False)))
-        rows.append(("FCN-8s from scratch", recipes.train_alternative(
-            recipe, out, "scratch", root=args.root, device=device, progress=False)))
+    plan = "staged" if args.staged_only else "compare"
+    results = recipes.train(recipe, plan, out=out, root=args.root, device=device, progress=False)
+    names = {"fcn32s": "FCN-32s", "fcn16s": "FCN-16s", "fcn8s": "FCN-8s (staged)",
+             "fcn8s_at_once": "FCN-8s at once", "fcn8s_scratch": "FCN-8s from scratch"}
     _, val_set = recipes.scene_datasets(recipe, args.root)
 
-    classifier = staged["classifier"]
-    print(f"\npre-training: {classifier['seconds']:.0f} s, val accuracy "
-          f"{classifier['history'][-1]['val_accuracy']:.3f}")
-    print(f"staged total (pre-training + 32s + 16s + 8s): {staged_seconds:.0f} s\n")
+    classifier = results["classifier"]
+    staged_seconds = sum(results[name].seconds for name in ("classifier", "fcn32s", "fcn16s", "fcn8s"))
+    print(f"\npre-training: {classifier.seconds:.0f} s, val accuracy {classifier.history[-1]['val_accuracy']:.3f}")
+    print(f"staged total (pre-training + 32s + 16s + 8s, training time): {staged_seconds:.0f} s\n")
     print(f"| model | train s | images/s | pixel acc. | mean IU | f.w. IU | mean IU {'/'.join(THIN)} |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, result in rows:
-        print(row(name, result, val_set, device))
+    for stage, name in names.items():
+        if stage in results:
+            print(row(name, results[stage], val_set, device))
 
     print("\n| FCN-8s inference, one 500 x 500 image | seconds |")
     print("| --- | --- |")

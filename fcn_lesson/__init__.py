@@ -5,8 +5,11 @@ Network (Long, Shelhamer & Darrell, CVPR 2015) is written once, tested, and
 reused: ``geometry`` (where pixels go, crops), ``surgery`` (bilinear kernels,
 convolutionalization, transplants), ``models`` (the classifier, FCN-32s/16s/8s),
 ``metrics`` (the paper's four scores), ``data`` (the scenes, VOC and SBD),
-``train`` (loops and checkpoints), ``recipe`` (what the book trains, how long),
-``viz`` (pictures) and ``checks`` (the exercises' checkers).
+``train`` (the training engine and scoring), ``plans`` (what is trained from
+what, run by one loop), ``checkpoints`` (self-describing, atomic),
+``recipe`` and ``fullscale`` (what the book trains on its scenes and on VOC),
+``folders`` (where commands may write), ``viz`` (pictures) and ``checks``
+(the exercises' checkers).
 """
 from . import geometry, metrics, models, surgery
 from .models import FCN8s, FCN16s, FCN32s

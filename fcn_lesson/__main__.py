@@ -1,4 +1,11 @@
-"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,student-edition} --help``."""
+"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,student-edition} --help``.
+
+Every mistake a user can make (a missing file, a folder that is not ours, a
+device that is not there, a checkpoint from another run) ends in one
+``error: ...`` line that names the path or value and the fix, with exit code
+2; nothing is written outside the folders the commands make (see
+:mod:`fcn_lesson.folders`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import data, fullscale, notebooks, recipe as recipes
-from .models import FCN8s, FCN16s, FCN32s
-from .train import evaluate, is_main_process, load_checkpoint, pick_device, predict, strip_checkpoint
+from . import data, folders, fullscale, notebooks, recipe as recipes
+from .checkpoints import load_model, read_checkpoint, strip_checkpoint
+from .models import FCN
+from .train import evaluate, is_main_process, pick_device, predict
 
-MODELS = {"fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: Options that mean something for one kind of data only.
+_VOC_ONLY = ("sbd", "backbone", "random_init", "steps", "limit", "download")
 
 
 def _make_data(args) -> None:
@@ -21,52 +31,120 @@ def _make_data(args) -> None:
     print(f"wrote {args.train} train and {args.val} val scenes in VOC layout under {root}")
 
 
-def _say(message: str) -> None:
-    """Print once: under torchrun only rank 0 speaks (and only it has validation scores)."""
-    if is_main_process():
-        print(message)
-
-
-def _report(results: dict[str, dict]) -> None:
-    if not is_main_process():
-        return
-    for stage, result in results.items():
-        last = result["history"][-1]
-        score = last.get("val_mean_iu", last.get("val_accuracy"))
-        print(f"{stage:14s} {result['seconds']:7.1f} s   val {'mean IU' if 'val_mean_iu' in last else 'accuracy'}"
-              f" {score:.3f}")
-
-
 def _train(args) -> None:
+    device = pick_device(args.device)
+    recipes_here = recipes.RECIPES if args.data == "shapes" else fullscale.RECIPES
+    if args.recipe is not None and args.recipe not in recipes_here:
+        raise ValueError(f"--recipe {args.recipe} is not a recipe for --data {args.data}; "
+                         f"use one of {', '.join(recipes_here)}")
     if args.data == "voc":
-        _train_voc(args)
-        return
-    recipe = recipes.default_recipe(args.device)
-    if args.scale:
-        recipe = recipes.RECIPES[args.scale]
-    _say(f"recipe '{recipe.name}' on {pick_device(args.device)}; checkpoints in {args.out}")
-    results = recipes.train_staged(recipe, args.out, root=args.root, device=args.device)
-    if args.compare:
-        for how in ("at_once", "scratch"):
-            results[f"fcn8s_{how}"] = recipes.train_alternative(recipe, args.out, how, root=args.root,
-                                                                 classifier=results["classifier"]["model"],
-                                                                 device=args.device)
+        results = _train_voc(args, device)
+    else:
+        given = [f"--{name.replace('_', '-')}" for name in _VOC_ONLY if getattr(args, name) not in (None, False)]
+        if given:
+            raise ValueError(f"{', '.join(given)}: for --data voc only; the scenes need none of them")
+        recipe = recipes.RECIPES[args.recipe] if args.recipe else recipes.default_recipe(device)
+        _say(f"recipe '{recipe.name}', plan '{args.plan}' on {device}; checkpoints in {args.out}")
+        results = recipes.train(recipe, args.plan, out=args.out, root=args.root, device=device)
     if args.weights_only and is_main_process():
         for stage in results:
             strip_checkpoint(args.out / f"{stage}.pt")
-    _report(results)
+    if is_main_process():
+        for stage, result in results.items():
+            last = result.history[-1]
+            label, key = ("mean IU", "val_mean_iu") if "val_mean_iu" in last else ("accuracy", "val_accuracy")
+            print(f"{stage:14s} {result.seconds:7.1f} s   val {label} {last[key]:.3f}")
 
 
-def _train_voc(args) -> None:
+def _train_voc(args, device):
     if args.root is None:
         raise ValueError("--data voc needs --root, the folder that holds VOCdevkit/VOC2012")
-    schedule = fullscale.SCHEDULES[args.recipe]
-    _say(f"{schedule.name} recipe on {pick_device(args.device)}, backbone {args.backbone} "
+    if args.plan != "staged":
+        raise ValueError(f"--plan {args.plan}: VOC is trained staged only; leave --plan out")
+    recipe = fullscale.RECIPES[args.recipe or "modern"]
+    _say(f"{recipe.name} recipe on {device}, backbone {args.backbone} "
          f"({'random' if args.random_init else 'ImageNet'} weights); checkpoints in {args.out}")
-    results = fullscale.train_voc(schedule, args.out, args.root, sbd_root=args.sbd, backbone=args.backbone,
-                                  pretrained=not args.random_init, iterations=args.iterations, limit=args.limit,
-                                  num_workers=args.workers, download=args.download, device=args.device)
-    _report(results)
+    return fullscale.train_voc(recipe, args.out, args.root, sbd_root=args.sbd, backbone=args.backbone or "vgg16",
+                               pretrained=not args.random_init, steps=args.steps, limit=args.limit,
+                               num_workers=args.workers, download=args.download, device=device)
+
+
+def _say(message: str) -> None:
+    """Print once: under torchrun only rank 0 speaks (and only it has validation scores)."""
+    if is_main_process():
+        print(message, flush=True)
+
+
+def _interrupted(out: Path) -> str:
+    """What Ctrl-C during ``train`` left behind, and how to go on."""
+    saved = sorted(out.glob("*.pt"), key=lambda path: path.stat().st_mtime) if out.is_dir() else []
+    if not saved:
+        return "interrupted before the first epoch ended: nothing was saved; run the same command to start again"
+    state = read_checkpoint(saved[-1])
+    return (f"interrupted: the last checkpoint is {saved[-1]} (epoch {state['epoch']} of {state['epochs']}); "
+            "run the same command to resume from it")
+
+
+def _load_fcn(args) -> FCN:
+    model = load_model(args.checkpoint, map_location=pick_device(args.device))
+    if not isinstance(model, FCN):
+        raise ValueError(f"{args.checkpoint} holds a classifier, not an FCN: pass fcn32s.pt, fcn16s.pt or fcn8s.pt")
+    return model
+
+
+def _evaluate(args) -> None:
+    model = _load_fcn(args)
+    split = data.voc_dataset(args.root, args.split, num_classes=model.num_classes, train=False)
+    result = evaluate(model, split, device=args.device, boundary=args.boundary, progress=True)
+    result.pop("confusion")
+    print(json.dumps(result, indent=2))
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    """The files named, and the image files inside the folders named (not their subfolders), in order."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
+def _free_name(folder: Path, stem: str) -> Path:
+    """``folder/stem.png``, or ``stem-2.png``, ``stem-3.png`` ...: never a file that exists."""
+    target, count = folder / f"{stem}.png", 1
+    while target.exists():
+        count += 1
+        target = folder / f"{stem}-{count}.png"
+    return target
+
+
+def _predict(args) -> int:
+    model = _load_fcn(args)
+    images = _image_files(args.images)
+    if not images:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, args.images))}")
+    out = folders.claim(args.out, "predict")
+    transform, failed = data.eval_transforms(), 0
+    for path in images:
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (OSError, ValueError) as err:
+            print(f"skipped {path}: not a readable image ({type(err).__name__})", file=sys.stderr)
+            failed += 1
+            continue
+        mask = Image.fromarray(predict(model, transform(image)).numpy().astype(np.uint8), mode="P")
+        mask.putpalette(data.PALETTE)
+        target = _free_name(out, path.stem)
+        mask.save(target)
+        print(f"{path} -> {target}")
+    if failed:
+        print(f"error: {failed} of {len(images)} images could not be read (listed above); the others are in {out}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _student_edition(args) -> None:
@@ -75,40 +153,11 @@ def _student_edition(args) -> None:
           f"build it with: jupyter-book build {args.out}")
 
 
-def _load(args):
-    model = MODELS[args.model](args.num_classes, backbone=args.backbone)
-    load_checkpoint(args.checkpoint, model)
-    return model.to(pick_device(args.device)).eval()
-
-
-def _evaluate(args) -> None:
-    model = _load(args)
-    result = evaluate(model, data.voc_dataset(args.root, args.split, num_classes=args.num_classes),
-                      num_classes=args.num_classes, device=args.device, progress=True)
-    result.pop("confusion")
-    print(json.dumps(result, indent=2))
-
-
-def _predict(args) -> None:
-    model = _load(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    transform = data.eval_transforms()
-    for path in args.images:
-        try:
-            image = Image.open(path).convert("RGB")
-        except OSError as err:
-            raise SystemExit(f"cannot read {path} ({err}); pass image files (JPEG, PNG)")
-        mask = Image.fromarray(predict(model, transform(image)).numpy().astype(np.uint8), mode="P")
-        mask.putpalette(data.PALETTE)
-        target = args.out / (Path(path).stem + ".png")
-        mask.save(target)
-        print(f"{path} -> {target}")
-
-
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m fcn_lesson",
-        description="Make the book's dataset, train the FCNs, score them, and segment images.")
+        description="Make the book's dataset, train the FCNs, score them, and segment images. Commands write "
+                    "only into folders that are new, empty, or made by the same command.")
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     make = sub.add_parser("make-data", help="generate the shape scenes in PASCAL VOC layout",
@@ -122,58 +171,63 @@ def parser() -> argparse.ArgumentParser:
     make.set_defaults(run=_make_data)
 
     train = sub.add_parser("train", help="train FCN-32s -> 16s -> 8s (on the book's scenes, or on VOC)",
-                           description="On the book's scenes (--data shapes): pre-train the classifier on shape "
-                                       "crops, then FCN-32s, FCN-16s and FCN-8s, each starting from the last. "
+                           description="On the book's scenes (--data shapes): pre-train the classifier on single "
+                                       "objects, then FCN-32s, FCN-16s and FCN-8s, each starting from the last. "
                                        "On PASCAL VOC (--data voc): FCN-32s from ImageNet VGG16, then 16s and 8s. "
-                                       "Interrupted runs resume from the checkpoints in --out. Under "
+                                       "An interrupted run resumes when the same command is run again; a "
+                                       "checkpoint made with other settings is refused. Under "
                                        "torchrun --nproc_per_node=N, one process per GPU.")
     train.add_argument("--data", choices=("shapes", "voc"), default="shapes", help="the book's scenes or PASCAL VOC")
-    train.add_argument("--out", type=Path, default=Path("checkpoints"), help="folder for the checkpoints")
+    train.add_argument("--recipe", default=None,
+                       help=f"shapes: {', '.join(recipes.RECIPES)} (default: gpu on CUDA, else cpu); "
+                            f"voc: {', '.join(fullscale.RECIPES)} (default: modern)")
+    train.add_argument("--plan", choices=recipes.PLANS, default="staged",
+                       help="shapes: staged (classifier -> 32s -> 16s -> 8s), or compare (also FCN-8s at once "
+                            "and from scratch, as long as the three stages together)")
+    train.add_argument("--out", type=Path, default=Path("checkpoints"),
+                       help="folder for the checkpoints (new, empty, or made by an earlier train)")
     train.add_argument("--root", type=Path, default=None,
-                       help="dataset root: the scenes (generated if missing) or the folder holding VOCdevkit/VOC2012")
-    train.add_argument("--scale", choices=sorted(recipes.RECIPES),
-                       help="shapes: schedule (default: gpu on CUDA, else cpu)")
-    train.add_argument("--recipe", choices=sorted(fullscale.SCHEDULES), default="modern",
-                       help="voc: the paper's schedule or the modern one")
+                       help="shapes: where the scenes are generated (default: the book's); "
+                            "voc: the folder holding VOCdevkit/VOC2012")
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    train.add_argument("--weights-only", action="store_true",
+                       help="drop the optimizer state from the finished checkpoints (a third of the size; "
+                            "they can no longer be resumed)")
     train.add_argument("--sbd", type=Path, default=None, help="voc: SBD root, adds its train_noval images")
-    train.add_argument("--backbone", choices=("vgg16", "mini"), default="vgg16", help="voc: the network layout")
+    train.add_argument("--backbone", choices=("vgg16", "mini"), default=None, help="voc: the network layout")
     train.add_argument("--random-init", action="store_true", help="voc: no ImageNet weights (smoke runs)")
-    train.add_argument("--iterations", type=int, default=None, help="voc: steps per stage (default: the recipe's)")
+    train.add_argument("--steps", type=int, default=None, help="voc: optimizer steps per stage (default: the recipe's)")
     train.add_argument("--limit", type=int, default=None, help="voc: use only the first N images (smoke runs)")
     train.add_argument("--workers", type=int, default=4, help="voc: data-loading processes per GPU")
     train.add_argument("--download", action="store_true", help="voc: fetch VOC (and SBD) into --root/--sbd")
-    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    train.add_argument("--compare", action="store_true",
-                       help="shapes: also train FCN-8s at once and from scratch, as long as the three stages together")
-    train.add_argument("--weights-only", action="store_true",
-                       help="shapes: drop the optimizer state from the finished checkpoints (a third of the size; "
-                            "they can no longer be resumed)")
     train.set_defaults(run=_train)
 
     student = sub.add_parser("student-edition", help="write the book without its solutions, for a class",
                              description="Write the student edition: every chapter with its solutions removed "
                                          "(coding exercises become stubs that still call their checker), "
                                          "ready to hand out or to build with jupyter-book.")
-    student.add_argument("--out", type=Path, default=Path("student"), help="folder to write (replaced)")
+    student.add_argument("--out", type=Path, default=Path("student"),
+                         help="folder to write (new, empty, or an earlier student edition)")
     student.add_argument("--book", type=Path, default=Path(__file__).resolve().parent.parent,
                          help="the book's repository root (default: the one this module is in)")
     student.set_defaults(run=_student_edition)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),
                                 ("predict", "write colour-coded PNG masks for images", _predict)):
-        command = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        command = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] +
+                                 "; the checkpoint says which model it holds.")
         command.add_argument("checkpoint", type=Path, help="a .pt file written by 'train'")
-        command.add_argument("--model", choices=sorted(MODELS), default="fcn8s", help="the checkpoint's model")
-        command.add_argument("--backbone", default="mini", help="mini or vgg16 (as trained)")
-        command.add_argument("--num-classes", type=int, default=len(data.CLASSES),
-                             help=f"classes incl. background ({len(data.CLASSES)} for the book's data, 21 for VOC)")
         command.add_argument("--device", default=None)
         if name == "evaluate":
-            command.add_argument("--root", type=Path, default=None, help="folder holding VOCdevkit/VOC2012")
-            command.add_argument("--split", default="val", help="train, val or trainval")
+            command.add_argument("--root", type=Path, default=None,
+                                 help="folder holding VOCdevkit/VOC2012 (default: the book's scenes)")
+            command.add_argument("--split", default="val", help="train, val or trainval (scored without augmentation)")
+            command.add_argument("--boundary", type=int, default=None,
+                                 help="also score the pixels within this many pixels of an object's outline")
         else:
-            command.add_argument("images", nargs="+", help="image files to segment")
-            command.add_argument("--out", type=Path, default=Path("predictions"), help="folder for the masks")
+            command.add_argument("images", nargs="+", type=Path, help="image files, or folders of them")
+            command.add_argument("--out", type=Path, default=Path("predictions"),
+                                 help="folder for the masks (new, empty, or made by an earlier predict)")
         command.set_defaults(run=run)
     return main
 
@@ -181,11 +235,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        if args.command == "train" and is_main_process():
+            print(f"error: {_interrupted(args.out)}", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, ConnectionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}; check the path and its permissions",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

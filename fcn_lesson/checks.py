@@ -101,20 +101,20 @@ def check_confusion_matrix(fn: Callable) -> bool:
 
 
 def check_mean_iu(fn: Callable) -> bool:
-    """``fn(hist)`` must return the mean IU of a confusion matrix, skipping classes that never occur."""
+    """``fn(confusion)`` must return the mean IU of a confusion matrix, skipping classes that never occur."""
 
     def checks() -> str:
-        hist = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
-        expected = metrics.scores(hist)["mean_iu"]
-        got = float(_call(fn, hist))
+        confusion = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+        expected = metrics.scores(confusion)["mean_iu"]
+        got = float(_call(fn, confusion))
         union_without_diag = (1 / 2 + 2 / 2 + 0 / 1) / 3
-        if math.isclose(got, metrics.scores(hist)["pixel_accuracy"]):
+        if math.isclose(got, metrics.scores(confusion)["pixel_accuracy"]):
             raise _Wrong("that is the pixel accuracy (diagonal over total), not the mean IU")
         if math.isclose(got, union_without_diag):
             raise _Wrong("that is the mean accuracy: IU divides by the union t_i + sum_j n_ji - n_ii, "
                          "not by t_i alone")
         if not math.isclose(got, expected, rel_tol=1e-6):
-            raise _Wrong(f"for {hist.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
+            raise _Wrong(f"for {confusion.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
         absent = torch.tensor([[3, 0, 0], [0, 1, 0], [0, 0, 0]])
         got_absent = float(_call(fn, absent))
         if math.isnan(got_absent):

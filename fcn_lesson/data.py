@@ -25,19 +25,22 @@ from torchvision import tv_tensors
 from torchvision.datasets import SBDataset, VOCSegmentation
 from torchvision.transforms import v2
 
+from . import folders
+
 __all__ = [
     "CLASSES",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PALETTE",
+    "SCENES_FORMAT",
     "SegmentationDataset",
     "default_root",
     "eval_transforms",
     "make_dataset",
     "make_scene",
+    "object_images",
     "sbd_dataset",
-    "shape_crops",
     "train_transforms",
     "voc_dataset",
 ]
@@ -51,7 +54,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VOC_CLASSES = 21
 _VOC_DIR = Path("VOCdevkit", "VOC2012")
-_FORMAT = 1  # bump when the generator changes, so stale data is regenerated
+#: Bumped when the generator changes, so that stale scenes are regenerated and models retrained.
+SCENES_FORMAT = 1
 
 
 def _voc_palette() -> list[int]:
@@ -168,7 +172,7 @@ def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4):
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def shape_crops(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The classification view: ``count`` single-object images (uint8, N x 3 x size x size)
     and their shape index (0 = disc ... 5 = cross, i.e. CLASSES[1:]).
 
@@ -193,15 +197,22 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
 
     Deterministic for a given seed, and skipped when the same set is already
     there (a ``fcn_lesson.json`` beside the images records what was made).
+    ``root`` must be new, empty, or made by this function (see :mod:`fcn_lesson.folders`).
     Files are written under temporary names and renamed, so an interrupted run
     leaves no half-written image behind.
     """
     root = Path(root) if root is not None else default_root()
     voc = root / _VOC_DIR
-    recipe = {"format": _FORMAT, "train": train, "val": val, "size": size, "seed": seed}
+    recipe = {"format": SCENES_FORMAT, "train": train, "val": val, "size": size, "seed": seed}
     stamp = voc / "fcn_lesson.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == recipe:
-        return root
+    if stamp.exists():  # a tree this function generated
+        if json.loads(stamp.read_text()) == recipe:
+            return root
+    elif (voc / "ImageSets").exists():
+        raise ValueError(f"{root} holds a VOC tree that was not generated here: train on it as it is "
+                         "(--data voc), or pass a new or empty folder for the generated scenes")
+    else:
+        folders.claim(root, "make-data")  # never writes into anything it did not make
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (voc / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -228,11 +239,11 @@ def _save_atomic(image: Image.Image, path: Path, **options) -> None:
 
 # ---------------------------------------------------------------- reading any VOC root
 
-def train_transforms(crop: int | None = None) -> v2.Compose:
-    """Paired image/label augmentation: random crop (labels padded with 255), flip, normalise."""
+def train_transforms(patch_size: int | None = None) -> v2.Compose:
+    """Paired image/label augmentation: a random square patch (labels padded with 255), flip, normalise."""
     steps = [v2.ToImage()]
-    if crop is not None:
-        steps.append(v2.RandomCrop(crop, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}))
+    if patch_size is not None:
+        steps.append(v2.RandomCrop(patch_size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}))
     steps += [v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return v2.Compose(steps)
 
@@ -293,28 +304,31 @@ def _missing(root: Path, what: str) -> FileNotFoundError:
 
 
 def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
-                crop: int | None = None, train: bool | None = None, download: bool = False) -> SegmentationDataset:
+                patch_size: int | None = None, train: bool | None = None,
+                download: bool = False) -> SegmentationDataset:
     """A VOC-layout dataset: the book's scenes by default, or real PASCAL VOC 2012.
 
     ``root`` is the folder that holds ``VOCdevkit/VOC2012``. Training sets
     (``train=True``, the default for ``image_set="train"``) are randomly
-    flipped and, with ``crop``, randomly cropped (labels padded with 255);
+    flipped and, with ``patch_size``, cut to random square patches (labels padded with 255);
     all images are normalised with the ImageNet mean and deviation.
     """
     root = Path(root) if root is not None else default_root()
     if download:
         _download(lambda: VOCSegmentation(root, year="2012", image_set=image_set, download=True), "PASCAL VOC 2012", root)
     split_file = root / _VOC_DIR / "ImageSets" / "Segmentation" / f"{image_set}.txt"
-    if not split_file.exists():
+    if not split_file.is_file():
         raise _missing(root, f"{_VOC_DIR}/ImageSets/Segmentation/{image_set}.txt")
+    if not split_file.read_text().split():
+        raise ValueError(f"{split_file} lists no images: add image names (one per line), or pick another split")
     if num_classes is None:
         num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
     train = image_set == "train" if train is None else train
     source = VOCSegmentation(root, year="2012", image_set=image_set)
-    return SegmentationDataset(source, num_classes, train_transforms(crop) if train else eval_transforms())
+    return SegmentationDataset(source, num_classes, train_transforms(patch_size) if train else eval_transforms())
 
 
-def sbd_dataset(root: str | Path, image_set: str = "train", *, crop: int | None = None,
+def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int | None = None,
                 train: bool | None = None, download: bool = False) -> SegmentationDataset:
     """The Semantic Boundaries Dataset (the paper's extra training data) through torchvision's ``SBDataset``.
 
@@ -328,7 +342,7 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, crop: int | None 
         raise _missing(root, f"SBD split {image_set}.txt with img/ and cls/")
     source = SBDataset(root, image_set=image_set, mode="segmentation")
     train = image_set.startswith("train") if train is None else train
-    return SegmentationDataset(source, VOC_CLASSES, train_transforms(crop) if train else eval_transforms())
+    return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if train else eval_transforms())
 
 
 def _download(fetch, name: str, root: Path) -> None:

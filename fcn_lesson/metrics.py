@@ -41,17 +41,17 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return counts.reshape(num_classes, num_classes).cpu()
 
 
-def scores(hist: torch.Tensor) -> dict:
+def scores(confusion: torch.Tensor) -> dict:
     """Pixel accuracy, mean accuracy, mean IU, frequency-weighted IU and per-class IU.
 
     Per-class values are ``nan`` for classes absent from both target and
     prediction (their IU is undefined); the means leave them out.
     """
-    hist = hist.double()
-    true_diag = hist.diag()
-    per_class_total = hist.sum(1)  # t[i]
-    union = per_class_total + hist.sum(0) - true_diag
-    total = hist.sum()
+    confusion = confusion.double()
+    true_diag = confusion.diag()
+    per_class_total = confusion.sum(1)  # t[i]
+    union = per_class_total + confusion.sum(0) - true_diag
+    total = confusion.sum()
     if total == 0:
         raise ValueError("the confusion matrix is empty: every pixel was ignored or none was given")
     iu = true_diag / union  # nan where the class appears nowhere

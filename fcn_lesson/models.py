@@ -8,7 +8,7 @@ that an FCN-8s (:meth:`FCN.from_coarser`), as in the paper's staged training.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -17,7 +17,8 @@ from torch import nn
 from . import geometry
 from .surgery import bilinear_upsampler
 
-__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "VGG16", "VGGClassifier", "fit_layout", "vgg_backbone"]
+__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "MODELS", "VGG16", "VGGClassifier", "build_model",
+           "fit_layout", "model_spec", "vgg_backbone"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class VGGClassifier(nn.Module):
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
             raise ValueError(f"this classifier reads N x 3 x {size} x {size} images, got {tuple(x.shape)}; "
                              "for other sizes convolutionalize it into an FCN")
+        _check_dtype(self, x)
         return self.classifier(self.features(x))
 
 
@@ -150,6 +152,7 @@ class FCN(nn.Module):
         if padding is None:
             padding = layout.padding
         self.num_classes, self.layout, self.padding = num_classes, layout, padding
+        self.learnable_upsampling, self.at_once = learnable_upsampling, at_once
         self.skip_scales = self.AT_ONCE_SCALES[:self.skips] if at_once else (1.0,) * self.skips
 
         self.backbone = vgg_backbone(layout, padding)
@@ -179,6 +182,7 @@ class FCN(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {tuple(x.shape)}"
                              " (add a batch dimension with x[None] for a single image)")
+        _check_dtype(self, x)
         for size in x.shape[2:]:
             if size not in self._sizes_checked:
                 try:
@@ -247,6 +251,49 @@ class FCN8s(FCN):
     """FCN-16s plus a skip from pool3: fuse at stride 8, then upsample 8x."""
 
     skips = 2
+
+
+#: Every model the book trains, by the name its checkpoints and the command line use.
+MODELS = {"classifier": VGGClassifier, "fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
+
+
+def model_spec(model: nn.Module) -> dict:
+    """What rebuilds ``model`` (without its weights): its name in :data:`MODELS` and constructor arguments.
+
+    Checkpoints store it, so that a file alone says which network it holds.
+    """
+    model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model
+    names = {cls: name for name, cls in MODELS.items()}
+    if type(model) not in names:
+        raise ValueError(f"a {type(model).__name__} is none of the book's models ({', '.join(MODELS)})")
+    spec = {"name": names[type(model)], "num_classes": model.num_classes, "layout": asdict(model.layout)}
+    if isinstance(model, FCN):
+        spec.update(padding=model.padding, learnable_upsampling=model.learnable_upsampling,
+                    at_once=model.at_once)
+    return spec
+
+
+def build_model(spec: dict) -> nn.Module:
+    """The untrained model that :func:`model_spec` describes; a ``ValueError`` if it describes none."""
+    try:
+        options = dict(spec)
+        cls = MODELS[options.pop("name")]
+        layout = options.pop("layout")
+        layout = Layout(**{**layout, "widths": tuple(layout["widths"]), "convs": tuple(layout["convs"])})
+        return cls(options.pop("num_classes"), backbone=layout, **options)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a model description of fcn_lesson ({type(err).__name__}: {err})") from None
+
+
+def _check_dtype(model: nn.Module, x: torch.Tensor) -> None:
+    """Refuse integer images and a float type other than the weights' (outside autocast), with the fix."""
+    weights = next(model.parameters()).dtype
+    if not x.is_floating_point():
+        raise ValueError(f"expected normalised floating-point images, got {x.dtype}: convert pixels with "
+                         "data.eval_transforms() (uint8 0..255 -> normalised float32)")
+    if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
+        raise ValueError(f"the images are {x.dtype} but the weights are {weights}: "
+                         f"pass x.to({weights}) (or convert the model with model.to({weights}))")
 
 
 def _layout(backbone: str | Layout) -> Layout:

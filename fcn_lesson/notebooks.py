@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import REPOSITORY, __version__
+from . import REPOSITORY, __version__, folders
 
 __all__ = ["install_source", "setup_cell", "student_edition", "stub"]
 
@@ -90,17 +90,18 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
 
     ``out`` gets ``book/`` (every chapter without its solutions, the other
     cells and their outputs as they are, and the book's other files) and the Jupyter Book
-    configuration, so ``jupyter-book build OUT`` builds it as a book too.
+    configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
+    new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`).
     """
     book_root, out = Path(book_root), Path(out)
     source = book_root / "book"
     if not source.is_dir():
         raise FileNotFoundError(f"no book/ under {book_root}: pass the repository's root folder")
-    if out.resolve() == book_root.resolve() or source.resolve() in out.resolve().parents:
-        raise ValueError(f"write the student edition outside the book ({out} would overwrite it)")
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(source, out / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+    if source.resolve() in out.resolve().parents:
+        raise ValueError(f"{out} is inside the book's chapters: write the student edition outside the book")
+    folders.claim(out, "student-edition")  # new, empty, or an earlier student edition: nothing else is touched
+    shutil.copytree(source, out / "book", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
     for name in _BOOK_FILES:
         shutil.copy2(book_root / name, out / name)
     written = []

@@ -1,61 +1,97 @@
-"""The training recipe: how large, how long, and the staged path classifier -> 32s -> 16s -> 8s.
+"""The book's recipes on its scenes: how large the data, how long each model trains, and the plans.
 
 Three scales of one recipe: ``cpu`` (what the book build runs, minutes on two
 cores), ``gpu`` (the same, longer and larger, picked when CUDA is there), and
 ``quick`` (seconds, for the tests). Quick mode is switched on by the
-environment variable ``FCN_LESSON_QUICK=1``, read here and nowhere else.
+environment variable ``FCN_LESSON_QUICK=1``, read by :func:`quick_mode` and
+nowhere else. Each recipe offers two plans: ``staged`` (classifier ->
+FCN-32s -> 16s -> 8s, the paper's path) and ``compare`` (the staged path,
+plus FCN-8s trained in one stage at once and from scratch, as long as the
+three FCN stages together).
 """
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from . import data, surgery
-from .models import FCN, FCN8s, FCN16s, FCN32s, MINI, Layout, VGGClassifier
-from .train import fit, load_checkpoint, pick_device
+from . import data
+from .models import MINI, Layout
+from .plans import Plan, Stage, TrainingData, run_plan
+from .train import TrainConfig, TrainResult, pick_device
 
-__all__ = ["QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_MODELS", "Recipe", "ShapeCrops", "cache_dir", "default_recipe",
-           "load_reference", "load_trained", "scene_datasets", "train_alternative", "train_classifier", "train_fcn",
-           "train_staged"]
+__all__ = ["CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "ObjectImages", "Recipe", "cache_dir",
+           "default_recipe", "load_reference", "quick_mode", "scene_datasets", "train", "training_data"]
 
-#: Tests set FCN_LESSON_QUICK=1: every schedule shrinks to a few seconds.
-QUICK = os.environ.get("FCN_LESSON_QUICK", "") not in ("", "0")
+#: The plans every recipe offers (see :meth:`Recipe.plan`).
+PLANS = ("staged", "compare")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides how the book's models are trained."""
+    """Everything that decides what the book trains on its scenes, and for how long."""
 
     name: str
-    dataset: str = "shapes"      # folder name of the generated scenes (see data.default_root)
+    dataset: str = "shapes"        # folder name of the generated scenes (see data.default_root)
     layout: Layout = MINI
     scene_size: int = 128
     train_scenes: int = 1200
     val_scenes: int = 300
-    crops: int = 4000            # pre-training images (single objects)
+    pretraining_images: int = 4000  # single objects the classifier learns from
     classifier_epochs: int = 4
     fcn32_epochs: int = 5
     fcn16_epochs: int = 5
     fcn8_epochs: int = 15
     batch_size: int = 8
-    classifier_lr: float = 1e-3
-    lr: float = 3e-3             # Adam, for each FCN stage
-    schedule: str = "poly"       # of each FCN stage's learning rate
+    classifier_lr: float = 1e-3     # Adam, constant
+    lr: float = 3e-3                # Adam, poly, for each FCN stage
     seed: int = 0
+
+    def fcn_config(self, epochs: int) -> TrainConfig:
+        """How each FCN stage trains: Adam with a poly-decaying learning rate, mean loss."""
+        return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",
+                           seed=self.seed)
+
+    def plan(self, name: str = "staged") -> Plan:
+        """The ``staged`` plan, or ``compare``: staged, plus FCN-8s at once and from scratch."""
+        if name not in PLANS:
+            raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
+        classifier = TrainConfig(epochs=self.classifier_epochs, batch_size=self.batch_size,
+                                 lr=self.classifier_lr, seed=self.seed)
+        stages = [Stage("classifier", "classifier", classifier),
+                  Stage("fcn32s", "fcn32s", self.fcn_config(self.fcn32_epochs), start="classifier"),
+                  Stage("fcn16s", "fcn16s", self.fcn_config(self.fcn16_epochs), start="fcn32s"),
+                  Stage("fcn8s", "fcn8s", self.fcn_config(self.fcn8_epochs), start="fcn16s")]
+        if name == "compare":
+            one_stage = self.fcn_config(self.fcn32_epochs + self.fcn16_epochs + self.fcn8_epochs)
+            stages += [Stage("fcn8s_at_once", "fcn8s", one_stage, start="classifier", at_once=True),
+                       Stage("fcn8s_scratch", "fcn8s", one_stage, start="random")]
+        return Plan(name, self.layout, tuple(stages))
 
 
 CPU = Recipe("cpu")
-GPU = replace(CPU, name="gpu", crops=12000, classifier_epochs=8, fcn32_epochs=15, fcn16_epochs=15,
-              fcn8_epochs=30)
-QUICK_RECIPE = replace(CPU, name="quick", dataset="shapes-quick", train_scenes=16, val_scenes=8, crops=32, classifier_epochs=1,
-                       fcn32_epochs=1, fcn16_epochs=1, fcn8_epochs=1, batch_size=8)
+GPU = replace(CPU, name="gpu", pretraining_images=12000, classifier_epochs=8, fcn32_epochs=15,
+              fcn16_epochs=15, fcn8_epochs=30)
+QUICK = replace(CPU, name="quick", dataset="shapes-quick", train_scenes=16, val_scenes=8, pretraining_images=32,
+                classifier_epochs=1, fcn32_epochs=1, fcn16_epochs=1, fcn8_epochs=1)
 #: The recipes by name, as the command line and the benchmark offer them.
-RECIPES = {recipe.name: recipe for recipe in (CPU, GPU, QUICK_RECIPE)}
+RECIPES = {recipe.name: recipe for recipe in (CPU, GPU, QUICK)}
+
+
+def quick_mode() -> bool:
+    """True when ``FCN_LESSON_QUICK`` is set (the tests set it): every schedule shrinks to seconds."""
+    return os.environ.get("FCN_LESSON_QUICK", "") not in ("", "0")
+
+
+def default_recipe(device: str | torch.device | None = None) -> Recipe:
+    """Quick in quick mode, else the GPU scale on CUDA, else the CPU scale."""
+    if quick_mode():
+        return QUICK
+    return GPU if pick_device(device).type == "cuda" else CPU
 
 
 def cache_dir(recipe: Recipe) -> Path:
@@ -63,135 +99,77 @@ def cache_dir(recipe: Recipe) -> Path:
     return data.default_root(f"checkpoints-{recipe.name}")
 
 
-def default_recipe(device: str | torch.device | None = None) -> Recipe:
-    """Quick under FCN_LESSON_QUICK=1, else the GPU scale on CUDA, else the CPU scale."""
-    if QUICK:
-        return QUICK_RECIPE
-    return GPU if pick_device(device).type == "cuda" else CPU
+class ObjectImages(Dataset):
+    """Single-object images and their shape, normalised like the scenes; flipped when training.
 
-
-class ShapeCrops(Dataset):
-    """Single-object images and their shape, normalised like the scenes; flipped when training."""
+    The images are drawn on first use, so a dataset whose model is already
+    trained costs nothing.
+    """
 
     def __init__(self, count: int, size: int, seed: int, train: bool = True):
-        self.images, self.labels = data.shape_crops(count, size, seed)
-        self.train = train
+        self.count, self.size, self.seed, self.train = count, size, seed, train
         self.mean = torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.tensor(data.IMAGENET_STD).view(3, 1, 1)
 
+    @property
+    def description(self) -> dict:
+        return {"objects": self.count, "size": self.size, "seed": self.seed}
+
     def __len__(self) -> int:
-        return len(self.labels)
+        return self.count
 
     def __getitem__(self, index: int):
-        image = (self.images[index].float() / 255 - self.mean) / self.std
+        images, labels = _drawn_objects(self.count, self.size, self.seed)
+        image = (images[index].float() / 255 - self.mean) / self.std
         if self.train and torch.rand(()) < 0.5:
             image = image.flip(-1)
-        return image, self.labels[index]
+        return image, labels[index]
 
 
-def train_classifier(recipe: Recipe, *, checkpoint: Path | None = None, device=None,
-                     progress: bool = True) -> tuple[VGGClassifier, list[dict]]:
-    """Pre-train the VGG-layout classifier on shape crops (the book's ImageNet)."""
-    size = recipe.layout.native_size
-    torch.manual_seed(recipe.seed)  # the initial weights too: the same recipe gives the same classifier
-    model = VGGClassifier(len(data.CLASSES) - 1, backbone=recipe.layout)
-    history = fit(model, ShapeCrops(recipe.crops, size, recipe.seed), epochs=recipe.classifier_epochs,
-                  batch_size=recipe.batch_size, lr=recipe.classifier_lr, seed=recipe.seed, device=device,
-                  val_data=ShapeCrops(max(recipe.crops // 10, 8), size, recipe.seed + 1, train=False),
-                  checkpoint=checkpoint, progress=progress)
-    return model, history
+@cache
+def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return data.object_images(count, size, seed)
 
 
 def scene_datasets(recipe: Recipe, root: Path | None = None):
     """(train, val) scene datasets, generating the scenes on first use."""
-    root = data.make_dataset(root or data.default_root(recipe.dataset), train=recipe.train_scenes, val=recipe.val_scenes,
-                             size=recipe.scene_size, seed=recipe.seed)
+    root = data.make_dataset(root or data.default_root(recipe.dataset), train=recipe.train_scenes,
+                             val=recipe.val_scenes, size=recipe.scene_size, seed=recipe.seed)
     return data.voc_dataset(root, "train"), data.voc_dataset(root, "val")
 
 
-def train_fcn(model: FCN, recipe: Recipe, epochs: int, *, root: Path | None = None,
-              checkpoint: Path | None = None, device=None, progress: bool = True, **options) -> list[dict]:
-    """Train one FCN on the scenes, scoring it on the val split after every epoch."""
+def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
+    """The scenes and the pre-training objects of ``recipe``, ready for :func:`plans.run_plan`."""
     train_set, val_set = scene_datasets(recipe, root)
-    return fit(model, train_set, epochs=epochs, batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed,
-               schedule=recipe.schedule,
-               val_data=val_set, num_classes=len(data.CLASSES), device=device, checkpoint=checkpoint,
-               progress=progress, **options)
+    size = recipe.layout.native_size
+    objects = (ObjectImages(recipe.pretraining_images, size, recipe.seed),
+               ObjectImages(max(recipe.pretraining_images // 10, 8), size, recipe.seed + 1, train=False))
+    description = {"scenes": {"train": recipe.train_scenes, "val": recipe.val_scenes, "size": recipe.scene_size,
+                              "seed": recipe.seed, "format": data.SCENES_FORMAT},
+                   "objects": objects[0].description}
+    return TrainingData(train_set, val_set, len(data.CLASSES), description, objects, len(data.CLASSES) - 1)
 
 
-def train_staged(recipe: Recipe, out: Path, *, root: Path | None = None, device=None,
-                 progress: bool = True) -> dict[str, dict]:
-    """Classifier -> FCN-32s -> FCN-16s -> FCN-8s, each stage starting from the last.
+def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out: Path | None = None,
+          root: Path | None = None, device=None, progress: bool = True) -> dict[str, TrainResult]:
+    """Run ``recipe``'s plan (up to the stage ``until``) on the scenes; one result per stage.
 
-    Each stage writes ``out/<stage>.pt``; a stage whose checkpoint has all its
-    epochs is loaded instead of retrained, so an interrupted run picks up
-    where it stopped. Returns, per stage, the model, its history and its
-    training seconds.
+    Without ``out``, the models go to the chapters' cache (:func:`cache_dir`),
+    where a model made by a different recipe is trained anew; with ``out``,
+    a checkpoint made by another run is refused.
     """
-    out = Path(out)
-    results = {}
-    began = time.perf_counter()
-    classifier, history = train_classifier(recipe, checkpoint=out / "classifier.pt", device=device,
-                                           progress=progress)
-    results["classifier"] = {"model": classifier, "history": history, "seconds": time.perf_counter() - began}
-    coarser = None
-    for name, cls, epochs in (("fcn32s", FCN32s, recipe.fcn32_epochs), ("fcn16s", FCN16s, recipe.fcn16_epochs),
-                              ("fcn8s", FCN8s, recipe.fcn8_epochs)):
-        began = time.perf_counter()
-        if coarser is None:
-            model = surgery.transplant_classifier(FCN32s(len(data.CLASSES), backbone=recipe.layout), classifier)
-        else:
-            model = cls.from_coarser(coarser)
-        history = train_fcn(model, recipe, epochs, root=root, checkpoint=out / f"{name}.pt", device=device,
-                            progress=progress)
-        results[name] = {"model": model, "history": history, "seconds": time.perf_counter() - began}
-        coarser = model
-    return results
-
-
-def train_alternative(recipe: Recipe, out: Path, how: str, *, classifier: VGGClassifier | None = None,
-                      root: Path | None = None, device=None, progress: bool = True) -> dict:
-    """FCN-8s trained in one stage for as many epochs as the staged path's three stages together.
-
-    ``how`` is "at_once" (from the pre-trained classifier, pool4 and pool3
-    features scaled by 0.01 and 0.0001, as in the journal paper) or "scratch"
-    (no pre-training at all). Written to ``out/fcn8s_<how>.pt``.
-    """
-    if how not in ("at_once", "scratch"):
-        raise ValueError(f"how must be 'at_once' or 'scratch', got {how!r}")
-    began = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    model = FCN8s(len(data.CLASSES), backbone=recipe.layout, at_once=how == "at_once")
-    if how == "at_once":
-        if classifier is None:
-            classifier, _ = train_classifier(recipe, checkpoint=Path(out) / "classifier.pt", device=device,
-                                             progress=progress)
-        surgery.transplant_classifier(model, classifier)
-    epochs = recipe.fcn32_epochs + recipe.fcn16_epochs + recipe.fcn8_epochs
-    history = train_fcn(model, recipe, epochs, root=root, checkpoint=Path(out) / f"fcn8s_{how}.pt",
-                        device=device, progress=progress)
-    return {"model": model, "history": history, "seconds": time.perf_counter() - began}
-
-
-def load_trained(cls: type[FCN], path: Path, layout: Layout = MINI) -> FCN:
-    """An FCN of the book's classes loaded from a checkpoint written by :func:`train_staged`."""
-    model = cls(len(data.CLASSES), backbone=layout)
-    load_checkpoint(path, model)
-    return model.eval()
+    return run_plan(recipe.plan(plan), training_data(recipe, root), out or cache_dir(recipe), until=until,
+                    retrain=out is None, device=device, progress=progress)
 
 
 #: The CPU recipe's models, trained to the end and shipped with the module, made by
-#: ``python -m fcn_lesson train --scale cpu --compare --weights-only --out fcn_lesson/reference``
+#: ``python -m fcn_lesson train --recipe cpu --plan compare --weights-only --out fcn_lesson/reference``
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-REFERENCE_MODELS = {"fcn32s": (FCN32s, False), "fcn16s": (FCN16s, False), "fcn8s": (FCN8s, False),
-                    "fcn8s_at_once": (FCN8s, True), "fcn8s_scratch": (FCN8s, False)}
 
 
-def load_reference(name: str) -> tuple[FCN, list[dict]]:
-    """A shipped reference model and its training history (one dict per epoch, with its seconds)."""
-    if name not in REFERENCE_MODELS:
-        raise ValueError(f"no reference model {name!r}; there are {sorted(REFERENCE_MODELS)}")
-    cls, at_once = REFERENCE_MODELS[name]
-    model = cls(len(data.CLASSES), backbone=CPU.layout, at_once=at_once)
-    state = load_checkpoint(REFERENCE_DIR / f"{name}.pt", model)
-    return model.eval(), state["history"]
+def load_reference(name: str) -> TrainResult:
+    """A shipped reference model (a stage of the CPU recipe's ``compare`` plan) with its history."""
+    names = [stage.name for stage in CPU.plan("compare").stages if stage.model != "classifier"]
+    if name not in names:
+        raise ValueError(f"no reference model {name!r}; there are {names}")
+    return TrainResult.load(REFERENCE_DIR / f"{name}.pt")

@@ -1,18 +1,23 @@
-"""Training and evaluation loops shared by every chapter and the command line.
+"""The training engine: one configuration, one ``fit``, one result; and evaluation.
 
-One ``fit`` serves the classifier (labels N) and the FCNs (labels N x H x W):
-both are a cross-entropy over class scores, with 255 ignored. It picks the
-device, uses mixed precision on CUDA, seeds every epoch (so a resumed run ends
-with the same weights as an uninterrupted one on the CPU), writes checkpoints
-atomically after each epoch, keeps a history for plots, and runs one process
-per GPU under ``torchrun`` (DistributedDataParallel).
+:class:`TrainConfig` is everything that decides the weights a run ends with
+(optimizer, learning rate and its schedule, loss, length, batch, mixed
+precision, seed). :func:`fit` trains any of the book's models with it, the
+classifier (labels ``N``) and the FCNs (labels ``N x H x W``) alike: a
+cross-entropy over class scores with 255 ignored. It picks the device, seeds
+every epoch (a resumed run ends with the weights of an uninterrupted one),
+checkpoints after every epoch (atomically), and under ``torchrun`` runs one
+process per GPU with DistributedDataParallel. It returns a
+:class:`TrainResult`, as does every other training entry point of the module.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,22 +35,102 @@ except ImportError:
     from tqdm import tqdm
     _WIDGETS = False
 
+from .checkpoints import fingerprint, read_checkpoint, rebuild_model, save_checkpoint
 from .data import IGNORE_INDEX
 from .metrics import boundary_mask, confusion_matrix, scores
+from .models import model_spec
 
-__all__ = ["evaluate", "fit", "is_main_process", "load_checkpoint", "pick_device", "predict", "save_checkpoint",
-           "strip_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "is_main_process", "pick_device", "predict"]
 
-_CHECKPOINT_FORMAT = 1
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "poly")
+LOSSES = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained: everything that changes the weights it ends with.
+
+    The length is ``epochs`` (passes over the training set) or ``steps``
+    (optimizer steps, rounded up to whole epochs), not both. ``lr_schedule``
+    "poly" lowers the learning rate as ``(1 - step / steps) ** 0.9``, the
+    schedule of DeepLab and torchvision's segmentation references; ``loss``
+    "sum" adds the pixels' losses up, as the paper's batch-1 recipe does.
+    ``amp``: mixed precision on CUDA (the CPU always computes in float32).
+    """
+
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = 8
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    loss: str = "mean"
+    amp: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError(f"give the length as epochs or as steps, not both or neither "
+                             f"(got epochs={self.epochs}, steps={self.steps})")
+        for name in ("epochs", "steps", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+                                     ("loss", self.loss, LOSSES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def epochs_for(self, train_images: int) -> int:
+        """Passes over ``train_images`` images: ``epochs``, or enough to make ``steps`` steps."""
+        if self.epochs is not None:
+            return self.epochs
+        return math.ceil(self.steps / math.ceil(train_images / self.batch_size))
+
+
+@dataclass
+class TrainResult:
+    """What every training entry point returns: the trained model and how it got there."""
+
+    model: nn.Module
+    history: list[dict]  # one record per epoch: loss, seconds, images/s, validation scores
+    fingerprint: str = ""  # of the run that made it (configuration, model, origin)
+
+    @property
+    def seconds(self) -> float:
+        """Training time summed over the epochs (validation not included), across resumptions."""
+        return sum(record["seconds"] for record in self.history)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "TrainResult":
+        """The finished (or interrupted) run saved at ``path``, its model rebuilt and in eval mode."""
+        state = read_checkpoint(path, map_location)
+        return cls(rebuild_model(state, path), state["history"], state["fingerprint"])
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when there is a GPU, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    if _distributed() and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given (and present), else CUDA when there is a GPU, else the CPU."""
+    if device is None:
+        if _distributed() and torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} asked for, but this machine has no CUDA GPU: use cpu "
+                         "(or leave the device out to pick one)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device} asked for, but there are {torch.cuda.device_count()} GPU(s): "
+                         f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def _distributed() -> bool:
@@ -67,177 +152,163 @@ def _live_bars() -> bool:
     return _WIDGETS or sys.stderr.isatty()
 
 
-def _describe(model: nn.Module) -> dict:
-    """What a checkpoint must match: the class and, for an FCN, its classes, layout and padding."""
-    model = getattr(model, "module", model)
-    info = {"class": type(model).__name__}
-    for key in ("num_classes", "padding", "skip_scales"):
-        if hasattr(model, key):
-            value = getattr(model, key)
-            info[key] = list(value) if isinstance(value, tuple) else value
-    if hasattr(model, "layout"):
-        info["layout"] = asdict(model.layout)
-    return info
+def run_fingerprint(model: nn.Module, config: TrainConfig, origin: dict | None) -> str:
+    """The fingerprint of training ``model`` with ``config``, starting from ``origin``."""
+    return fingerprint({"config": asdict(config), "model": model_spec(model), "origin": origin})
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
-    """Write model (and optimizer) state to ``path`` atomically: a crash mid-write leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"format": _CHECKPOINT_FORMAT, "model": _describe(model),
-             "state_dict": getattr(model, "module", model).state_dict(), **extra}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    return _write_atomic(state, path)
+@dataclass
+class _Run:
+    """The state of one call of :func:`fit`: what set-up made and each epoch moves on."""
+
+    model: nn.Module
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    config: TrainConfig
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler
+    amp: bool  # mixed precision: asked for, and on CUDA
+    scaler: torch.amp.GradScaler
+    sampler: DistributedSampler | None
+    epochs: int
+    fingerprint: str
+    history: list[dict] = field(default_factory=list)
 
 
-def _write_atomic(state: dict, path: Path) -> Path:
-    """Save to a temporary file beside ``path``, then rename: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data: Dataset | None = None,
+        num_classes: int | None = None, checkpoint: str | Path | None = None, origin: dict | None = None,
+        replace_stale: bool = False, device: str | torch.device | None = None, num_workers: int = 0,
+        progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``train_data`` as ``config`` says; score ``val_data`` after every epoch.
 
-
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    map_location: str | torch.device = "cpu") -> dict:
-    """Load ``path`` into ``model`` (and ``optimizer``); return the checkpoint's other entries.
-
-    Refuses, naming both sides, a checkpoint written for another model class,
-    class count or layout, instead of failing inside ``load_state_dict``.
+    With ``checkpoint``, the run is saved after every epoch and resumed from
+    the file if it exists, but only if the file was made by the same run:
+    same configuration, same model and same ``origin`` (a description of the
+    starting weights and the data, which the plans give). A file made by any
+    other run is refused with a ``ValueError`` naming what differs, or with
+    ``replace_stale`` (a cache's own files) trained anew and overwritten.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: train one first (python -m fcn_lesson train ...)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({err}); delete it and train again") from None
-    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} was not written by fcn_lesson.train.save_checkpoint; delete it or pass another")
-    expected = _describe(model)
-    if state["model"] != expected:
-        raise ValueError(f"{path} holds a {_summary(state['model'])}, but this model is a {_summary(expected)}: "
-                         "build the model the checkpoint was trained as, or use another checkpoint")
-    getattr(model, "module", model).load_state_dict(state.pop("state_dict"))
-    if optimizer is not None and "optimizer" in state:
-        optimizer.load_state_dict(state.pop("optimizer"))
-    return state
+    run = _set_up(model, train_data, config, origin, pick_device(device))
+    if checkpoint is not None and Path(checkpoint).exists():
+        _resume(run, checkpoint, config, origin, replace_stale)
+    for epoch in range(len(run.history), run.epochs):
+        record = _train_epoch(run, train_data, epoch, num_workers, progress)
+        if val_data is not None and is_main_process():
+            scored = evaluate(model, val_data, num_classes=num_classes, device=run.device,
+                              batch_size=config.batch_size)
+            record.update({f"val_{k}": v for k, v in scored.items() if isinstance(v, float)})
+        run.history.append(record)
+        _end_epoch(run, record, checkpoint, progress)
+    if dist.is_initialized():  # batch-norm statistics are per process: keep rank 0's everywhere
+        for buffer in model.buffers():
+            dist.broadcast(buffer, 0)
+    return TrainResult(model, run.history, run.fingerprint)
 
 
-def strip_checkpoint(path: str | Path) -> Path:
-    """Rewrite a finished checkpoint without its optimizer state, atomically: for shipping, not resuming."""
-    path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state.pop("optimizer", None)
-    return _write_atomic(state, path)
-
-
-def _summary(info: dict) -> str:
-    parts = [info["class"]]
-    if "num_classes" in info:
-        parts.append(f"with {info['num_classes']} classes")
-    if "layout" in info:
-        parts.append(f"widths {tuple(info['layout']['widths'])}, padding {info.get('padding')}")
-    return ", ".join(parts)
-
-
-def _loss(logits: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"loss must be 'mean' or 'sum', got {reduction!r}")
-    return F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction=reduction)
-
-
-def fit(model: nn.Module, train_data: Dataset, *, epochs: int, batch_size: int = 8, lr: float = 1e-3,
-        optimizer: str = "adam", momentum: float = 0.9, weight_decay: float = 0.0, loss: str = "mean",
-        schedule: str = "constant", val_data: Dataset | None = None, val_batch_size: int | None = None,
-        num_classes: int | None = None, device: str | torch.device | None = None, amp: bool | None = None,
-        checkpoint: str | Path | None = None, resume: bool = True, seed: int = 0,
-        num_workers: int = 0, progress: bool = True) -> list[dict]:
-    """Train ``model`` for ``epochs``; return the history, one dict per epoch.
-
-    ``optimizer``: "adam" or "sgd" (with ``momentum`` and ``weight_decay``);
-    ``schedule``: "constant" or "poly" (the learning rate falls as
-    ``(1 - step / steps) ** 0.9``); ``loss``: "mean" over pixels, or "sum" as
-    the paper's batch-1 recipe. ``val_batch_size`` (default ``batch_size``)
-    is 1 for images of different sizes. With ``checkpoint``, the state is saved after
-    every epoch and, if ``resume`` and the file exists, training continues
-    from it. ``amp`` defaults to on for CUDA. Under ``torchrun`` the model is
-    wrapped in DistributedDataParallel and each process sees its share of the
-    data; only rank 0 prints and writes the checkpoint.
-    """
-    device = pick_device(device)
-    amp = device.type == "cuda" if amp is None else amp
+def _set_up(model, train_data, config, origin, device) -> _Run:
+    """Device, process group, optimizer, learning-rate schedule."""
+    if len(train_data) == 0:
+        raise ValueError("the training set is empty: check the split file or the dataset's root")
     if _distributed() and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    if schedule not in ("constant", "poly"):
-        raise ValueError(f"schedule must be 'constant' or 'poly', got {schedule!r}")
-
-    history, start = [], 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, opt, map_location=device)
-        history, start = state["history"], state["epoch"]
+        optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+    sampler = DistributedSampler(train_data, shuffle=True, seed=config.seed) if dist.is_initialized() else None
+    epochs = config.epochs_for(len(train_data))
+    steps = epochs * math.ceil(len(sampler if sampler is not None else train_data) / config.batch_size)
+    if config.lr_schedule == "poly":
+        lr_scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=steps, power=0.9)
+    else:
+        lr_scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    amp = config.amp and device.type == "cuda"
     net = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
-    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
-    sampler = DistributedSampler(train_data, shuffle=True, seed=seed) if dist.is_initialized() else None
-    steps_per_epoch = -(-len(sampler if sampler is not None else train_data) // batch_size)
+    return _Run(model, net, config, device, optimizer, lr_scheduler, amp,
+                torch.amp.GradScaler(device.type, enabled=amp), sampler, epochs, run_fingerprint(model, config, origin))
 
-    for epoch in range(start, epochs):
-        torch.manual_seed(seed * 100_003 + epoch)  # dropout, augmentation and order, per epoch
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = DataLoader(train_data, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
-                            num_workers=num_workers, pin_memory=device.type == "cuda", drop_last=False,
-                            generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        net.train()
-        began, seen, total_loss = time.perf_counter(), 0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not (progress and is_main_process() and _live_bars()))
-        for step, (images, targets) in enumerate(bar):
-            if schedule == "poly":
-                done = (epoch * steps_per_epoch + step) / (epochs * steps_per_epoch)
-                for group in opt.param_groups:
-                    group["lr"] = lr * (1 - done) ** 0.9
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=amp):
-                logits = net(images)
-            batch_loss = _loss(logits, targets, loss)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(batch_loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            seen += len(images)
-            total_loss += batch_loss.item() * len(images)
-            bar.set_postfix(loss=f"{batch_loss.item():.3f}", refresh=False)
-        seconds = time.perf_counter() - began
-        record = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "seconds": seconds,
-                  "images_per_s": seen / seconds * (dist.get_world_size() if dist.is_initialized() else 1)}
-        if val_data is not None and is_main_process():
-            result = evaluate(model, val_data, num_classes=num_classes, device=device,
-                              batch_size=val_batch_size or batch_size)
-            record.update({f"val_{k}": v for k, v in result.items() if isinstance(v, float)})
-        history.append(record)
-        if is_main_process():
-            if progress:
-                print(_epoch_line(record, epochs), flush=True)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, opt, epoch=epoch + 1, history=history)
-        if dist.is_initialized():
-            dist.barrier()
-    if dist.is_initialized():  # batch-norm statistics are per process: keep rank 0's everywhere
-        for buffer in model.buffers():
-            dist.broadcast(buffer, 0)
-    return history
+
+def _resume(run: _Run, checkpoint, config: TrainConfig, origin, replace_stale: bool) -> None:
+    """Continue the run saved in ``checkpoint``, if it is this run."""
+    try:
+        state = read_checkpoint(checkpoint, run.device)
+    except ValueError:
+        if replace_stale:
+            return
+        raise
+    if state["fingerprint"] != run.fingerprint:
+        if replace_stale:
+            return
+        raise ValueError(f"{checkpoint} was made by another run ({_difference(state, run, config, origin)}): "
+                         "train into another folder, or delete that file to train it anew")
+    run.model.load_state_dict(state["state_dict"])
+    if "optimizer" in state:
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.lr_scheduler.load_state_dict(state["lr_scheduler"])
+    elif state["epoch"] < run.epochs:
+        raise ValueError(f"{checkpoint} was stripped of its optimizer state, so it cannot be resumed: "
+                         "train into another folder")
+    run.history = state["history"]
+
+
+def _difference(state: dict, run: _Run, config: TrainConfig, origin) -> str:
+    """What differs between a checkpoint's run and this one, in words."""
+    new = asdict(config)
+    changed = [f"{key} {state['config'].get(key)!r} -> {new[key]!r}" for key in new
+               if state["config"].get(key) != new[key]]
+    if state["model"] != model_spec(run.model):
+        changed.append("another model")
+    if not changed:
+        changed.append("other starting weights or data")
+    return "; ".join(changed)
+
+
+def _train_epoch(run: _Run, train_data: Dataset, epoch: int, num_workers: int, progress: bool) -> dict:
+    """One pass over the training set; the epoch's record (loss, seconds, images/s)."""
+    seed = run.config.seed * 100_003 + epoch
+    torch.manual_seed(seed)  # dropout, augmentation and order: the same for a resumed epoch
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+    loader = DataLoader(train_data, batch_size=run.config.batch_size, shuffle=run.sampler is None,
+                        sampler=run.sampler, num_workers=num_workers, pin_memory=run.device.type == "cuda",
+                        generator=torch.Generator().manual_seed(seed))
+    run.net.train()
+    began, seen, total_loss = time.perf_counter(), 0, 0.0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
+               disable=not (progress and is_main_process() and _live_bars()))
+    for images, targets in bar:
+        images = images.to(run.device, non_blocking=True)
+        targets = targets.to(run.device, non_blocking=True)
+        with torch.autocast(run.device.type, enabled=run.amp):
+            logits = run.net(images)
+        loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction=run.config.loss)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.lr_scheduler.step()
+        seen += len(images)
+        total_loss += loss.item() * len(images)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    seconds = time.perf_counter() - began
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    return {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_s": seen * world / seconds}
+
+
+def _end_epoch(run: _Run, record: dict, checkpoint, progress: bool) -> None:
+    """Say how the epoch went and save the run (rank 0 only); keep the processes in step."""
+    if is_main_process():
+        if progress:
+            print(_epoch_line(record, run.epochs), flush=True)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, run.model, optimizer=run.optimizer.state_dict(),
+                            lr_scheduler=run.lr_scheduler.state_dict(), epoch=record["epoch"], epochs=run.epochs,
+                            history=run.history, config=asdict(run.config), fingerprint=run.fingerprint)
+    if dist.is_initialized():
+        dist.barrier()
 
 
 def _epoch_line(record: dict, epochs: int) -> str:
@@ -264,40 +335,52 @@ def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
     return classes[0] if single else classes
 
 
+def _equal_size_batches(data: Dataset, batch_size: int):
+    """(images, targets) stacks of up to ``batch_size`` items, split wherever the image size changes:
+    batched where sizes agree (the scenes), one at a time where they differ (PASCAL VOC)."""
+    for items in DataLoader(data, batch_size=batch_size, collate_fn=list):
+        for _, group in itertools.groupby(items, key=lambda item: tuple(item[0].shape)):
+            images, targets = zip(*group)
+            yield torch.stack(images), torch.stack(targets)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None, batch_size: int = 8,
              device: str | torch.device | None = None, boundary: int | None = None,
              progress: bool = False) -> dict:
     """Score ``model`` on ``data``: accuracy for image labels, the four scores for label maps.
 
-    Segmentation results also hold the confusion matrix (``"confusion"``),
-    from which anything else (per-class IU, other groupings) can be computed,
-    and with ``boundary`` the pixel accuracy within that many pixels of an
-    object's outline (``"boundary_accuracy"``, see ``metrics.boundary_mask``).
+    Images of different sizes are scored one at a time, so any VOC split
+    works. Segmentation results also hold the confusion matrix
+    (``"confusion"``), from which anything else (per-class IU, other
+    groupings) can be computed, and with ``boundary`` the pixel accuracy
+    within that many pixels of an object's outline (``"boundary_accuracy"``,
+    see ``metrics.boundary_mask``).
     """
+    if len(data) == 0:
+        raise ValueError("there are no images to score: check the split file or the dataset's root")
     device = pick_device(device)
     was_training = model.training
     model.eval().to(device)
-    hist, correct, count, band_correct, band_count = None, 0, 0, 0, 0
-    for images, targets in tqdm(DataLoader(data, batch_size=batch_size), disable=not (progress and _live_bars()),
-                                leave=False, desc="evaluating"):
+    confusion, correct, count, band_correct, band_count = None, 0, 0, 0, 0
+    for images, targets in tqdm(_equal_size_batches(data, batch_size), disable=not (progress and _live_bars()),
+                                leave=False, desc="evaluating", total=math.ceil(len(data) / batch_size)):
         logits = model(images.to(device))
         pred = logits.argmax(1).cpu()
         if targets.dim() == 1:
             correct += int((pred == targets).sum())
             count += len(targets)
             continue
-        classes = num_classes or logits.shape[1]
-        batch = confusion_matrix(pred, targets, classes)
-        hist = batch if hist is None else hist + batch
+        batch = confusion_matrix(pred, targets, num_classes or logits.shape[1])
+        confusion = batch if confusion is None else confusion + batch
         if boundary is not None:
             band = boundary_mask(targets, boundary)
             band_correct += int((pred == targets)[band].sum())
             band_count += int(band.sum())
     model.train(was_training)
-    if hist is None:
+    if confusion is None:
         return {"accuracy": correct / count}
-    result = {**scores(hist), "confusion": hist}
+    result = {**scores(confusion), "confusion": confusion}
     if boundary is not None:
         result["boundary_accuracy"] = band_correct / max(band_count, 1)
     return result

@@ -83,3 +83,23 @@ def test_student_edition_runs_top_to_bottom_under_nbval(tmp_path):
                              str(out / "book")], cwd=out, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
+
+
+def test_a_virtual_environment_inside_the_repository_is_not_part_of_the_book(tmp_path):
+    """A newcomer's `python -m venv .venv` holds Markdown files; with -W, reading one would fail the build."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\nThe book.\n")
+    (tmp_path / "book" / "references.bib").write_text((ROOT / "book" / "references.bib").read_text())
+    for env in (".venv/lib/python3.11/site-packages/pkg", "venv/share/doc", "env/lib/site-packages/other"):
+        (tmp_path / env).mkdir(parents=True)
+        (tmp_path / env / "README.md").write_text("# Not ours\n\n[broken](nowhere.md) {ref}`no-such-label`\n")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", str(tmp_path), "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "site-packages" not in result.stdout + result.stderr
+    assert not list((tmp_path / "_build" / "html").rglob("README.html"))

@@ -10,7 +10,7 @@ from torchvision.datasets import VOCSegmentation
 
 from fcn_lesson import data
 
-from fakes import make_fake_sbd
+from fakes import make_fake_sbd, make_fake_voc
 
 VOC = ("VOCdevkit", "VOC2012")
 
@@ -50,9 +50,9 @@ def test_colour_says_nothing_about_the_class():
         assert len(values) >= 5 and np.std(values, axis=0).mean() > 40, data.CLASSES[cls]
 
 
-def test_shape_crops_are_deterministic_and_labelled():
-    images, labels = data.shape_crops(12, 32, seed=4)
-    again, _ = data.shape_crops(12, 32, seed=4)
+def test_object_images_are_deterministic_and_labelled():
+    images, labels = data.object_images(12, 32, seed=4)
+    again, _ = data.object_images(12, 32, seed=4)
     assert images.shape == (12, 3, 32, 32) and images.dtype == torch.uint8 and torch.equal(images, again)
     assert labels.min() >= 0 and labels.max() < len(data.CLASSES) - 1
 
@@ -75,6 +75,26 @@ def test_make_dataset_skips_an_identical_set_and_remakes_a_changed_one(tmp_path)
     assert Image.open(jpeg).size == (40, 40)
 
 
+def test_make_dataset_never_writes_into_a_tree_it_did_not_make(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc")
+    split = voc.joinpath(*VOC, "ImageSets", "Segmentation", "train.txt")
+    before = {p: p.read_bytes() for p in voc.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="holds a VOC tree that was not generated here.*--data voc"):
+        data.make_dataset(voc, train=2, val=1, size=32)
+    assert {p: p.read_bytes() for p in voc.rglob("*") if p.is_file()} == before and split.exists()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and was not made by make-data"):
+        data.make_dataset(tmp_path / "notes", train=2, val=1, size=32)
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+
+
+def test_an_empty_split_list_is_an_error_that_names_the_file(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc", val=())
+    with pytest.raises(ValueError, match="val.txt lists no images"):
+        data.voc_dataset(voc, "val")
+
+
 def test_default_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FCN_LESSON_DATA", str(tmp_path))
     assert data.default_root() == tmp_path / "shapes" and data.default_root("x") == tmp_path / "x"
@@ -84,7 +104,7 @@ def test_voc_dataset_pairs(scenes):
     image, label = data.voc_dataset(scenes, "val")[0]
     assert image.shape == (3, 64, 64) and image.dtype == torch.float32 and label.shape == (64, 64)
     assert label.dtype == torch.long and abs(float(image.mean())) < 3
-    big_image, big_label = data.voc_dataset(scenes, "train", crop=80)[0]
+    big_image, big_label = data.voc_dataset(scenes, "train", patch_size=80)[0]
     assert big_image.shape == (3, 80, 80) and (big_label == 255).sum() >= 80 * 80 - 64 * 64
 
 
@@ -92,7 +112,7 @@ def test_train_transforms_move_image_and_label_together(scenes):
     torch.manual_seed(0)
     raw_image, raw_label = data.voc_dataset(scenes, "train", train=False)[0]
     for _ in range(5):
-        image, label = data.voc_dataset(scenes, "train", crop=48)[0]
+        image, label = data.voc_dataset(scenes, "train", patch_size=48)[0]
         # find the crop in the original: the label must sit under the same pixels as the image
         found = False
         for flip in (False, True):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from fcn_lesson import data, models, train
+from fcn_lesson import checkpoints, data, models
 
 
 def test_torchrun_two_cpu_processes_end_identical_and_rank0_checkpoints(tmp_path, scenes):
@@ -20,7 +20,7 @@ def test_torchrun_two_cpu_processes_end_identical_and_rank0_checkpoints(tmp_path
     for name, tensor in rank0.items():
         assert torch.equal(tensor, rank1[name]), name
     model = models.FCN32s(len(data.CLASSES), backbone="mini")
-    state = train.load_checkpoint(tmp_path / "fcn32s.pt", model)
+    state = checkpoints.load_checkpoint(tmp_path / "fcn32s.pt", model)
     assert state["epoch"] == 2 and len(state["history"]) == 2
     assert all(torch.equal(model.state_dict()[k], v) for k, v in rank0.items())
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import torch
 
 from fcn_lesson import data, fullscale
 from fcn_lesson.models import FCN8s
-from fcn_lesson.train import load_checkpoint
+from fcn_lesson.checkpoints import load_checkpoint
 
 from fakes import make_fake_sbd, make_fake_voc
 
@@ -14,16 +14,21 @@ from fakes import make_fake_sbd, make_fake_voc
 def test_the_paper_recipe_is_the_papers():
     paper = fullscale.PAPER
     assert (paper.batch_size, paper.loss, paper.optimizer, paper.momentum) == (1, "sum", "sgd", 0.99)
-    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.crop is None and not paper.amp
-    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.crop and fullscale.MODERN.amp
-    assert set(fullscale.SCHEDULES) == {"paper", "modern"}
+    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.patch_size is None and not paper.amp
+    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.patch_size and fullscale.MODERN.amp
+    assert set(fullscale.RECIPES) == {"paper", "modern"}
 
 
-def test_epochs_cover_the_iterations():
-    assert fullscale.PAPER.epochs(0, train_images=1000) == 100
-    assert fullscale.MODERN.epochs(0, train_images=16_000) == 8  # 8,000 steps of 16
-    assert fullscale.MODERN.epochs(1, train_images=10, iterations=1) == 2
-    assert fullscale.PAPER.epochs(2, train_images=10**9) == 1
+def test_a_recipe_is_a_staged_plan():
+    plan = fullscale.PAPER.plan()
+    assert [(s.name, s.start) for s in plan.stages] == [("fcn32s", "imagenet"), ("fcn16s", "fcn32s"),
+                                                          ("fcn8s", "fcn16s")]
+    assert [s.config.lr for s in plan.stages] == [1e-10, 1e-12, 1e-14]
+    assert {(s.config.steps, s.config.loss, s.config.momentum) for s in plan.stages} == {(100_000, "sum", 0.99)}
+    smoke = fullscale.MODERN.plan(backbone="mini", pretrained=False, steps=2)
+    assert smoke.stages[0].start == "random" and {s.config.steps for s in smoke.stages} == {2}
+    with pytest.raises(ValueError, match="backbone='vgg16' only"):
+        fullscale.PAPER.plan(backbone="mini")
 
 
 def test_voc_sets_read_voc_and_add_sbd_once(tmp_path):
@@ -36,7 +41,7 @@ def test_voc_sets_read_voc_and_add_sbd_once(tmp_path):
     assert len(train) == 2 + 2  # 2008_000001 is in VOC train already: taken once
     image, label = train[3]
     assert image.shape == (3, 20, 30) and label.max() < 21
-    train, _ = fullscale.voc_sets(voc, sbd_root=sbd, crop=32)
+    train, _ = fullscale.voc_sets(voc, sbd_root=sbd, patch_size=32)
     assert {tuple(train[i][0].shape) for i in range(len(train))} == {(3, 32, 32)}
     train, val = fullscale.voc_sets(voc, sbd_root=sbd, limit=1)
     assert (len(train), len(val)) == (1, 1)
@@ -58,25 +63,25 @@ def test_train_voc_runs_the_three_stages_and_resumes(tmp_path):
     voc = make_fake_voc(tmp_path / "voc")
     sbd = make_fake_sbd(tmp_path / "sbd", split="train_noval")
     results = fullscale.train_voc(fullscale.PAPER, tmp_path / "out", voc, sbd_root=sbd, backbone="mini",
-                                  pretrained=False, iterations=1, num_workers=0, progress=False)
+                                  pretrained=False, steps=1, num_workers=0, progress=False)
     assert list(results) == ["fcn32s", "fcn16s", "fcn8s"]
-    assert all(len(r["history"]) == 1 and "val_mean_iu" in r["history"][0] for r in results.values())
+    assert all(len(r.history) == 1 and "val_mean_iu" in r.history[0] for r in results.values())
     model = FCN8s(21, backbone="mini")
     state = load_checkpoint(tmp_path / "out" / "fcn8s.pt", model)
     assert state["epoch"] == 1
-    assert all(torch.equal(v, results["fcn8s"]["model"].state_dict()[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(v, results["fcn8s"].model.state_dict()[k]) for k, v in model.state_dict().items())
     again = fullscale.train_voc(fullscale.PAPER, tmp_path / "out", voc, sbd_root=sbd, backbone="mini",
-                                pretrained=False, iterations=1, num_workers=0, progress=False)
-    assert again["fcn8s"]["history"] == results["fcn8s"]["history"]  # loaded, not trained again
+                                pretrained=False, steps=1, num_workers=0, progress=False)
+    assert again["fcn8s"].history == results["fcn8s"].history  # loaded, not trained again
 
 
 def test_the_modern_recipe_batches_crops(tmp_path):
     voc = make_fake_voc(tmp_path / "voc")
-    modern = fullscale.Schedule("tiny-modern", batch_size=2, loss="mean", optimizer="adam", lrs=(1e-3,) * 3,
-                                iterations=(1, 1, 1), crop=48, schedule="poly", amp=True)
+    modern = fullscale.VOCRecipe("tiny-modern", batch_size=2, loss="mean", optimizer="adam", lrs=(1e-3,) * 3,
+                                 steps=(1, 1, 1), patch_size=48, lr_schedule="poly", amp=True)
     results = fullscale.train_voc(modern, tmp_path / "out", voc, backbone="mini", pretrained=False,
                                   num_workers=0, progress=False)
-    assert results["fcn8s"]["history"][-1]["images_per_s"] > 0
+    assert results["fcn8s"].history[-1]["images_per_s"] > 0
 
 
 def test_imagenet_weights_only_for_vgg16(tmp_path):
@@ -91,7 +96,7 @@ def test_pretrained_training_offline_says_how_to_get_the_weights(tmp_path, monke
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
     with pytest.raises(ConnectionError, match="VGG16's ImageNet weights"):
-        fullscale.train_voc(fullscale.PAPER, tmp_path / "out", make_fake_voc(tmp_path / "voc"), iterations=1)
+        fullscale.train_voc(fullscale.PAPER, tmp_path / "out", make_fake_voc(tmp_path / "voc"), steps=1)
 
 
 def test_the_scenes_are_a_voc_root_too(scenes):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fcn_lesson import geometry
-from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, fit_layout, vgg_backbone
+from fcn_lesson.models import (FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, VGGClassifier, build_model, fit_layout,
+                               model_spec, vgg_backbone)
 
 NARROW_VGG16 = replace(VGG16, widths=(2,) * 5, fc_width=4)
 
@@ -46,6 +47,30 @@ def test_bad_arguments_and_inputs_are_named():
     small = FCN32s(2, backbone="mini", padding=50)
     with pytest.raises(ValueError, match="padding 50.* cannot take a side of 1 px.*more padding"):
         small(torch.randn(1, 3, 1, 40))
+
+
+@pytest.mark.parametrize("model", [FCN8s(2, backbone="mini"), VGGClassifier(2, backbone="mini")],
+                         ids=["fcn8s", "classifier"])
+def test_images_of_the_wrong_type_are_refused_with_the_fix(model):
+    size = 32 * model.layout.fc6_kernel
+    with pytest.raises(ValueError, match=r"got torch.uint8: convert pixels with data.eval_transforms\(\)"):
+        model(torch.zeros(1, 3, size, size, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"images are torch.float64 but the weights are torch.float32"):
+        model(torch.zeros(1, 3, size, size, dtype=torch.float64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: the layers cast for themselves
+        model.eval()(torch.zeros(1, 3, size, size, dtype=torch.bfloat16))
+
+
+@pytest.mark.parametrize("model", [FCN8s(3, backbone="mini", at_once=True, learnable_upsampling=True),
+                                   FCN32s(4, backbone=NARROW_VGG16), VGGClassifier(5, backbone="mini")],
+                         ids=["fcn8s", "fcn32s", "classifier"])
+def test_a_model_spec_rebuilds_the_same_model(model):
+    rebuilt = build_model(model_spec(model))
+    assert type(rebuilt) is type(model) and model_spec(rebuilt) == model_spec(model)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert [p.requires_grad for p in rebuilt.parameters()] == [p.requires_grad for p in model.parameters()]
+    with pytest.raises(ValueError, match="not a model description"):
+        build_model({"name": "fcn4s"})
 
 
 def test_staged_models_start_from_the_coarser_weights_and_add_nothing_new():

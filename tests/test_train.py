@@ -3,8 +3,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from fcn_lesson import train
+from fcn_lesson import checkpoints, train
 from fcn_lesson.models import FCN8s, FCN16s, FCN32s
+from fcn_lesson.train import TrainConfig
 
 
 def tiny_segmentation(n=8, size=40, classes=3):
@@ -17,73 +18,44 @@ def tiny_segmentation(n=8, size=40, classes=3):
 
 def test_fit_learns_and_records_history():
     model = FCN32s(3, backbone="mini")
-    history = train.fit(model, tiny_segmentation(), epochs=3, batch_size=4, lr=3e-3,
-                        val_data=tiny_segmentation(4), progress=False)
+    result = train.fit(model, tiny_segmentation(), TrainConfig(epochs=3, batch_size=4, lr=3e-3),
+                       val_data=tiny_segmentation(4), progress=False)
+    history = result.history
+    assert result.model is model and result.seconds == sum(h["seconds"] for h in history)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["loss"] < history[0]["loss"]
     assert {"seconds", "images_per_s", "val_mean_iu", "val_pixel_accuracy"} <= set(history[-1])
 
 
 def test_a_resumed_run_ends_with_the_same_weights(tmp_path):
-    def run(epochs, model):
-        return train.fit(model, tiny_segmentation(), epochs=epochs, batch_size=4, checkpoint=tmp_path / "c.pt",
-                         progress=False, seed=7)
-
+    config = TrainConfig(epochs=2, batch_size=4, lr_schedule="poly", seed=7)
     torch.manual_seed(1)
     straight = FCN16s(3, backbone="mini")
     start = {k: v.clone() for k, v in straight.state_dict().items()}
-    train.fit(straight, tiny_segmentation(), epochs=2, batch_size=4, progress=False, seed=7)
+    train.fit(straight, tiny_segmentation(), config, progress=False)
+
+    class Interrupt(Exception):
+        pass
 
     interrupted = FCN16s(3, backbone="mini")
     interrupted.load_state_dict(start)
-    run(1, interrupted)
+    real_save = checkpoints.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):  # the process dies right after the first epoch's checkpoint
+        real_save(*args, **kwargs)
+        raise Interrupt
+
+    train.save_checkpoint = save_then_stop
+    try:
+        with pytest.raises(Interrupt):
+            train.fit(interrupted, tiny_segmentation(), config, checkpoint=tmp_path / "c.pt", progress=False)
+    finally:
+        train.save_checkpoint = real_save
     resumed = FCN16s(3, backbone="mini")  # a fresh process: nothing but the checkpoint
-    history = run(2, resumed)
+    history = train.fit(resumed, tiny_segmentation(), config, checkpoint=tmp_path / "c.pt", progress=False).history
     assert [h["epoch"] for h in history] == [1, 2]
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
-
-
-def test_checkpoint_round_trip_and_mismatches(tmp_path):
-    model = FCN8s(7, backbone="mini")
-    path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=3)
-    other = FCN8s(7, backbone="mini")
-    assert train.load_checkpoint(path, other)["epoch"] == 3
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
-    with pytest.raises(ValueError, match="holds a FCN8s, with 7 classes.*this model is a FCN8s, with 21 classes"):
-        train.load_checkpoint(path, FCN8s(21, backbone="mini"))
-    with pytest.raises(ValueError, match="this model is a FCN16s"):
-        train.load_checkpoint(path, FCN16s(7, backbone="mini"))
-    with pytest.raises(FileNotFoundError, match="train one first"):
-        train.load_checkpoint(tmp_path / "none.pt", model)
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="junk.pt is not a readable checkpoint"):
-        train.load_checkpoint(tmp_path / "junk.pt", model)
-    torch.save({"weights": 1}, tmp_path / "foreign.pt")
-    with pytest.raises(ValueError, match="not written by fcn_lesson"):
-        train.load_checkpoint(tmp_path / "foreign.pt", model)
-
-
-def test_a_crash_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
-    model = FCN32s(3, backbone="mini")
-    path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=1)
-    real_save = torch.save
-
-    def dying_save(obj, target, *args, **kwargs):
-        real_save(obj, target, *args, **kwargs)
-        with open(target, "r+b") as f:  # half written, then the process is killed
-            f.truncate(100)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(torch, "save", dying_save)
-    with torch.no_grad():
-        model.score_fr.bias.fill_(1.0)
-    with pytest.raises(KeyboardInterrupt):
-        train.save_checkpoint(path, model, epoch=2)
-    monkeypatch.setattr(torch, "save", real_save)
-    fresh = FCN32s(3, backbone="mini")
-    assert train.load_checkpoint(path, fresh)["epoch"] == 1
-    assert fresh.score_fr.bias.abs().sum() == 0
 
 
 def test_evaluate_scores_segmentation_and_classification():
@@ -96,23 +68,46 @@ def test_evaluate_scores_segmentation_and_classification():
     assert result == {"accuracy": 0.75}
 
 
-def test_options_are_checked():
-    model, data = FCN32s(3, backbone="mini"), tiny_segmentation(2)
-    for option, value in (("optimizer", "rmsprop"), ("schedule", "cosine"), ("loss", "max")):
-        with pytest.raises(ValueError, match=option):
-            train.fit(model, data, epochs=1, progress=False, **{option: value})
+@pytest.mark.parametrize("option, value", [("optimizer", "rmsprop"), ("lr_schedule", "cosine"), ("loss", "max"),
+                                           ("batch_size", 0), ("epochs", 0), ("lr", -1.0)])
+def test_a_configuration_is_checked_when_made(option, value):
+    with pytest.raises(ValueError, match=option):
+        TrainConfig(**{"epochs": 1, option: value})
+    with pytest.raises(ValueError, match="epochs or as steps"):
+        TrainConfig(epochs=1, steps=10)
 
 
-def test_poly_schedule_and_summed_loss_run():
+def test_steps_are_rounded_up_to_whole_epochs():
+    assert TrainConfig(steps=100_000, batch_size=1).epochs_for(1000) == 100
+    assert TrainConfig(steps=8_000, batch_size=16).epochs_for(16_000) == 8
+    assert TrainConfig(steps=1, batch_size=16).epochs_for(10) == 1
+    assert TrainConfig(epochs=3).epochs_for(10**6) == 3
+
+
+def test_the_poly_schedule_is_torch_polynomial_lr_and_the_summed_loss_sums():
     model = FCN32s(3, backbone="mini")
-    history = train.fit(model, tiny_segmentation(4), epochs=1, batch_size=2, lr=1e-3, optimizer="sgd",
-                        momentum=0.99, loss="sum", schedule="poly", progress=False)
+    config = TrainConfig(epochs=1, batch_size=2, lr=1e-3, optimizer="sgd", momentum=0.99, loss="sum",
+                         lr_schedule="poly")
+    history = train.fit(model, tiny_segmentation(4), config, progress=False).history
     assert history[0]["loss"] > 100  # a sum over pixels, not a mean
+
+
+def test_an_empty_training_set_is_refused():
+    with pytest.raises(ValueError, match="training set is empty"):
+        train.fit(FCN32s(3, backbone="mini"), TensorDataset(torch.zeros(0, 3, 8, 8)), TrainConfig(epochs=1))
 
 
 def test_pick_device():
     assert train.pick_device("cpu") == torch.device("cpu")
     assert train.pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        train.pick_device("gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_says_so():
+    with pytest.raises(ValueError, match="no CUDA GPU: use cpu"):
+        train.pick_device("cuda")
 
 
 def test_evaluate_scores_the_boundary_band():
@@ -128,28 +123,66 @@ def test_evaluate_scores_the_boundary_band():
     assert "boundary_accuracy" not in train.evaluate(identity, TensorDataset(perfect, labels))
 
 
-def test_validation_of_images_of_different_sizes_in_batches_of_one():
-    model = FCN32s(3, backbone="mini")
-    val = [(torch.randn(3, 40, 40), torch.zeros(40, 40, dtype=torch.long)),
-           (torch.randn(3, 32, 48), torch.zeros(32, 48, dtype=torch.long))]
-    history = train.fit(model, tiny_segmentation(4), epochs=1, batch_size=2, val_data=val, val_batch_size=1,
-                        progress=False)
+def test_images_of_different_sizes_are_scored_as_one_at_a_time():
+    model = FCN32s(3, backbone="mini").eval()
+    torch.nn.init.normal_(model.score_fr.weight)
+    val = [(torch.randn(3, 40, 40), torch.randint(0, 3, (40, 40))),
+           (torch.randn(3, 40, 40), torch.randint(0, 3, (40, 40))),
+           (torch.randn(3, 32, 48), torch.randint(0, 3, (32, 48)))]
+    together = train.evaluate(model, val, batch_size=8)
+    one_by_one = sum(train.evaluate(model, [item], num_classes=3)["confusion"] for item in val)
+    assert torch.equal(together["confusion"], one_by_one)
+    history = train.fit(model, tiny_segmentation(4), TrainConfig(epochs=1, batch_size=2), val_data=val,
+                        progress=False).history
     assert "val_mean_iu" in history[0]
+    with pytest.raises(ValueError, match="no images to score"):
+        train.evaluate(model, [])
 
 
 def test_strip_checkpoint_keeps_the_weights_and_drops_the_optimizer(tmp_path):
     model = FCN32s(3, backbone="mini")
-    history = train.fit(model, tiny_segmentation(2), epochs=1, batch_size=2, checkpoint=tmp_path / "m.pt",
-                        progress=False)
+    history = train.fit(model, tiny_segmentation(2), TrainConfig(epochs=1, batch_size=2),
+                        checkpoint=tmp_path / "m.pt", progress=False).history
     full = (tmp_path / "m.pt").stat().st_size
-    train.strip_checkpoint(tmp_path / "m.pt")
+    checkpoints.strip_checkpoint(tmp_path / "m.pt")
     assert (tmp_path / "m.pt").stat().st_size < full / 2
     state = torch.load(tmp_path / "m.pt", weights_only=True)
     assert "optimizer" not in state and state["history"] == history
-    loaded = FCN32s(3, backbone="mini")
-    train.load_checkpoint(tmp_path / "m.pt", loaded)
+    loaded = checkpoints.load_model(tmp_path / "m.pt")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
     assert not list(tmp_path.glob("*.tmp"))
+    # finished: the same run loads it; a longer one cannot resume without the optimizer
+    again = train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(2), TrainConfig(epochs=1, batch_size=2),
+                      checkpoint=tmp_path / "m.pt", progress=False)
+    assert again.history == history
+
+
+def test_a_checkpoint_of_another_run_is_refused_naming_the_change(tmp_path):
+    path = tmp_path / "m.pt"
+    config = TrainConfig(epochs=1, batch_size=2, lr=1e-3)
+    train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(2), config, checkpoint=path, progress=False)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"m.pt was made by another run \(epochs 1 -> 2; lr 0.001 -> 0.003\)"):
+        train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(2), TrainConfig(epochs=2, batch_size=2, lr=3e-3),
+                  checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match="another model"):
+        train.fit(FCN16s(3, backbone="mini"), tiny_segmentation(2), config, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match="other starting weights or data"):
+        train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(2), config, checkpoint=path,
+                  origin={"from": "elsewhere"}, progress=False)
+    assert path.read_bytes() == before  # refused: nothing was overwritten
+    replaced = train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(2), TrainConfig(epochs=2, batch_size=2),
+                         checkpoint=path, replace_stale=True, progress=False)
+    assert len(replaced.history) == 2 and checkpoints.read_checkpoint(path)["epoch"] == 2
+
+
+def test_a_train_result_loads_from_its_checkpoint(tmp_path):
+    model = FCN8s(3, backbone="mini", at_once=True)
+    result = train.fit(model, tiny_segmentation(2), TrainConfig(epochs=1, batch_size=2),
+                       checkpoint=tmp_path / "m.pt", progress=False)
+    loaded = train.TrainResult.load(tmp_path / "m.pt")
+    assert loaded.history == result.history and loaded.fingerprint == result.fingerprint
+    assert loaded.model.skip_scales == (0.01, 0.0001) and not loaded.model.training
 
 
 def test_only_rank_zero_is_the_main_process(monkeypatch):

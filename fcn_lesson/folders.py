@@ -1,0 +1,106 @@
+"""Where the commands may write: only into folders they made, or that are empty.
+
+Every command that writes (``make-data``, ``train``, ``predict``,
+``student-edition``) first claims its output folder with :func:`claim`. A
+claimed folder holds a small stamp file naming the command that made it; a
+folder that is not empty and has no such stamp belongs to someone else and is
+refused, and so are the book's repository, its ``book/`` and every folder
+that contains the repository. Nothing that a command did not make is ever
+deleted or overwritten. :func:`training_lock` keeps two trainings out of one
+folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["STAMP", "claim", "made_by", "training_lock"]
+
+#: The file that marks a folder as made by one of this module's commands.
+STAMP = ".fcn_lesson.json"
+_LOCK = ".training.lock"
+_REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def made_by(folder: str | Path) -> str | None:
+    """The command that made ``folder`` (from its stamp), or None if no command of this module did."""
+    stamp = Path(folder) / STAMP
+    try:
+        return json.loads(stamp.read_text())["made_by"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def claim(folder: str | Path, command: str) -> Path:
+    """Make sure ``command`` may write into ``folder``, create it if needed, and stamp it.
+
+    Allowed: a missing folder, an empty one, or one that ``command`` made
+    before. Anything else raises a ``ValueError`` that names the folder and
+    what to do instead.
+    """
+    folder = Path(folder)
+    where = folder.resolve()
+    if where == _REPOSITORY or where in _REPOSITORY.parents or where == _REPOSITORY / "book":
+        what = "is the book's repository" if where == _REPOSITORY else (
+            "is the book's chapters folder" if where == _REPOSITORY / "book" else "holds the book's repository")
+        raise ValueError(f"{folder} {what}; {command} writes only into a new or empty folder: pass another")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder: pass a folder for {command} to write into")
+    owner = made_by(folder)
+    if folder.is_dir() and owner is None and any(folder.iterdir()):
+        raise ValueError(f"{folder} is not empty and was not made by {command}: pass a new or empty folder "
+                         "(nothing in it was changed)")
+    if owner is not None and owner != command:
+        raise ValueError(f"{folder} was made by {owner}, not {command}: pass another folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / STAMP).write_text(json.dumps({"made_by": command}) + "\n")
+    except OSError as err:
+        raise ValueError(f"cannot write into {folder} ({err.strerror}): pass a folder you can write to") from None
+    return folder
+
+
+@contextmanager
+def training_lock(folder: str | Path):
+    """Hold ``folder``'s lock while training into it: a second training there fails at once.
+
+    A lock left by a process that no longer runs (killed, machine restarted)
+    is taken over.
+    """
+    lock = Path(folder) / _LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            holder = _holder(lock)
+            if holder is not None and _running(holder):
+                raise ValueError(f"{folder} is in use by another training (process {holder}): wait for it "
+                                 "to finish, or train into another folder") from None
+            lock.unlink(missing_ok=True)  # left by a process that is gone
+    os.write(handle, str(os.getpid()).encode())
+    os.close(handle)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _holder(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True

@@ -1,0 +1,140 @@
+"""Training plans as data: which models to train, where each starts, and how; one loop runs them all.
+
+A :class:`Plan` is a sequence of :class:`Stage` s. Each stage names the model
+it trains, where its weights start — random, torchvision's ImageNet VGG16, or
+an earlier stage (an FCN starts from a classifier by convolutionalization and
+from a coarser FCN by :meth:`~fcn_lesson.models.FCN.from_coarser`) — and its
+:class:`~fcn_lesson.train.TrainConfig`. The paper's staged path (classifier ->
+FCN-32s -> 16s -> 8s), one-stage variants, the scenes' recipes and the
+full-scale VOC recipes are all plans, and :func:`run_plan` is the only loop
+that trains them.
+
+Each stage's checkpoint carries the fingerprint of everything that made it,
+including the fingerprint of the stage it started from, so a change anywhere
+upstream (a recipe's learning rate, the data) reaches every stage after it.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from . import folders, surgery
+from .models import FCN, MODELS, Layout
+from .train import TrainConfig, TrainResult, fit, is_main_process
+
+__all__ = ["Plan", "Stage", "TrainingData", "run_plan", "start_model"]
+
+STARTS = ("random", "imagenet")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training run of a plan; its checkpoint is ``<out>/<name>.pt``."""
+
+    name: str
+    model: str  # a key of models.MODELS: "classifier", "fcn32s", "fcn16s" or "fcn8s"
+    config: TrainConfig
+    start: str = "random"  # "random", "imagenet", or the name of an earlier stage
+    at_once: bool = False  # FCN-16s/8s: scale pool4/pool3 features as the paper's at-once model does
+    learnable_upsampling: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Stages to train in order, on one backbone layout."""
+
+    name: str
+    layout: Layout
+    stages: tuple[Stage, ...]
+
+    def __post_init__(self):
+        seen = set()
+        for stage in self.stages:
+            if stage.model not in MODELS:
+                raise ValueError(f"stage {stage.name}: unknown model {stage.model!r}; use one of {sorted(MODELS)}")
+            if stage.start not in STARTS and stage.start not in seen:
+                raise ValueError(f"stage {stage.name} starts from {stage.start!r}, which is neither "
+                                 f"{' nor '.join(STARTS)} nor an earlier stage of plan {self.name!r}")
+            seen.add(stage.name)
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ValueError(f"plan {self.name!r} has no stage {name!r}; it has {[s.name for s in self.stages]}")
+
+    def up_to(self, name: str) -> list[Stage]:
+        """The stages that ``name`` needs, in training order, ending with ``name`` itself."""
+        needed, wanted = [], {name}
+        for stage in reversed(self.stages[:self.stages.index(self.stage(name)) + 1]):
+            if stage.name in wanted:
+                needed.append(stage)
+                wanted.add(stage.start)
+        return needed[::-1]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a plan trains on: segmentation (train, val) for the FCNs; labelled single objects for a
+    classifier stage, if the plan has one. ``description`` says which data, for the fingerprints."""
+
+    train: Dataset
+    val: Dataset
+    num_classes: int
+    description: dict
+    objects: tuple[Dataset, Dataset] | None = None
+    object_classes: int | None = None
+
+
+def start_model(stage: Stage, plan: Plan, data: TrainingData, trained: dict[str, TrainResult]) -> nn.Module:
+    """The untrained model of ``stage``, with its starting weights (seeded by the stage's config)."""
+    torch.manual_seed(stage.config.seed)
+    if stage.model == "classifier":
+        if data.objects is None:
+            raise ValueError(f"stage {stage.name} pre-trains a classifier, but there are no object images")
+        return MODELS["classifier"](data.object_classes, backbone=plan.layout)
+    options = {"learnable_upsampling": stage.learnable_upsampling}
+    cls = MODELS[stage.model]
+    parent = trained[stage.start].model if stage.start in trained else None
+    if isinstance(parent, FCN):
+        return cls.from_coarser(parent, **options)
+    model = cls(data.num_classes, backbone=plan.layout, at_once=stage.at_once, **options)
+    if parent is not None:
+        surgery.transplant_classifier(model, parent)
+    elif stage.start == "imagenet":
+        surgery.transplant_vgg16(model, surgery.imagenet_vgg16(required=True)[0])
+    return model
+
+
+def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | None = None, retrain: bool = False,
+             device=None, num_workers: int = 0, progress: bool = True) -> dict[str, TrainResult]:
+    """Train the stages of ``plan`` (those ``until`` needs, or all) into ``out``; one result per stage.
+
+    A stage whose checkpoint holds a finished run of the same fingerprint is
+    loaded, an unfinished one resumed. A checkpoint made by another run is
+    refused (``ValueError`` naming what changed), or with ``retrain`` (the
+    chapters' cache) trained anew over it. ``out`` is claimed for ``train``
+    (see :mod:`fcn_lesson.folders`) and locked while training.
+    """
+    out = folders.claim(out, "train")
+    stages = plan.up_to(until) if until is not None else list(plan.stages)
+    trained: dict[str, TrainResult] = {}
+    with folders.training_lock(out) if is_main_process() else nullcontext():  # rank 0 holds it for all
+        for stage in stages:
+            model = start_model(stage, plan, data, trained)
+            origin = {"data": data.description, "from": trained[stage.start].fingerprint
+                      if stage.start in trained else stage.start}
+            train_set, val_set = data.objects if stage.model == "classifier" else (data.train, data.val)
+            if progress and is_main_process():
+                print(f"-- {stage.name} ({stage.model}, from {stage.start}) --", flush=True)
+            trained[stage.name] = fit(model, train_set, stage.config, val_data=val_set,
+                                      num_classes=None if stage.model == "classifier" else data.num_classes,
+                                      checkpoint=out / f"{stage.name}.pt", origin=origin, replace_stale=retrain,
+                                      device=device, num_workers=num_workers, progress=progress)
+    return trained

@@ -1,0 +1,70 @@
+"""The commands write only into folders they made or that are empty, and never train twice into one."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fcn_lesson import folders
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_a_new_or_empty_folder_is_claimed_and_stamped(tmp_path):
+    assert folders.claim(tmp_path / "new" / "deeper", "train").is_dir()
+    assert folders.made_by(tmp_path / "new" / "deeper") == "train"
+    (tmp_path / "empty").mkdir()
+    folders.claim(tmp_path / "empty", "predict")
+    folders.claim(tmp_path / "empty", "predict")  # its own folder, again
+    assert folders.made_by(tmp_path / "empty") == "predict"
+
+
+def test_a_folder_someone_else_filled_is_refused_and_left_as_it_was(tmp_path):
+    (tmp_path / "mine.txt").write_text("precious")
+    with pytest.raises(ValueError, match="is not empty and was not made by train.*nothing in it was changed"):
+        folders.claim(tmp_path, "train")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+    folders.claim(tmp_path / "made", "predict")
+    with pytest.raises(ValueError, match="was made by predict, not student-edition"):
+        folders.claim(tmp_path / "made", "student-edition")
+
+
+@pytest.mark.parametrize("where", [REPOSITORY, REPOSITORY / "book", REPOSITORY.parent], ids=["repo", "book", "above"])
+def test_the_repository_its_book_and_its_ancestors_are_refused(where):
+    with pytest.raises(ValueError, match="book's"):
+        folders.claim(where, "student-edition")
+
+
+def test_a_file_or_an_unwritable_folder_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        folders.claim(tmp_path / "file", "train")
+    with pytest.raises(ValueError, match="cannot write into .*file/sub .*pass a folder you can write to"):
+        folders.claim(tmp_path / "file" / "sub", "train")  # a folder that cannot be made
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who may write anywhere")
+        with pytest.raises(ValueError, match="cannot write into"):
+            folders.claim(locked / "sub", "train")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_second_training_into_the_same_folder_fails_at_once(tmp_path):
+    with folders.training_lock(tmp_path):
+        code = (f"from fcn_lesson import folders\n"
+                f"with folders.training_lock({str(tmp_path)!r}):\n    pass\n")
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert other.returncode != 0 and f"in use by another training (process {os.getpid()})" in other.stderr
+    assert not (tmp_path / ".training.lock").exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".training.lock").write_text(dead.stdout.strip())
+    with folders.training_lock(tmp_path):
+        assert (tmp_path / ".training.lock").read_text() == str(os.getpid())

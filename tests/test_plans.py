@@ -1,0 +1,64 @@
+"""Plans as data, one loop for all of them; fingerprints that reach every later stage."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from fcn_lesson import recipe
+from fcn_lesson.models import MINI
+from fcn_lesson.plans import Plan, Stage, run_plan, start_model
+from fcn_lesson.train import TrainConfig
+
+ONE = TrainConfig(epochs=1, batch_size=4)
+
+
+def test_a_plan_checks_its_stages_and_knows_what_each_needs():
+    plan = recipe.QUICK.plan("compare")
+    assert [s.name for s in plan.up_to("fcn16s")] == ["classifier", "fcn32s", "fcn16s"]
+    assert [s.name for s in plan.up_to("fcn8s_scratch")] == ["fcn8s_scratch"]
+    assert [s.name for s in plan.up_to("fcn8s_at_once")] == ["classifier", "fcn8s_at_once"]
+    with pytest.raises(ValueError, match="no stage 'fcn4s'"):
+        plan.stage("fcn4s")
+    with pytest.raises(ValueError, match="starts from 'fcn32s', which is neither"):
+        Plan("bad", MINI, (Stage("fcn16s", "fcn16s", ONE, start="fcn32s"),))
+    with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
+        Plan("bad", MINI, (Stage("x", "fcn4s", ONE),))
+
+
+def test_start_models_come_from_the_stage_they_name(scenes):
+    data = recipe.training_data(recipe.QUICK, scenes)
+    plan = recipe.QUICK.plan("compare")
+    results = run_plan(plan, data, scenes.parent / "starts", until="fcn32s", progress=False)
+    at_once = start_model(plan.stage("fcn8s_at_once"), plan, data, results)
+    classifier = results["classifier"].model
+    assert at_once.skip_scales == (0.01, 0.0001)
+    assert torch.equal(at_once.backbone.block1.conv1_1.weight, classifier.features.block1.conv1_1.weight.cpu())
+    sixteen = start_model(plan.stage("fcn16s"), plan, data, results)
+    assert torch.equal(sixteen.score_fr.weight, results["fcn32s"].model.score_fr.weight)
+    assert sixteen.score_pool4.weight.abs().sum() == 0
+
+
+def test_one_loop_trains_a_plan_and_loads_it_the_second_time(tmp_path, scenes):
+    first = recipe.train(recipe.QUICK, out=tmp_path, root=scenes, progress=False)
+    assert list(first) == ["classifier", "fcn32s", "fcn16s", "fcn8s"]
+    assert {type(r).__name__ for r in first.values()} == {"TrainResult"}
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["classifier.pt", "fcn16s.pt", "fcn32s.pt", "fcn8s.pt"]
+    again = recipe.train(recipe.QUICK, out=tmp_path, root=scenes, progress=False)
+    for stage in first:  # nothing retrained: the checkpoints hold every epoch of the same runs
+        assert again[stage].history == first[stage].history
+        assert again[stage].fingerprint == first[stage].fingerprint
+
+
+def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cache(tmp_path, scenes, monkeypatch):
+    recipe.train(recipe.QUICK, out=tmp_path / "mine", root=scenes, progress=False)
+    longer = replace(recipe.QUICK, classifier_lr=3e-3)
+    with pytest.raises(ValueError, match=r"classifier.pt was made by another run \(lr 0.001 -> 0.003\)"):
+        recipe.train(longer, out=tmp_path / "mine", root=scenes, progress=False)
+
+    monkeypatch.setattr(recipe, "cache_dir", lambda r: tmp_path / "cache")
+    cached = recipe.train(recipe.QUICK, until="fcn32s", root=scenes, progress=False)
+    changed = recipe.train(longer, until="fcn32s", root=scenes, progress=False)
+    # the classifier changed, so the FCN-32s made from it is stale too, although its own settings are not
+    for stage in ("classifier", "fcn32s"):
+        assert changed[stage].fingerprint != cached[stage].fingerprint
+        assert not torch.equal(next(changed[stage].model.parameters()), next(cached[stage].model.parameters()))
