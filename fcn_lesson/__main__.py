@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from PIL import Image
 from . import data, folders, fullscale, notebooks, recipe as recipes
 from .checkpoints import load_model, read_checkpoint, strip_checkpoint
 from .models import FCN
-from .train import evaluate, is_main_process, pick_device, predict
+from .train import PRECISIONS, evaluate, is_main_process, pick_device, predict
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: Options that mean something for one kind of data only.
@@ -44,6 +45,8 @@ def _train(args) -> None:
         if given:
             raise ValueError(f"{', '.join(given)}: for --data voc only; the scenes need none of them")
         recipe = recipes.RECIPES[args.recipe] if args.recipe else recipes.default_recipe(device)
+        if args.precision is not None:
+            recipe = replace(recipe, precision=args.precision)
         _say(f"recipe '{recipe.name}', plan '{args.plan}' on {device}; checkpoints in {args.out}")
         results = recipes.train(recipe, args.plan, out=args.out, root=args.root, device=device)
     if args.weights_only and is_main_process():
@@ -62,6 +65,8 @@ def _train_voc(args, device):
     if args.plan != "staged":
         raise ValueError(f"--plan {args.plan}: VOC is trained staged only; leave --plan out")
     recipe = fullscale.RECIPES[args.recipe or "modern"]
+    if args.precision is not None:
+        recipe = replace(recipe, precision=args.precision)
     _say(f"{recipe.name} recipe on {device}, backbone {args.backbone} "
          f"({'random' if args.random_init else 'ImageNet'} weights); checkpoints in {args.out}")
     return fullscale.train_voc(recipe, args.out, args.root, sbd_root=args.sbd, backbone=args.backbone or "vgg16",
@@ -190,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
                        help="shapes: where the scenes are generated (default: the book's); "
                             "voc: the folder holding VOCdevkit/VOC2012")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    train.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="auto: mixed precision where the device computes it natively (bfloat16 on recent CPUs "
+                            "and GPUs); float32: never (default: the recipe's)")
     train.add_argument("--weights-only", action="store_true",
                        help="drop the optimizer state from the finished checkpoints (a third of the size; "
                             "they can no longer be resumed)")

@@ -259,11 +259,15 @@ class SegmentationDataset(Dataset):
     Every pair is checked as it is read: an unreadable image, an image and
     label of different sizes, or a label value that is neither a class nor 255
     raises a ``ValueError`` naming the file, rather than failing later inside
-    a loss function.
+    a loss function. With ``keep_decoded``, each pair is decoded once and kept
+    in memory as uint8 tensors (about 65 kB a 128-px scene): every later epoch
+    only flips and normalises. Meant for small sets such as the scenes, read
+    in the training process itself (``num_workers=0``).
     """
 
-    def __init__(self, source, num_classes: int, transforms: v2.Compose):
+    def __init__(self, source, num_classes: int, transforms: v2.Compose, keep_decoded: bool = False):
         self.source, self.num_classes, self.transforms = source, num_classes, transforms
+        self.decoded: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if keep_decoded else None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -273,6 +277,17 @@ class SegmentationDataset(Dataset):
         return self.source.images[index], self.source.masks[index]
 
     def __getitem__(self, index: int):
+        if self.decoded is None:
+            image, mask = self._decode(index)
+        else:
+            if index not in self.decoded:
+                self.decoded[index] = self._decode(index)
+            image, mask = self.decoded[index]
+        image, mask = self.transforms(tv_tensors.Image(image), tv_tensors.Mask(mask))
+        return image, mask.long()
+
+    def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item ``index`` as checked uint8 tensors: image 3 x H x W, label H x W."""
         image_path, label_path = self.files(index)
         try:
             image, label = self.source[index]
@@ -292,8 +307,7 @@ class SegmentationDataset(Dataset):
             raise ValueError(f"{label_path} holds label {int(mask[bad][0])}, but there are {self.num_classes} "
                              f"classes (0..{self.num_classes - 1}) and {IGNORE_INDEX} for 'ignore'; "
                              "check num_classes, or that the PNG is a palette image of class indices")
-        image, mask = self.transforms(image.convert("RGB"), tv_tensors.Mask(mask))
-        return image, mask.long()
+        return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1), mask
 
 
 def _missing(root: Path, what: str) -> FileNotFoundError:
@@ -304,7 +318,7 @@ def _missing(root: Path, what: str) -> FileNotFoundError:
 
 
 def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
-                patch_size: int | None = None, train: bool | None = None,
+                patch_size: int | None = None, train: bool | None = None, keep_decoded: bool = False,
                 download: bool = False) -> SegmentationDataset:
     """A VOC-layout dataset: the book's scenes by default, or real PASCAL VOC 2012.
 
@@ -312,6 +326,7 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
     (``train=True``, the default for ``image_set="train"``) are randomly
     flipped and, with ``patch_size``, cut to random square patches (labels padded with 255);
     all images are normalised with the ImageNet mean and deviation.
+    ``keep_decoded`` keeps the decoded files in memory (see :class:`SegmentationDataset`).
     """
     root = Path(root) if root is not None else default_root()
     if download:
@@ -325,7 +340,8 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
         num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
     train = image_set == "train" if train is None else train
     source = VOCSegmentation(root, year="2012", image_set=image_set)
-    return SegmentationDataset(source, num_classes, train_transforms(patch_size) if train else eval_transforms())
+    return SegmentationDataset(source, num_classes, train_transforms(patch_size) if train else eval_transforms(),
+                               keep_decoded)
 
 
 def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int | None = None,

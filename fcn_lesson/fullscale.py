@@ -5,7 +5,7 @@ its own size, the loss *summed* over pixels, SGD with momentum 0.99 and the
 tiny learning rates that a summed loss needs (1e-10, then 1e-12 and 1e-14 for
 the finer stages), 100k steps a stage. ``MODERN`` is what one would write
 today: batches of fixed-size random patches, the loss averaged over pixels,
-Adam with a falling learning rate, mixed precision on CUDA. Both are plans
+Adam with a falling learning rate, mixed precision. Both are plans
 run by :func:`fcn_lesson.plans.run_plan`; the same code runs at smoke scale
 on the book's scenes (any VOC-layout root).
 """
@@ -38,7 +38,7 @@ class VOCRecipe:
     weight_decay: float = 0.0
     patch_size: int | None = None       # random patches of this side, so images can be batched
     lr_schedule: str = "constant"       # or "poly"
-    amp: bool = False                   # mixed precision (CUDA only)
+    precision: str = "float32"          # or "auto": mixed precision where the device has it
 
     def plan(self, *, backbone: str = "vgg16", pretrained: bool = True, steps: int | None = None) -> Plan:
         """FCN-32s (from ImageNet VGG16, or random weights), then FCN-16s and FCN-8s from it.
@@ -55,7 +55,7 @@ class VOCRecipe:
             Stage(name, name, TrainConfig(steps=steps or stage_steps, batch_size=self.batch_size,
                                           optimizer=self.optimizer, lr=lr, momentum=self.momentum,
                                           weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-                                          loss=self.loss, amp=self.amp), start=start)
+                                          loss=self.loss, precision=self.precision), start=start)
             for name, lr, stage_steps, start in zip(("fcn32s", "fcn16s", "fcn8s"), self.lrs, self.steps, starts))
         return Plan(self.name, LAYOUTS[backbone], stages)
 
@@ -63,7 +63,7 @@ class VOCRecipe:
 PAPER = VOCRecipe("paper", batch_size=1, loss="sum", optimizer="sgd", lrs=(1e-10, 1e-12, 1e-14),
                   steps=(100_000, 100_000, 100_000), momentum=0.99, weight_decay=5e-4)
 MODERN = VOCRecipe("modern", batch_size=16, loss="mean", optimizer="adam", lrs=(1e-4, 3e-5, 1e-5),
-                   steps=(8_000, 4_000, 4_000), patch_size=320, lr_schedule="poly", amp=True)
+                   steps=(8_000, 4_000, 4_000), patch_size=320, lr_schedule="poly", precision="auto")
 #: The full-scale recipes by name, as the command line offers them.
 RECIPES = {recipe.name: recipe for recipe in (PAPER, MODERN)}
 

@@ -207,10 +207,10 @@ class FCN(nn.Module):
         skip_inputs = [("score_pool4", features[3]), ("score_pool3", features[2])][:self.skips]
         for (score_layer, feature), scale, upsample, crop in zip(
                 skip_inputs, self.skip_scales, self._upsamplers(), self.crops):
-            score = upsample(score)
+            score = _in_float32(upsample, score)
             skip = getattr(self, score_layer)(feature * scale if scale != 1 else feature)
             score = score + skip[:, :, crop:crop + score.shape[2], crop:crop + score.shape[3]]
-        score = self.upscore(score)
+        score = _in_float32(self.upscore, score)
         crop = self.crops[-1]
         return score[:, :, crop:crop + x.shape[2], crop:crop + x.shape[3]]
 
@@ -294,6 +294,13 @@ def _check_dtype(model: nn.Module, x: torch.Tensor) -> None:
     if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
         raise ValueError(f"the images are {x.dtype} but the weights are {weights}: "
                          f"pass x.to({weights}) (or convert the model with model.to({weights}))")
+
+
+def _in_float32(upsampler: nn.Module, score: torch.Tensor) -> torch.Tensor:
+    """Upsample in float32, also under mixed precision: the bilinear weights stay exact, and CPUs
+    have no fast bfloat16 transposed convolution with large kernels (32x: some 20 times slower)."""
+    with torch.autocast(score.device.type, enabled=False):
+        return upsampler(score.float())
 
 
 def _layout(backbone: str | Layout) -> Layout:

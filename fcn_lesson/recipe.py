@@ -24,7 +24,7 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, pick_device
 
-__all__ = ["CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "ObjectImages", "Recipe", "cache_dir",
+__all__ = ["CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_RECIPE", "ObjectImages", "Recipe", "cache_dir",
            "default_recipe", "load_reference", "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
@@ -49,19 +49,20 @@ class Recipe:
     batch_size: int = 8
     classifier_lr: float = 1e-3     # Adam, constant
     lr: float = 3e-3                # Adam, poly, for each FCN stage
+    precision: str = "auto"         # bfloat16 where the device computes it natively (train.mixed_precision)
     seed: int = 0
 
     def fcn_config(self, epochs: int) -> TrainConfig:
         """How each FCN stage trains: Adam with a poly-decaying learning rate, mean loss."""
         return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",
-                           seed=self.seed)
+                           precision=self.precision, seed=self.seed)
 
     def plan(self, name: str = "staged") -> Plan:
         """The ``staged`` plan, or ``compare``: staged, plus FCN-8s at once and from scratch."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
         classifier = TrainConfig(epochs=self.classifier_epochs, batch_size=self.batch_size,
-                                 lr=self.classifier_lr, seed=self.seed)
+                                 lr=self.classifier_lr, precision=self.precision, seed=self.seed)
         stages = [Stage("classifier", "classifier", classifier),
                   Stage("fcn32s", "fcn32s", self.fcn_config(self.fcn32_epochs), start="classifier"),
                   Stage("fcn16s", "fcn16s", self.fcn_config(self.fcn16_epochs), start="fcn32s"),
@@ -132,10 +133,10 @@ def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torc
 
 
 def scene_datasets(recipe: Recipe, root: Path | None = None):
-    """(train, val) scene datasets, generating the scenes on first use."""
+    """(train, val) scene datasets, generating the scenes on first use; each scene is decoded once."""
     root = data.make_dataset(root or data.default_root(recipe.dataset), train=recipe.train_scenes,
                              val=recipe.val_scenes, size=recipe.scene_size, seed=recipe.seed)
-    return data.voc_dataset(root, "train"), data.voc_dataset(root, "val")
+    return data.voc_dataset(root, "train", keep_decoded=True), data.voc_dataset(root, "val", keep_decoded=True)
 
 
 def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
@@ -162,14 +163,17 @@ def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out
                     retrain=out is None, device=device, progress=progress)
 
 
-#: The CPU recipe's models, trained to the end and shipped with the module, made by
-#: ``python -m fcn_lesson train --recipe cpu --plan compare --weights-only --out fcn_lesson/reference``
+#: The CPU recipe's models, trained to the end in float32 and shipped with the module, made by
+#: ``python -m fcn_lesson train --recipe cpu --precision float32 --plan compare --weights-only
+#: --out fcn_lesson/reference``
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+#: The recipe the reference models were trained with.
+REFERENCE_RECIPE = replace(CPU, precision="float32")
 
 
 def load_reference(name: str) -> TrainResult:
-    """A shipped reference model (a stage of the CPU recipe's ``compare`` plan) with its history."""
-    names = [stage.name for stage in CPU.plan("compare").stages if stage.model != "classifier"]
+    """A shipped reference model (a stage of :data:`REFERENCE_RECIPE`'s ``compare`` plan) with its history."""
+    names = [stage.name for stage in REFERENCE_RECIPE.plan("compare").stages if stage.model != "classifier"]
     if name not in names:
         raise ValueError(f"no reference model {name!r}; there are {names}")
     return TrainResult.load(REFERENCE_DIR / f"{name}.pt")

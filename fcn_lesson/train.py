@@ -40,11 +40,13 @@ from .data import IGNORE_INDEX
 from .metrics import boundary_mask, confusion_matrix, scores
 from .models import model_spec
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "is_main_process", "pick_device", "predict"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "is_main_process", "mixed_precision", "pick_device",
+           "predict"]
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "poly")
 LOSSES = ("mean", "sum")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class TrainConfig:
     "poly" lowers the learning rate as ``(1 - step / steps) ** 0.9``, the
     schedule of DeepLab and torchvision's segmentation references; ``loss``
     "sum" adds the pixels' losses up, as the paper's batch-1 recipe does.
-    ``amp``: mixed precision on CUDA (the CPU always computes in float32).
+    ``precision``: "auto" computes in mixed precision where the device does
+    so natively (see :func:`mixed_precision`), "float32" never; "bfloat16"
+    or "float16" force that autocast type (on a CPU without native support
+    too: slower, but the same code path a GPU takes).
     """
 
     epochs: int | None = None
@@ -68,7 +73,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
     loss: str = "mean"
-    amp: bool = True
+    precision: str = "float32"
     seed: int = 0
 
     def __post_init__(self):
@@ -81,7 +86,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
         for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
                                      ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
-                                     ("loss", self.loss, LOSSES)):
+                                     ("loss", self.loss, LOSSES), ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
         if not self.lr > 0:
@@ -133,6 +138,25 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return device
 
 
+def mixed_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast type for ``precision`` on ``device``, or None for float32.
+
+    "auto": bfloat16 on a GPU that has it (Ampere and later), else float16;
+    bfloat16 on a CPU with native bfloat16 arithmetic (AMX or AVX512-BF16),
+    else float32, since elsewhere bfloat16 is emulated and slower.
+    """
+    if precision == "float32":
+        return None
+    if precision != "auto":
+        return getattr(torch, precision)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and any(getattr(torch.cpu, probe, lambda: False)()
+                                    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")):
+        return torch.bfloat16
+    return None
+
+
 def _distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
@@ -167,9 +191,11 @@ class _Run:
     device: torch.device
     optimizer: torch.optim.Optimizer
     lr_scheduler: torch.optim.lr_scheduler.LRScheduler
-    amp: bool  # mixed precision: asked for, and on CUDA
-    scaler: torch.amp.GradScaler
+    autocast: torch.dtype | None  # None: float32
+    scaler: torch.amp.GradScaler  # float16 only: its small range needs the loss scaled
     sampler: DistributedSampler | None
+    loader: DataLoader
+    generator: torch.Generator  # the loader's shuffling, reseeded every epoch
     epochs: int
     fingerprint: str
     history: list[dict] = field(default_factory=list)
@@ -188,14 +214,14 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
     other run is refused with a ``ValueError`` naming what differs, or with
     ``replace_stale`` (a cache's own files) trained anew and overwritten.
     """
-    run = _set_up(model, train_data, config, origin, pick_device(device))
+    run = _set_up(model, train_data, config, origin, pick_device(device), num_workers)
     if checkpoint is not None and Path(checkpoint).exists():
         _resume(run, checkpoint, config, origin, replace_stale)
     for epoch in range(len(run.history), run.epochs):
-        record = _train_epoch(run, train_data, epoch, num_workers, progress)
+        record = _train_epoch(run, epoch, progress)
         if val_data is not None and is_main_process():
             scored = evaluate(model, val_data, num_classes=num_classes, device=run.device,
-                              batch_size=config.batch_size)
+                              batch_size=config.batch_size, precision=config.precision)
             record.update({f"val_{k}": v for k, v in scored.items() if isinstance(v, float)})
         run.history.append(record)
         _end_epoch(run, record, checkpoint, progress)
@@ -205,12 +231,15 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
     return TrainResult(model, run.history, run.fingerprint)
 
 
-def _set_up(model, train_data, config, origin, device) -> _Run:
-    """Device, process group, optimizer, learning-rate schedule."""
+def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
+    """Device, process group, optimizer, learning-rate schedule, precision, data loader."""
     if len(train_data) == 0:
         raise ValueError("the training set is empty: check the split file or the dataset's root")
     if _distributed() and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":  # tensor cores read channels-last; cuDNN picks the fastest kernels once
+        torch.backends.cudnn.benchmark = True
+        model.to(memory_format=torch.channels_last)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
@@ -225,10 +254,15 @@ def _set_up(model, train_data, config, origin, device) -> _Run:
         lr_scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=steps, power=0.9)
     else:
         lr_scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    amp = config.amp and device.type == "cuda"
+    autocast = mixed_precision(device, config.precision)
+    generator = torch.Generator()
+    loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=num_workers, pin_memory=device.type == "cuda",
+                        persistent_workers=num_workers > 0, generator=generator)
     net = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
-    return _Run(model, net, config, device, optimizer, lr_scheduler, amp,
-                torch.amp.GradScaler(device.type, enabled=amp), sampler, epochs, run_fingerprint(model, config, origin))
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16 and device.type == "cuda")
+    return _Run(model, net, config, device, optimizer, lr_scheduler, autocast, scaler, sampler, loader, generator,
+                epochs, run_fingerprint(model, config, origin))
 
 
 def _resume(run: _Run, checkpoint, config: TrainConfig, origin, replace_stale: bool) -> None:
@@ -266,23 +300,21 @@ def _difference(state: dict, run: _Run, config: TrainConfig, origin) -> str:
     return "; ".join(changed)
 
 
-def _train_epoch(run: _Run, train_data: Dataset, epoch: int, num_workers: int, progress: bool) -> dict:
+def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
     """One pass over the training set; the epoch's record (loss, seconds, images/s)."""
     seed = run.config.seed * 100_003 + epoch
     torch.manual_seed(seed)  # dropout, augmentation and order: the same for a resumed epoch
+    run.generator.manual_seed(seed)
     if run.sampler is not None:
         run.sampler.set_epoch(epoch)
-    loader = DataLoader(train_data, batch_size=run.config.batch_size, shuffle=run.sampler is None,
-                        sampler=run.sampler, num_workers=num_workers, pin_memory=run.device.type == "cuda",
-                        generator=torch.Generator().manual_seed(seed))
     run.net.train()
     began, seen, total_loss = time.perf_counter(), 0, 0.0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
+    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
                disable=not (progress and is_main_process() and _live_bars()))
     for images, targets in bar:
-        images = images.to(run.device, non_blocking=True)
+        images = _to_device(images, run.device)
         targets = targets.to(run.device, non_blocking=True)
-        with torch.autocast(run.device.type, enabled=run.amp):
+        with torch.autocast(run.device.type, dtype=run.autocast, enabled=run.autocast is not None):
             logits = run.net(images)
         loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction=run.config.loss)
         run.optimizer.zero_grad(set_to_none=True)
@@ -319,6 +351,12 @@ def _epoch_line(record: dict, epochs: int) -> str:
     return line + f"  ({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
 
 
+def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch moved to ``device``, channels-last on a GPU (the layout its tensor cores read)."""
+    images = images.to(device, non_blocking=True)
+    return images.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else images
+
+
 @torch.no_grad()
 def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
     """The class of every pixel: ``H x W`` for one normalised image ``3 x H x W``, ``N x H x W`` for a batch.
@@ -344,10 +382,10 @@ def _equal_size_batches(data: Dataset, batch_size: int):
             yield torch.stack(images), torch.stack(targets)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None, batch_size: int = 8,
              device: str | torch.device | None = None, boundary: int | None = None,
-             progress: bool = False) -> dict:
+             precision: str = "float32", progress: bool = False) -> dict:
     """Score ``model`` on ``data``: accuracy for image labels, the four scores for label maps.
 
     Images of different sizes are scored one at a time, so any VOC split
@@ -355,17 +393,19 @@ def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None,
     (``"confusion"``), from which anything else (per-class IU, other
     groupings) can be computed, and with ``boundary`` the pixel accuracy
     within that many pixels of an object's outline (``"boundary_accuracy"``,
-    see ``metrics.boundary_mask``).
+    see ``metrics.boundary_mask``). ``precision`` as in :class:`TrainConfig`.
     """
     if len(data) == 0:
         raise ValueError("there are no images to score: check the split file or the dataset's root")
     device = pick_device(device)
     was_training = model.training
     model.eval().to(device)
+    autocast = mixed_precision(device, precision)
     confusion, correct, count, band_correct, band_count = None, 0, 0, 0, 0
     for images, targets in tqdm(_equal_size_batches(data, batch_size), disable=not (progress and _live_bars()),
                                 leave=False, desc="evaluating", total=math.ceil(len(data) / batch_size)):
-        logits = model(images.to(device))
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            logits = model(_to_device(images, device))
         pred = logits.argmax(1).cpu()
         if targets.dim() == 1:
             correct += int((pred == targets).sum())

@@ -14,8 +14,8 @@ from fakes import make_fake_sbd, make_fake_voc
 def test_the_paper_recipe_is_the_papers():
     paper = fullscale.PAPER
     assert (paper.batch_size, paper.loss, paper.optimizer, paper.momentum) == (1, "sum", "sgd", 0.99)
-    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.patch_size is None and not paper.amp
-    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.patch_size and fullscale.MODERN.amp
+    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.patch_size is None and paper.precision == "float32"
+    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.patch_size and fullscale.MODERN.precision == "auto"
     assert set(fullscale.RECIPES) == {"paper", "modern"}
 
 
@@ -78,7 +78,7 @@ def test_train_voc_runs_the_three_stages_and_resumes(tmp_path):
 def test_the_modern_recipe_batches_crops(tmp_path):
     voc = make_fake_voc(tmp_path / "voc")
     modern = fullscale.VOCRecipe("tiny-modern", batch_size=2, loss="mean", optimizer="adam", lrs=(1e-3,) * 3,
-                                 steps=(1, 1, 1), patch_size=48, lr_schedule="poly", amp=True)
+                                 steps=(1, 1, 1), patch_size=48, lr_schedule="poly", precision="bfloat16")
     results = fullscale.train_voc(modern, tmp_path / "out", voc, backbone="mini", pretrained=False,
                                   num_workers=0, progress=False)
     assert results["fcn8s"].history[-1]["images_per_s"] > 0

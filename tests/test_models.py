@@ -147,3 +147,16 @@ def test_features_are_the_five_pool_maps_forward_reads():
     pools = model.features(x)
     assert len(pools) == 5 and [p.shape[1] for p in pools] == list(model.layout.widths)
     assert [p.shape[-1] for p in pools] == [geometry.output_size(list(model.backbone)[:i + 1], 64) for i in range(5)]
+
+
+def test_upsampling_stays_float32_under_mixed_precision():
+    model = FCN32s(3, backbone="mini").eval()
+    torch.nn.init.normal_(model.score_fr.weight)
+    x = torch.randn(1, 3, 40, 40)
+    seen = []
+    model.upscore.register_forward_hook(lambda module, inputs, output: seen.append((inputs[0].dtype, output.dtype)))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(x)
+    assert seen == [(torch.float32, torch.float32)] and mixed.dtype == torch.float32
+    with torch.no_grad():
+        assert (mixed - model(x)).abs().max() < 0.1 * model(x).abs().max()  # bfloat16 features, same scores

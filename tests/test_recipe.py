@@ -60,6 +60,6 @@ def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
     assert staged.model.skip_scales == (1.0, 1.0) and len(staged.history) == recipe.CPU.fcn8_epochs
     with pytest.raises(ValueError, match="no reference model"):
         recipe.load_reference("fcn4s")
-    # the documented command finds them all finished: the fingerprints are those of the CPU recipe
-    loaded = recipe.train(recipe.CPU, "compare", out=recipe.REFERENCE_DIR, progress=False)
+    # the documented command finds them all finished: the fingerprints are those of the recipe
+    loaded = recipe.train(recipe.REFERENCE_RECIPE, "compare", out=recipe.REFERENCE_DIR, progress=False)
     assert loaded["fcn8s"].fingerprint == staged.fingerprint

@@ -203,3 +203,24 @@ def test_predict_one_image_or_a_batch_in_eval_mode():
     with torch.no_grad():
         assert torch.equal(batch, model.eval()(images).argmax(1))
     assert torch.equal(single, batch[0])
+
+
+def test_mixed_precision_is_chosen_by_what_the_device_computes_natively(monkeypatch):
+    cpu = torch.device("cpu")
+    assert train.mixed_precision(cpu, "float32") is None
+    assert train.mixed_precision(cpu, "bfloat16") is torch.bfloat16
+    for native in (False, True):
+        for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+            monkeypatch.setattr(torch.cpu, probe, lambda native=native: native, raising=False)
+        assert train.mixed_precision(cpu, "auto") is (torch.bfloat16 if native else None)
+
+
+def test_the_bfloat16_path_a_gpu_takes_trains_on_the_cpu_too():
+    model = FCN32s(3, backbone="mini")
+    seen = []
+    model.backbone.block1.conv1_1.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    config = TrainConfig(epochs=4, batch_size=4, lr=3e-3, precision="bfloat16")
+    history = train.fit(model, tiny_segmentation(), config, val_data=tiny_segmentation(4), progress=False).history
+    assert set(seen) == {torch.bfloat16}  # training and validation ran under autocast
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert next(model.parameters()).dtype == torch.float32  # the weights stay float32
