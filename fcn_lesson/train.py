@@ -216,7 +216,7 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
     """
     run = _set_up(model, train_data, config, origin, pick_device(device), num_workers)
     if checkpoint is not None and Path(checkpoint).exists():
-        _resume(run, checkpoint, config, origin, replace_stale)
+        _resume(run, checkpoint, replace_stale)
     for epoch in range(len(run.history), run.epochs):
         record = _train_epoch(run, epoch, progress)
         if val_data is not None and is_main_process():
@@ -265,7 +265,7 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
                 epochs, run_fingerprint(model, config, origin))
 
 
-def _resume(run: _Run, checkpoint, config: TrainConfig, origin, replace_stale: bool) -> None:
+def _resume(run: _Run, checkpoint, replace_stale: bool) -> None:
     """Continue the run saved in ``checkpoint``, if it is this run."""
     try:
         state = read_checkpoint(checkpoint, run.device)
@@ -276,7 +276,7 @@ def _resume(run: _Run, checkpoint, config: TrainConfig, origin, replace_stale: b
     if state["fingerprint"] != run.fingerprint:
         if replace_stale:
             return
-        raise ValueError(f"{checkpoint} was made by another run ({_difference(state, run, config, origin)}): "
+        raise ValueError(f"{checkpoint} was made by another run ({_difference(state, run)}): "
                          "train into another folder, or delete that file to train it anew")
     run.model.load_state_dict(state["state_dict"])
     if "optimizer" in state:
@@ -288,9 +288,9 @@ def _resume(run: _Run, checkpoint, config: TrainConfig, origin, replace_stale: b
     run.history = state["history"]
 
 
-def _difference(state: dict, run: _Run, config: TrainConfig, origin) -> str:
+def _difference(state: dict, run: _Run) -> str:
     """What differs between a checkpoint's run and this one, in words."""
-    new = asdict(config)
+    new = asdict(run.config)
     changed = [f"{key} {state['config'].get(key)!r} -> {new[key]!r}" for key in new
                if state["config"].get(key) != new[key]]
     if state["model"] != model_spec(run.model):
