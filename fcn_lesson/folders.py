@@ -54,6 +54,8 @@ def claim(folder: str | Path, command: str) -> Path:
                          "(nothing in it was changed)")
     if owner is not None and owner != command:
         raise ValueError(f"{folder} was made by {owner}, not {command}: pass another folder")
+    if owner == command:
+        return folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / STAMP).write_text(json.dumps({"made_by": command}) + "\n")
