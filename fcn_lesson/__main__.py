@@ -187,8 +187,9 @@ def parser() -> argparse.ArgumentParser:
                        help=f"shapes: {', '.join(recipes.RECIPES)} (default: gpu on CUDA, else cpu); "
                             f"voc: {', '.join(fullscale.RECIPES)} (default: modern)")
     train.add_argument("--plan", choices=recipes.PLANS, default="staged",
-                       help="shapes: staged (classifier -> 32s -> 16s -> 8s), or compare (also FCN-8s at once "
-                            "and from scratch, as long as the three stages together)")
+                       help="shapes: staged (classifier -> 32s -> 16s -> 8s), or ablation (chapter 7's "
+                            "controlled experiment: also one-stage FCNs over three seeds, at once, learned "
+                            "upsampling, from scratch, each as long as the three staged FCN stages together)")
     train.add_argument("--out", type=Path, default=Path("checkpoints"),
                        help="folder for the checkpoints (new, empty, or made by an earlier train)")
     train.add_argument("--root", type=Path, default=None,
@@ -199,8 +200,8 @@ def parser() -> argparse.ArgumentParser:
                        help="auto: mixed precision where the device computes it natively (bfloat16 on recent CPUs "
                             "and GPUs); float32: never (default: the recipe's)")
     train.add_argument("--weights-only", action="store_true",
-                       help="drop the optimizer state from the finished checkpoints (a third of the size; "
-                            "they can no longer be resumed)")
+                       help="finished checkpoints for shipping: no optimizer state, learned weights in half "
+                            "precision (a sixth of the size; they can no longer be resumed)")
     train.add_argument("--sbd", type=Path, default=None, help="voc: SBD root, adds its train_noval images")
     train.add_argument("--backbone", choices=("vgg16", "mini"), default=None, help="voc: the network layout")
     train.add_argument("--random-init", action="store_true", help="voc: no ImageNet weights (smoke runs)")

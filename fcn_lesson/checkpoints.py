@@ -108,10 +108,16 @@ def rebuild_model(state: dict, path: str | Path) -> nn.Module:
 
 
 def strip_checkpoint(path: str | Path) -> Path:
-    """Rewrite a finished checkpoint without its optimizer state, atomically: for shipping, not resuming."""
+    """Rewrite a finished checkpoint for shipping, not resuming, atomically: no optimizer state, and
+    the learned weights in half precision (loading casts them back); fixed buffers such as the
+    bilinear kernels and the normalisation statistics stay exact."""
     state = read_checkpoint(path)
     state.pop("optimizer", None)
     state.pop("lr_scheduler", None)
+    learned = {name for name, parameter in build_model(state["model"]).named_parameters()
+               if parameter.requires_grad}
+    state["state_dict"] = {name: tensor.half() if name in learned and tensor.is_floating_point() else tensor
+                           for name, tensor in state["state_dict"].items()}
     return write_atomic(state, path)
 
 

@@ -82,14 +82,18 @@ def vgg_backbone(layout: Layout, padding: int = 1) -> nn.Sequential:
 
 
 def _head(layout: Layout) -> nn.Sequential:
-    """fc6 and fc7 as convolutions (k x k, then 1 x 1), as convolutionalization leaves them."""
+    """fc6 and fc7 as convolutions (k x k, then 1 x 1), as convolutionalization leaves them.
+
+    Dropout drops single activations, as after VGG's fc6/fc7 and in the paper's
+    Caffe nets (not whole channels, which would drop whole score-map features).
+    """
     return nn.Sequential(OrderedDict(
         fc6=nn.Conv2d(layout.widths[-1], layout.fc_width, layout.fc6_kernel),
         relu6=nn.ReLU(inplace=True),
-        drop6=nn.Dropout2d(layout.dropout),
+        drop6=nn.Dropout(layout.dropout),
         fc7=nn.Conv2d(layout.fc_width, layout.fc_width, 1),
         relu7=nn.ReLU(inplace=True),
-        drop7=nn.Dropout2d(layout.dropout),
+        drop7=nn.Dropout(layout.dropout),
     ))
 
 

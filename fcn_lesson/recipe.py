@@ -5,9 +5,11 @@ cores), ``gpu`` (the same, longer and larger, picked when CUDA is there), and
 ``quick`` (seconds, for the tests). Quick mode is switched on by the
 environment variable ``FCN_LESSON_QUICK=1``, read by :func:`quick_mode` and
 nowhere else. Each recipe offers two plans: ``staged`` (classifier ->
-FCN-32s -> 16s -> 8s, the paper's path) and ``compare`` (the staged path,
-plus FCN-8s trained in one stage at once and from scratch, as long as the
-three FCN stages together).
+FCN-32s -> 16s -> 8s, the paper's path) and ``ablation`` (chapter 7's
+controlled experiment: the staged path and, each trained for as many epochs
+as the three staged FCN stages together, one-stage FCN-32s, and FCN-16s and
+8s over three seeds, FCN-8s at once with the paper's factors under Adam and under
+the paper's optimiser, with learned upsampling, and from scratch).
 """
 from __future__ import annotations
 
@@ -24,11 +26,17 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, pick_device
 
-__all__ = ["CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_RECIPE", "ObjectImages", "Recipe", "cache_dir",
+__all__ = ["ABLATION_SEEDS", "CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_RECIPE", "SEEDED_MODELS", "ObjectImages", "Recipe", "cache_dir",
            "default_recipe", "load_reference", "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "compare")
+PLANS = ("staged", "ablation")
+#: The ablation's key rows are trained once per seed, each seed with its own classifier: the recipe's
+#: seed plus these offsets. The scenes stay those of the recipe's seed.
+ABLATION_SEEDS = (0, 1, 2)
+#: The key rows: the one-stage FCN-16s and FCN-8s, the pair whose order is in question (FCN-32s trails
+#: both by far more than any spread over seeds, and is trained once).
+SEEDED_MODELS = ("fcn16s", "fcn8s")
 
 
 @dataclass(frozen=True)
@@ -43,35 +51,77 @@ class Recipe:
     val_scenes: int = 300
     pretraining_images: int = 4000  # single objects the classifier learns from
     classifier_epochs: int = 4
-    fcn32_epochs: int = 5
-    fcn16_epochs: int = 5
-    fcn8_epochs: int = 15
+    fcn32_epochs: int = 4
+    fcn16_epochs: int = 4
+    fcn8_epochs: int = 12
     batch_size: int = 8
     classifier_lr: float = 1e-3     # Adam, constant
     lr: float = 3e-3                # Adam, poly, for each FCN stage
+    sgd_mean_lr: float = 1e-3       # the ablation's paper-optimiser row, per pixel (see paper_lr)
     precision: str = "auto"         # bfloat16 where the device computes it natively (train.mixed_precision)
     seed: int = 0
 
-    def fcn_config(self, epochs: int) -> TrainConfig:
+    @property
+    def budget(self) -> int:
+        """Epochs of the staged path's three FCN stages together: every one-stage row trains as long."""
+        return self.fcn32_epochs + self.fcn16_epochs + self.fcn8_epochs
+
+    @property
+    def paper_lr(self) -> float:
+        """The ablation's fixed SGD learning rate for a summed loss: ``sgd_mean_lr`` per pixel of a batch.
+
+        A summed loss grows with the pixels in a batch, and so does its
+        gradient; dividing by them gives the step a mean loss would take at
+        ``sgd_mean_lr`` (the paper's 1e-10 is the same idea for 500 x 500
+        images with unnormalised Caffe inputs).
+        """
+        return self.sgd_mean_lr / (self.batch_size * self.scene_size ** 2)
+
+    def fcn_config(self, epochs: int, seed: int | None = None) -> TrainConfig:
         """How each FCN stage trains: Adam with a poly-decaying learning rate, mean loss."""
         return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",
-                           precision=self.precision, seed=self.seed)
+                           precision=self.precision, seed=self.seed if seed is None else seed)
 
     def plan(self, name: str = "staged") -> Plan:
-        """The ``staged`` plan, or ``compare``: staged, plus FCN-8s at once and from scratch."""
+        """The ``staged`` plan, or the ``ablation`` (see the module's docstring)."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
-        classifier = TrainConfig(epochs=self.classifier_epochs, batch_size=self.batch_size,
-                                 lr=self.classifier_lr, precision=self.precision, seed=self.seed)
-        stages = [Stage("classifier", "classifier", classifier),
+        stages = [self._classifier("classifier", self.seed),
                   Stage("fcn32s", "fcn32s", self.fcn_config(self.fcn32_epochs), start="classifier"),
                   Stage("fcn16s", "fcn16s", self.fcn_config(self.fcn16_epochs), start="fcn32s"),
                   Stage("fcn8s", "fcn8s", self.fcn_config(self.fcn8_epochs), start="fcn16s")]
-        if name == "compare":
-            one_stage = self.fcn_config(self.fcn32_epochs + self.fcn16_epochs + self.fcn8_epochs)
-            stages += [Stage("fcn8s_at_once", "fcn8s", one_stage, start="classifier", at_once=True),
-                       Stage("fcn8s_scratch", "fcn8s", one_stage, start="random")]
+        if name == "ablation":
+            stages += self._ablation()
         return Plan(name, self.layout, tuple(stages))
+
+    def _classifier(self, name: str, seed: int) -> Stage:
+        config = TrainConfig(epochs=self.classifier_epochs, batch_size=self.batch_size,
+                             lr=self.classifier_lr, precision=self.precision, seed=seed)
+        return Stage(name, "classifier", config)
+
+    def _ablation(self) -> list[Stage]:
+        """Each row differs from ``fcn8s_one_stage`` (seed 0) in the one thing its name says."""
+        stages = []
+        for offset in ABLATION_SEEDS:
+            seed, suffix = self.seed + offset, f"_seed{offset}" if offset else ""
+            classifier = f"classifier{suffix}"
+            if offset:
+                stages.append(self._classifier(classifier, seed))
+            models = ("fcn32s", "fcn16s", "fcn8s") if not offset else SEEDED_MODELS
+            stages += [Stage(f"{model}_one_stage{suffix}", model, self.fcn_config(self.budget, seed),
+                             start=classifier) for model in models]
+            if not offset:
+                stages += self._controls()
+        return stages
+
+    def _controls(self) -> list[Stage]:
+        one_stage = self.fcn_config(self.budget)
+        paper_optimizer = replace(one_stage, optimizer="sgd", momentum=0.99, loss="sum",
+                                  lr=self.paper_lr, lr_schedule="constant")
+        return [Stage("fcn8s_at_once", "fcn8s", one_stage, start="classifier", at_once=True),
+                Stage("fcn8s_at_once_sgd", "fcn8s", paper_optimizer, start="classifier", at_once=True),
+                Stage("fcn8s_learned_up", "fcn8s", one_stage, start="classifier", learnable_upsampling=True),
+                Stage("fcn8s_scratch", "fcn8s", one_stage, start="random")]
 
 
 CPU = Recipe("cpu")
@@ -163,17 +213,17 @@ def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out
                     retrain=out is None, device=device, progress=progress)
 
 
-#: The CPU recipe's models, trained to the end in float32 and shipped with the module, made by
-#: ``python -m fcn_lesson train --recipe cpu --precision float32 --plan compare --weights-only
-#: --out fcn_lesson/reference``
+#: The CPU recipe's ablation, trained to the end and shipped with the module (weights in half
+#: precision), made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16 --plan ablation
+#: --weights-only --out fcn_lesson/reference``
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 #: The recipe the reference models were trained with.
-REFERENCE_RECIPE = replace(CPU, precision="float32")
+REFERENCE_RECIPE = replace(CPU, precision="bfloat16")
 
 
 def load_reference(name: str) -> TrainResult:
-    """A shipped reference model (a stage of :data:`REFERENCE_RECIPE`'s ``compare`` plan) with its history."""
-    names = [stage.name for stage in REFERENCE_RECIPE.plan("compare").stages if stage.model != "classifier"]
+    """A shipped reference model (a stage of :data:`REFERENCE_RECIPE`'s ``ablation`` plan) with its history."""
+    names = [stage.name for stage in REFERENCE_RECIPE.plan("ablation").stages]
     if name not in names:
         raise ValueError(f"no reference model {name!r}; there are {names}")
     return TrainResult.load(REFERENCE_DIR / f"{name}.pt")

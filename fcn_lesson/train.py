@@ -358,17 +358,19 @@ def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+@torch.inference_mode()
+def predict(model: nn.Module, image: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """The class of every pixel: ``H x W`` for one normalised image ``3 x H x W``, ``N x H x W`` for a batch.
 
     Runs in eval mode (batch norm uses its learned statistics) on the model's
-    device, and restores the model's mode afterwards.
+    device, ``batch_size`` images at a time, and restores the model's mode afterwards.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     single = image.dim() == 3
-    classes = model((image[None] if single else image).to(device)).argmax(1).cpu()
+    batch = image[None] if single else image
+    classes = torch.cat([model(chunk.to(device)).argmax(1).cpu() for chunk in batch.split(batch_size)])
     model.train(was_training)
     return classes[0] if single else classes
 

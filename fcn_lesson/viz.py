@@ -1,4 +1,4 @@
-"""Pictures the chapters draw: colour-coded labels, overlays, grids, kernels, training curves.
+"""Pictures and tables the chapters draw: colour-coded labels, overlays, grids, kernels, curves, results.
 
 Every function draws into matplotlib axes it is given (or makes a figure) and
 returns the figure or axes, so a chapter can add titles and assert on data
@@ -15,7 +15,8 @@ from matplotlib.patches import Patch
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["class_legend", "colorize", "denormalize", "overlay", "plot_history", "show_kernel", "show_pairs"]
+__all__ = ["class_legend", "colorize", "continued", "denormalize", "draw_fcn", "overlay", "plot_by_thickness",
+           "plot_history", "show_kernel", "show_pairs", "table"]
 
 
 def colorize(label: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -105,3 +106,104 @@ def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss"
     axes[0, 0].legend()
     fig.tight_layout()
     return fig
+
+
+def continued(*histories: list[dict]) -> list[dict]:
+    """The histories of consecutive stages as one, each stage's epochs counted on from the last."""
+    joined: list[dict] = []
+    for history in histories:
+        done = joined[-1]["epoch"] if joined else 0
+        joined += [{**record, "epoch": record["epoch"] + done} for record in history]
+    return joined
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence]):
+    """A Markdown table for ``display``: floats with three decimals, everything else as given."""
+    from IPython.display import Markdown
+
+    def cell(value):
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy")):
+    """Scores per thickness bin (:func:`scales.by_thickness`), one panel per score, one line per model."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 3.3), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, rows in tables.items():
+            ax.plot(range(len(rows)), [row[key] for row in rows], marker="o", label=name)
+        first = next(iter(tables.values()))
+        ax.set_xticks(range(len(first)))
+        ax.set_xticklabels([f"{row['low']}-{row['high'] - 1}" if row["high"] < 1000 else f">= {row['low']}"
+                            for row in first])
+        ax.set_xlabel("local thickness of the shape (px)")
+        ax.set_ylabel(key.replace("_", " ").replace("iu", "IU"))
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def draw_fcn(model, ax=None):
+    """An FCN's architecture drawn from the model itself: the backbone's blocks with their channels
+    and strides (from ``geometry``), fc6/fc7, the score layers, the upsamplers and the derived crops.
+
+    The backbone runs along the top, left to right; the scores come back along
+    the bottom, right to left, each skip dropping in from the block it scores.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    from . import geometry
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 4.2))
+    blocks = list(model.backbone)
+    layout, skips, crops = model.layout, model.skips, model.crops
+
+    def box(x, y, text, colour):
+        ax.add_patch(FancyBboxPatch((x - 0.45, y - 0.32), 0.9, 0.64, boxstyle="round,pad=0.03",
+                                    facecolor=colour, edgecolor="0.3"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+    def arrow(start, end):
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "0.3"})
+
+    top, middle, bottom = 1.0, 0.2, -0.6
+    box(0, top, f"input\n3 ch\npad {model.padding}", "0.93")
+    for k in range(1, len(blocks) + 1):
+        stride = geometry.coord_map(blocks[:k]).scale
+        box(k, top, f"block{k}\n{layout.widths[k - 1]} ch\n/{stride}", "#cfe2f3")
+        arrow((k - 0.55, top), (k - 0.45, top))
+    head = len(blocks) + 1
+    box(head, top, f"fc6 {layout.fc6_kernel}x{layout.fc6_kernel}\nfc7 1x1\n{layout.fc_width} ch", "#d9ead3")
+    arrow((head - 0.55, top), (head - 0.45, top))
+    box(head + 1, top, f"score_fr\n1x1 -> {model.num_classes}", "#fce5cd")
+    arrow((head + 0.45, top), (head + 0.55, top))
+    # the way back along the bottom, right to left: upsample, add a cropped skip, ...
+    x, upsamplers = head + 1, model._upsamplers()
+    arrow((x, top - 0.32), (x, bottom + 0.32))
+    for step, block in enumerate([4, 3][:skips]):
+        up = upsamplers[step]
+        box(x, bottom, f"x{up.stride[0]}\nkernel {up.kernel_size[0]}", "#ead1dc")
+        box(x - 1, bottom, f"+\ncrop {crops[step]}", "#fff2cc")
+        arrow((x - 0.45, bottom), (x - 0.55, bottom))
+        box(block, middle, f"score_pool{block}\n1x1 -> {model.num_classes}", "#fce5cd")
+        arrow((block, top - 0.32), (block, middle + 0.32))
+        arrow((block + 0.1, middle - 0.32), (x - 1.1, bottom + 0.32))
+        arrow((x - 1.45, bottom), (x - 1.55, bottom))
+        x -= 2
+    final = upsamplers[-1]
+    box(x, bottom, f"x{final.stride[0]}\nkernel {final.kernel_size[0]}", "#ead1dc")
+    box(x - 1, bottom, f"crop {crops[-1]}", "#fff2cc")
+    arrow((x - 0.45, bottom), (x - 0.55, bottom))
+    box(x - 2, bottom, f"output\n{model.num_classes} x H x W", "0.93")
+    arrow((x - 1.45, bottom), (x - 1.55, bottom))
+    ax.set_xlim(min(-0.6, x - 2.6), head + 1.6)
+    ax.set_ylim(bottom - 0.6, top + 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"{type(model).__name__}: crops {', '.join(map(str, crops))}, derived by geometry")
+    return ax

@@ -13,7 +13,7 @@ ONE = TrainConfig(epochs=1, batch_size=4)
 
 
 def test_a_plan_checks_its_stages_and_knows_what_each_needs():
-    plan = recipe.QUICK.plan("compare")
+    plan = recipe.QUICK.plan("ablation")
     assert [s.name for s in plan.up_to("fcn16s")] == ["classifier", "fcn32s", "fcn16s"]
     assert [s.name for s in plan.up_to("fcn8s_scratch")] == ["fcn8s_scratch"]
     assert [s.name for s in plan.up_to("fcn8s_at_once")] == ["classifier", "fcn8s_at_once"]
@@ -27,7 +27,7 @@ def test_a_plan_checks_its_stages_and_knows_what_each_needs():
 
 def test_start_models_come_from_the_stage_they_name(scenes):
     data = recipe.training_data(recipe.QUICK, scenes)
-    plan = recipe.QUICK.plan("compare")
+    plan = recipe.QUICK.plan("ablation")
     results = run_plan(plan, data, scenes.parent / "starts", until="fcn32s", progress=False)
     at_once = start_model(plan.stage("fcn8s_at_once"), plan, data, results)
     classifier = results["classifier"].model

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -27,12 +29,37 @@ def test_the_plans_of_a_recipe():
         ("classifier", "random"), ("fcn32s", "classifier"), ("fcn16s", "fcn32s"), ("fcn8s", "fcn16s")]
     assert staged.stage("fcn8s").config.epochs == recipe.CPU.fcn8_epochs
     assert staged.stage("fcn32s").config.lr_schedule == "poly"
-    compare = recipe.CPU.plan("compare")
-    epochs = recipe.CPU.fcn32_epochs + recipe.CPU.fcn16_epochs + recipe.CPU.fcn8_epochs
-    assert compare.stage("fcn8s_at_once").at_once and compare.stage("fcn8s_at_once").config.epochs == epochs
-    assert compare.stage("fcn8s_scratch").start == "random"
     with pytest.raises(ValueError, match="no plan 'twice'"):
         recipe.CPU.plan("twice")
+
+
+def test_the_ablation_changes_one_thing_per_row():
+    ablation = recipe.CPU.plan("ablation")
+    budget = recipe.CPU.fcn32_epochs + recipe.CPU.fcn16_epochs + recipe.CPU.fcn8_epochs
+    assert recipe.CPU.budget == budget
+    assert [s.name for s in ablation.stages[:4]] == ["classifier", "fcn32s", "fcn16s", "fcn8s"]
+    base = ablation.stage("fcn8s_one_stage")
+    assert base.start == "classifier" and base.config.epochs == budget and not base.at_once
+    for name, model in (("fcn32s_one_stage", "fcn32s"), ("fcn16s_one_stage", "fcn16s")):
+        assert ablation.stage(name).model == model and ablation.stage(name).config == base.config
+    assert ablation.stage("fcn8s_at_once").at_once and ablation.stage("fcn8s_at_once").config == base.config
+    assert ablation.stage("fcn8s_learned_up").learnable_upsampling
+    assert ablation.stage("fcn8s_learned_up").config == base.config
+    scratch = ablation.stage("fcn8s_scratch")
+    assert scratch.start == "random" and scratch.config == base.config
+    sgd = ablation.stage("fcn8s_at_once_sgd")
+    assert sgd.at_once and (sgd.config.optimizer, sgd.config.momentum, sgd.config.loss) == ("sgd", 0.99, "sum")
+    assert sgd.config.lr_schedule == "constant" and sgd.config.epochs == budget
+    # a summed loss over a batch of 8 scenes of 128 x 128 pixels: the mean loss's rate per pixel
+    assert sgd.config.lr == pytest.approx(recipe.CPU.sgd_mean_lr / (8 * 128 * 128))
+    for offset in recipe.ABLATION_SEEDS[1:]:
+        classifier = ablation.stage(f"classifier_seed{offset}")
+        assert classifier.config.seed == recipe.CPU.seed + offset
+        assert f"fcn32s_one_stage_seed{offset}" not in [s.name for s in ablation.stages]
+        for model in recipe.SEEDED_MODELS:
+            row = ablation.stage(f"{model}_one_stage_seed{offset}")
+            assert row.start == classifier.name
+            assert row.config == replace(ablation.stage(f"{model}_one_stage").config, seed=classifier.config.seed)
 
 
 def test_each_recipe_has_its_own_cache_and_scenes():
@@ -51,15 +78,18 @@ def test_the_same_recipe_gives_the_same_classifier(tmp_path, scenes):
 
 
 def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
-    for name in ("fcn32s", "fcn16s", "fcn8s", "fcn8s_at_once", "fcn8s_scratch"):
-        result = recipe.load_reference(name)
-        assert not result.model.training and result.history, name
-        assert all("val_mean_iu" in h for h in result.history), name
+    plan = recipe.REFERENCE_RECIPE.plan("ablation")
+    assert sorted(p.stem for p in recipe.REFERENCE_DIR.glob("*.pt")) == sorted(s.name for s in plan.stages)
+    assert sum(p.stat().st_size for p in recipe.REFERENCE_DIR.glob("*.pt")) < 25e6
+    for stage in plan.stages:
+        result = recipe.load_reference(stage.name)
+        assert not result.model.training and len(result.history) == stage.config.epochs, stage.name
+        assert stage.model == "classifier" or all("val_mean_iu" in h for h in result.history), stage.name
     assert recipe.load_reference("fcn8s_at_once").model.skip_scales == (0.01, 0.0001)
     staged = recipe.load_reference("fcn8s")
     assert staged.model.skip_scales == (1.0, 1.0) and len(staged.history) == recipe.CPU.fcn8_epochs
     with pytest.raises(ValueError, match="no reference model"):
         recipe.load_reference("fcn4s")
     # the documented command finds them all finished: the fingerprints are those of the recipe
-    loaded = recipe.train(recipe.REFERENCE_RECIPE, "compare", out=recipe.REFERENCE_DIR, progress=False)
+    loaded = recipe.train(recipe.REFERENCE_RECIPE, "ablation", out=recipe.REFERENCE_DIR, progress=False)
     assert loaded["fcn8s"].fingerprint == staged.fingerprint

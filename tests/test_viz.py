@@ -44,3 +44,32 @@ def test_figures_are_built(scenes):
                                   {"epoch": 2, "loss": 0.5, "val_mean_iu": 0.2}]})
     assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "epoch"]
     assert fig.axes[1].get_ylabel() == "validation mean iu"
+
+
+def test_continued_counts_the_epochs_on():
+    first, second = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}], [{"epoch": 1, "loss": 0.5}]
+    assert viz.continued(first, second) == first + [{"epoch": 3, "loss": 0.5}]
+    assert viz.continued() == []
+
+
+def test_table_formats_floats_and_keeps_the_rest():
+    text = viz.table(["model", "mean IU"], [["FCN-8s", 0.61234], ["FCN-32s", "n/a"]]).data
+    assert text.splitlines() == ["| model | mean IU |", "| --- | --- |", "| FCN-8s | 0.612 |", "| FCN-32s | n/a |"]
+
+
+def test_plot_by_thickness_draws_one_line_per_model():
+    rows = [{"low": 1, "high": 8, "iu": 0.2, "boundary_accuracy": 0.5},
+            {"low": 8, "high": 10_000, "iu": 0.9, "boundary_accuracy": 0.8}]
+    fig = viz.plot_by_thickness({"a": rows, "b": rows})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1-7", ">= 8"]
+
+
+def test_draw_fcn_labels_the_derived_crops_and_every_layer():
+    from fcn_lesson.models import FCN8s, FCN32s
+    ax = viz.draw_fcn(FCN8s(21, backbone="vgg16"))
+    texts = [t.get_text() for t in ax.texts]
+    assert "+\ncrop 5" in texts and "+\ncrop 9" in texts and "crop 31" in texts
+    assert "block5\n512 ch\n/32" in texts and "fc6 7x7\nfc7 1x1\n4096 ch" in texts
+    assert sum(t.startswith("score_pool") for t in texts) == 2
+    assert "crop 19" in [t.get_text() for t in viz.draw_fcn(FCN32s(21, backbone="vgg16")).texts]
