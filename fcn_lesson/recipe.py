@@ -72,8 +72,8 @@ class Recipe:
 
         A summed loss grows with the pixels in a batch, and so does its
         gradient; dividing by them gives the step a mean loss would take at
-        ``sgd_mean_lr`` (the paper's 1e-10 is the same idea for 500 x 500
-        images with unnormalised Caffe inputs).
+        ``sgd_mean_lr``. (The paper's 1e-10 is tiny for the same reason, a sum
+        over 500 x 500 pixels, but its effective step is not this one: chapter 8.)
         """
         return self.sgd_mean_lr / (self.batch_size * self.scene_size ** 2)
 

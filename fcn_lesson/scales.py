@@ -91,7 +91,7 @@ def by_thickness(predictions: dict[str, torch.Tensor], labels: torch.Tensor, num
     background = labels == 0
     edges = boundary_mask(labels, band, ignore_index)
     edge_thickness = torch.where(background, _grow(thickness, band), thickness) * edges
-    near = [_grow(thickness * (labels == cls), reach) for cls in range(num_classes)]
+    near = {cls: _grow(thickness * (labels == cls), reach) for cls in range(1, num_classes)}
     return {name: _binned(predicted, labels, thickness, edge_thickness, near, bins)
             for name, predicted in predictions.items()}
 
@@ -104,9 +104,9 @@ def _binned(predicted, labels, thickness, edge_thickness, near, bins) -> list[di
     wrong = (labels == 0) & (predicted != 0)
     # per background pixel wrongly given a class: thickness of the nearest-thickest object of that class
     bleeding = torch.zeros_like(labels)
-    for cls in range(1, len(near)):
+    for cls, thickness_near in near.items():
         given = wrong & (predicted == cls)
-        bleeding[given] = near[cls][given]
+        bleeding[given] = thickness_near[given]
     right = predicted == labels
     table = []
     for low, high in zip(bins[:-1], bins[1:]):

@@ -183,7 +183,7 @@ def draw_fcn(model, ax=None):
     box(head + 1, top, f"score_fr\n1x1 -> {model.num_classes}", "#fce5cd")
     arrow((head + 0.45, top), (head + 0.55, top))
     # the way back along the bottom, right to left: upsample, add a cropped skip, ...
-    x, upsamplers = head + 1, model._upsamplers()
+    x, upsamplers = head + 1, model.geometry_paths()[1]
     arrow((x, top - 0.32), (x, bottom + 0.32))
     for step, block in enumerate([4, 3][:skips]):
         up = upsamplers[step]
