@@ -15,10 +15,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import geometry, metrics, surgery
+from . import data, geometry, metrics, surgery
 
 __all__ = [
     "check_bilinear_kernel",
+    "check_caffe_input",
     "check_boundary_mask",
     "check_confusion_matrix",
     "check_convolutionalize",
@@ -467,6 +468,36 @@ def check_effective_lr(fn: Callable) -> bool:
         return "lr x pixels / (1 - momentum): the paper's 1e-10 is a mean-loss step of about 2e-3"
 
     return _run("effective learning rate", checks)
+
+
+def check_caffe_input(fn: Callable) -> bool:
+    """``fn(conv)``: a copy of a first convolution that gives the same outputs on Caffe's input convention."""
+
+    def checks() -> str:
+        torch.manual_seed(0)
+        conv = nn.Conv2d(3, 4, 3)  # no padding: equal everywhere, not only inside
+        before = copy.deepcopy(conv.state_dict())
+        image = torch.randn(2, 3, 9, 9)
+        converted = _call(fn, conv)
+        if not all(torch.equal(before[k], v) for k, v in conv.state_dict().items()):
+            raise _Wrong("the convolution you were given changed: convert a copy (copy.deepcopy)")
+        if not isinstance(converted, nn.Conv2d):
+            raise _Wrong(f"return an nn.Conv2d, got {type(converted).__name__}")
+        with torch.no_grad():
+            expected, got = conv(image), converted(data.to_caffe_input(image))
+            unflipped = nn.Conv2d(3, 4, 3)
+            unflipped.load_state_dict(converted.state_dict())
+            unflipped.weight.copy_(converted.weight.flip(1))
+            if torch.allclose(unflipped(data.to_caffe_input(image)), expected, atol=1e-4):
+                raise _Wrong("the channels are in RGB order; Caffe's input is BGR: flip dimension 1")
+        if not torch.allclose(got, expected, atol=1e-4):
+            centred = [t - t.mean((0, 2, 3), keepdim=True) for t in (got, expected)]
+            constant = torch.allclose(*centred, atol=1e-3)
+            raise _Wrong("the outputs differ " + ("by a constant per channel: the means belong in the bias"
+                                                  if constant else "in scale: divide by 255 x std"))
+        return "weights / (255 x std) in BGR order, the means folded into the bias"
+
+    return _run("Caffe input", checks)
 
 
 def check_shard(fn: Callable) -> bool:

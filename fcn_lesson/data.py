@@ -28,6 +28,7 @@ from torchvision.transforms import v2
 from . import folders
 
 __all__ = [
+    "CAFFE_MEAN_BGR",
     "CLASSES",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
@@ -41,6 +42,7 @@ __all__ = [
     "make_scene",
     "object_images",
     "sbd_dataset",
+    "to_caffe_input",
     "train_transforms",
     "voc_dataset",
 ]
@@ -52,6 +54,9 @@ IGNORE_INDEX = 255
 #: The normalisation torchvision's ImageNet backbones expect (and ours use too).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The input convention of Caffe's VGG16, the one the paper's learning rates were tuned on:
+#: BGR channels, values 0-255, minus this mean per channel (B, G, R).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 VOC_CLASSES = 21
 _VOC_DIR = Path("VOCdevkit", "VOC2012")
 #: Bumped when the generator changes, so that stale scenes are regenerated and models retrained.
@@ -251,6 +256,15 @@ def train_transforms(patch_size: int | None = None) -> v2.Compose:
 def eval_transforms() -> v2.Compose:
     """Image to normalised float tensor; the label map only becomes a tensor."""
     return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def to_caffe_input(image: torch.Tensor) -> torch.Tensor:
+    """A torchvision-normalised RGB image (``... x 3 x H x W``) in Caffe's convention: BGR, 0-255, mean off."""
+    if image.dim() < 3 or image.shape[-3] != 3:
+        raise ValueError(f"expected RGB images shaped ... x 3 x H x W, got {tuple(image.shape)}")
+    shape = (3, 1, 1)
+    rgb = image * torch.tensor(IMAGENET_STD).view(shape) + torch.tensor(IMAGENET_MEAN).view(shape)
+    return 255 * rgb.flip(-3) - torch.tensor(CAFFE_MEAN_BGR).view(shape)
 
 
 class SegmentationDataset(Dataset):

@@ -28,6 +28,7 @@ __all__ = [
     "fusion_plan",
     "layer_map",
     "layer_table",
+    "leaves",
     "output_size",
     "receptive_field",
     "smallest_padding",
@@ -89,7 +90,7 @@ def _conv_like(layer: nn.Module):
     return d * (k - 1) + 1, s, p
 
 
-def _leaves(layers: Layers) -> list[nn.Module]:
+def leaves(layers: Layers) -> list[nn.Module]:
     """Flatten nested Sequentials and lists into the layers data flows through, in order."""
     if isinstance(layers, nn.Module) and not isinstance(layers, (nn.Sequential, nn.ModuleList)):
         if any(True for _ in layers.children()):
@@ -99,7 +100,7 @@ def _leaves(layers: Layers) -> list[nn.Module]:
         return [layers]
     out: list[nn.Module] = []
     for item in layers:
-        out.extend(_leaves(item))
+        out.extend(leaves(item))
     return out
 
 
@@ -122,7 +123,7 @@ def layer_map(layer: nn.Module) -> CoordMap:
 def coord_map(layers: Layers) -> CoordMap:
     """Compose the maps of ``layers`` (applied in order): output pixel -> input coordinate."""
     total = CoordMap()
-    for layer in _leaves(layers):
+    for layer in leaves(layers):
         total = total.then(layer_map(layer))
     return total
 
@@ -154,7 +155,7 @@ def receptive_field(layers: Layers) -> int:
     up to ceil(k / s) of its input pixels.
     """
     size, jump = Fraction(1), Fraction(1)
-    for layer in _leaves(layers):
+    for layer in leaves(layers):
         if isinstance(layer, nn.ConvTranspose2d):
             k, s, _ = _conv_like(layer)
             size += (math.ceil(k / s) - 1) * jump
@@ -194,7 +195,7 @@ def output_size(layers: Layers, size: int) -> int:
     Raises ``ValueError`` naming the first layer whose output would be empty.
     """
     n = size
-    for index, layer in enumerate(_leaves(layers)):
+    for index, layer in enumerate(leaves(layers)):
         n = _layer_size(layer, n)
         if n < 1:
             raise ValueError(f"an input of {size} px leaves nothing after layer {index} ({layer}); "
@@ -205,7 +206,7 @@ def output_size(layers: Layers, size: int) -> int:
 def layer_table(layers: Layers, size: int) -> list[dict]:
     """One row per layer: its output size, stride, offset and receptive field for an input of ``size``."""
     rows, prefix = [], []
-    for index, layer in enumerate(_leaves(layers)):
+    for index, layer in enumerate(leaves(layers)):
         prefix.append(layer)
         cmap = coord_map(prefix)
         rows.append({
@@ -246,7 +247,7 @@ def fusion_plan(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
     if len(stages) != len(upsamplers):
         raise ValueError(f"an FCN with {len(stages)} stages needs {len(stages)} upsamplers, "
                          f"got {len(upsamplers)}")
-    prefixes = [[layer for stage in stages[:i + 1] for layer in _leaves(stage)] for i in range(len(stages))]
+    prefixes = [[layer for stage in stages[:i + 1] for layer in leaves(stage)] for i in range(len(stages))]
     skips = list(reversed(range(len(stages) - 1))) + [None]  # None: the final crop, to the input
 
     running, crops = coord_map(prefixes[-1]), []
@@ -280,7 +281,7 @@ def smallest_padding(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
     is fixed, the sizes repeat their behaviour with that period. The layers are
     those of :func:`fusion_plan`; the first one's padding is varied and then restored.
     """
-    first = _leaves(stages[0])[0]
+    first = leaves(stages[0])[0]
     if not isinstance(first, nn.Conv2d):
         raise ValueError(f"the first layer must be a Conv2d to vary its padding, got {type(first).__name__}")
     sizes, original = list(sizes), first.padding

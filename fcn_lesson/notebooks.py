@@ -19,7 +19,12 @@ import nbformat
 
 from . import REPOSITORY, __version__, folders
 
-__all__ = ["install_source", "setup_cell", "student_edition", "stub"]
+__all__ = ["PAGE_WIDTH", "SETUP_TAG", "install_source", "setup_cell", "student_edition", "stub"]
+
+#: The setup cell's tag: Jupyter Book leaves the cell out of the HTML (it does nothing there).
+SETUP_TAG = "remove-cell"
+#: Characters of code that fit a line of the rendered page.
+PAGE_WIDTH = 88
 
 #: Copied as they are into the student edition, beside its notebooks.
 _BOOK_FILES = ("_config.yml", "_toc.yml")
@@ -34,13 +39,14 @@ def install_source() -> str:
 def setup_cell(source: str | None = None) -> str:
     """The first code cell of every chapter: installs ``fcn_lesson`` in Colab, does nothing elsewhere."""
     return (
-        "# Setup: in Colab, install the book's module (pinned to this book's version); elsewhere nothing to do.\n"
+        "# Colab only: install the book's module, pinned to this book's version.\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
+        f'    source = "{source or install_source()}"\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
-        f'                    "fcn_lesson @ {source or install_source()}"], check=True)'
+        '                    f"fcn_lesson @ {source}"], check=True)'
     )
 
 

@@ -77,6 +77,28 @@ class Recipe:
         """
         return self.sgd_mean_lr / (self.batch_size * self.scene_size ** 2)
 
+    @property
+    def trains(self) -> bool:
+        """Whether the schedules are long enough for a claim about what a model learned to be checked.
+
+        The tests' quick recipe trains for seconds: its models have learned
+        nothing to assert about, only that the code runs.
+        """
+        return self.name != "quick"
+
+    def expect(self, condition: bool, claim: str) -> None:
+        """Assert ``claim`` about a trained model where this recipe trains (see :attr:`trains`)."""
+        if self.trains and not condition:
+            raise AssertionError(claim)
+
+    @property
+    def timed_images(self) -> tuple[tuple[int, int], ...]:
+        """Image sizes (height, width) chapter 8 times an iteration of VGG16 FCN-8s on; the last is
+        a typical VOC image (small ones in quick mode)."""
+        if not self.trains:
+            return (48, 64), (96, 128)
+        return (125, 167), (250, 333), (375, 500)
+
     def fcn_config(self, epochs: int, seed: int | None = None) -> TrainConfig:
         """How each FCN stage trains: Adam with a poly-decaying learning rate, mean loss."""
         return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",

@@ -85,7 +85,8 @@ def by_thickness(predictions: dict[str, torch.Tensor], labels: torch.Tensor, num
                  bins: tuple[int, ...] = STRIDE_BINS, reach: int = 8, band: int = 3,
                  ignore_index: int = 255) -> dict[str, list[dict]]:
     """Per model, IU and boundary accuracy of its ``N x H x W`` predictions in each thickness bin
-    ``[bins[i], bins[i+1])`` (the labels' thickness is computed once for all of them)."""
+    ``[bins[i], bins[i+1])``, each row named by its ``bin`` ("1-7", ..., ">= 32"; the labels'
+    thickness is computed once for all of them)."""
     labels = _check(labels)
     thickness = local_thickness(labels, ignore_index)
     background = labels == 0
@@ -114,7 +115,8 @@ def _binned(predicted, labels, thickness, edge_thickness, near, bins) -> list[di
         bled = (bleeding >= low) & (bleeding < high)
         banded = (edge_thickness >= low) & (edge_thickness < high)
         union = int(inside.sum() + bled.sum())
-        table.append({"low": low, "high": high, "pixels": int(inside.sum()),
+        label = f"{low}-{high - 1}" if high != bins[-1] else f">= {low}"
+        table.append({"bin": label, "low": low, "high": high, "pixels": int(inside.sum()),
                       "iu": int((right & inside).sum()) / union if union else float("nan"),
                       "boundary_accuracy": float(right[banded].float().mean()) if banded.any() else float("nan")})
     return table

@@ -7,6 +7,7 @@ start out as bilinear interpolation.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import torch
@@ -18,6 +19,7 @@ __all__ = [
     "bilinear_kernel",
     "bilinear_upsampler",
     "bilinear_weight",
+    "caffe_input",
     "convolutionalize",
     "imagenet_vgg16",
     "misalignment",
@@ -65,6 +67,39 @@ def bilinear_upsampler(channels: int, factor: int, *, padding: int = 0,
         layer.weight.copy_(bilinear_weight(channels, 2 * factor))
     layer.weight.requires_grad_(learnable)
     return layer
+
+
+def caffe_input(conv: nn.Conv2d) -> nn.Conv2d:
+    """A copy of a first convolution trained on torchvision's input that reads Caffe's instead.
+
+    torchvision feeds RGB in [0, 1], normalised by ``data.IMAGENET_MEAN`` and
+    ``IMAGENET_STD``; the paper's Caffe VGG16 read BGR in 0-255 minus
+    ``data.CAFFE_MEAN_BGR``. Both are per-channel affine maps of the same
+    pixels, so the weights are divided by 255 x std and put in BGR order, and
+    the constant the two means leave behind goes into the bias. The copy
+    gives the same outputs on :func:`data.to_caffe_input` of an image, except
+    where its zero padding reaches in (zero is not the same colour in the two
+    conventions). Its weights then have Caffe's units, those the paper's
+    learning rate was tuned for (chapter 8).
+    """
+    from .data import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
+
+    if not isinstance(conv, nn.Conv2d) or conv.in_channels != 3:
+        raise ValueError(f"expected the first convolution of an RGB network (3 input channels), got {conv}")
+    std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+    caffe_mean_rgb = torch.tensor(CAFFE_MEAN_BGR).flip(0)
+    converted = copy.deepcopy(conv)
+    with torch.no_grad():
+        weight = conv.weight / (255 * std).view(1, 3, 1, 1)
+        converted.weight.copy_(weight.flip(1))
+        # what the constant part of each channel, (caffe mean / 255 - mean) / std, adds to each output
+        constant = (caffe_mean_rgb / 255 - mean) / std
+        shift = (conv.weight.sum((2, 3)) * constant).sum(1)
+        if converted.bias is None:
+            converted.bias = nn.Parameter(shift)
+        else:
+            converted.bias.copy_(conv.bias + shift)
+    return converted
 
 
 def convolutionalize(linear: nn.Linear, in_channels: int, kernel_size: int) -> nn.Conv2d:

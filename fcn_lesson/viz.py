@@ -76,6 +76,27 @@ def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
     return fig
 
 
+def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict[str, torch.Tensor],
+                     size: float = 3.0):
+    """The image, then each prediction in colour with the true objects' outlines drawn over it in
+    white: a shifted prediction shows as colour spilling out of its outline on one side."""
+    fig, axes = plt.subplots(1, len(predictions) + 1, figsize=(size * (len(predictions) + 1) + 1.5, size))
+    truth = np.asarray(label.cpu())
+    objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
+    axes[0].imshow(denormalize(image))
+    axes[0].set_title("image")
+    for ax, (name, predicted) in zip(axes[1:], predictions.items()):
+        ax.imshow(colorize(predicted), interpolation="nearest")
+        ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
+        ax.set_title(name)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    class_legend(axes[-1], ignore=False)
+    fig.tight_layout()
+    return fig
+
+
 def show_kernel(kernel: torch.Tensor, ax=None, title: str | None = None):
     """A 2-D kernel as an image with its values written in (when it is small enough to read)."""
     kernel = kernel.detach().cpu().numpy()
@@ -136,8 +157,7 @@ def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu"
             ax.plot(range(len(rows)), [row[key] for row in rows], marker="o", label=name)
         first = next(iter(tables.values()))
         ax.set_xticks(range(len(first)))
-        ax.set_xticklabels([f"{row['low']}-{row['high'] - 1}" if row["high"] < 1000 else f">= {row['low']}"
-                            for row in first])
+        ax.set_xticklabels([row["bin"] for row in first])
         ax.set_xlabel("local thickness of the shape (px)")
         ax.set_ylabel(key.replace("_", " ").replace("iu", "IU"))
         ax.set_ylim(0, 1)
@@ -206,4 +226,58 @@ def draw_fcn(model, ax=None):
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(f"{type(model).__name__}: crops {', '.join(map(str, crops))}, derived by geometry")
+    return ax
+
+
+def draw_ruler(model, size: int, ax=None):
+    """Chapter 5's alignment along one image axis, to scale: the padded input, the pool5 grid, the
+    map the last upsampler reads with its kernels' tents, and the output with its derived crop.
+
+    Every position comes from ``geometry``'s coordinate maps of ``model``; the
+    drawing checks that the crop puts output pixel ``crop`` on image pixel 0.
+    """
+    from . import geometry
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3.6))
+    stages, upsamplers = model.geometry_paths()
+    last = upsamplers[-1]
+    coarse = list(stages) + list(upsamplers[:-1])  # the path to the map the last upsampler reads
+    pool5, read = geometry.coord_map(model.backbone), geometry.coord_map(coarse)
+    out = geometry.coord_map(coarse + [last])
+    n5, n, m = (geometry.output_size(layers, size) for layers in (model.backbone, coarse, coarse + [last]))
+    crop, pad = model.crops[-1], model.padding
+    assert out(crop) == 0, "the derived crop must put an output pixel on image pixel 0"
+    rows = {"input": 4, "pool5": 3, "read": 2, "output": 0.6}
+    ax.broken_barh([(-pad, pad), (size, pad)], (rows["input"] - 0.2, 0.4), facecolor="0.85",
+                   hatch="//", edgecolor="0.6")
+    ax.broken_barh([(0, size)], (rows["input"] - 0.2, 0.4), facecolor="#9fc5e8")
+    ax.text(-pad, rows["input"] + 0.35, f"padding {pad}", fontsize=8)
+    ax.text(0, rows["input"] + 0.35, f"image, {size} px", fontsize=8)
+    centres = [float(pool5(i)) for i in range(n5)]
+    ax.plot(centres, [rows["pool5"]] * n5, "s", color="#3d85c6", markersize=4)
+    ax.text(centres[0], rows["pool5"] + 0.25, f"pool5: {n5} cells, {pool5}", fontsize=8)
+    stride = float(last.stride[0])
+    half = last.kernel_size[0] / 2  # each input pixel spreads over kernel_size output pixels
+    for i in range(n):
+        centre = float(read(i))
+        ax.plot([centre - half, centre, centre + half], [rows["output"] + 0.3, rows["read"], rows["output"] + 0.3],
+                color="#c27ba0", alpha=0.6, linewidth=1)
+    ax.plot([float(read(i)) for i in range(n)], [rows["read"]] * n, "o", color="#a64d79", markersize=4)
+    ax.text(float(read(0)), rows["read"] + 0.25, f"map read by the last upsampler (stride {float(read.scale):g}):"
+            f" {n} pixels; tents: kernel {last.kernel_size[0]}, stride {stride:g}", fontsize=8)
+    first, end = float(out(0)) - 0.5, float(out(m - 1)) + 0.5
+    ax.broken_barh([(first, crop)], (rows["output"] - 0.2, 0.4), facecolor="#e06666")
+    ax.broken_barh([(-0.5, size)], (rows["output"] - 0.2, 0.4), facecolor="#93c47d")
+    ax.broken_barh([(size - 0.5, end - size + 0.5)], (rows["output"] - 0.2, 0.4), facecolor="0.8")
+    ax.text(first, rows["output"] - 0.55, f"crop {crop}", fontsize=8, color="#990000")
+    ax.text(0, rows["output"] - 0.55, f"kept: {size} px on the image's pixels", fontsize=8)
+    ax.text(size, rows["output"] - 0.55, f"cut off: {m - crop - size}", fontsize=8)
+    ax.axvline(0, color="k", linewidth=0.8, linestyle=":")
+    ax.axvline(size, color="k", linewidth=0.8, linestyle=":")
+    ax.set_yticks(list(rows.values()), ["input", "pool5", "score", "output"])
+    ax.set_ylim(-0.2, 4.7)
+    ax.set_xlim(-pad - 5, size + pad + 5)
+    ax.set_xlabel("input coordinate (px)")
+    ax.set_title(f"{type(model).__name__}: output pixel i sits at x = i - {crop}; crop {crop} aligns it")
     return ax

@@ -34,6 +34,19 @@ def test_every_notebook_starts_with_the_setup_cell_of_this_version(path):
     assert f"@v{fcn_lesson.__version__}" in notebooks.setup_cell()
 
 
+def test_the_setup_cell_is_hidden_in_the_html_but_first_in_the_notebook():
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        first = code_cells(path)[0]
+        assert notebooks.SETUP_TAG in first.metadata.get("tags", []), path.name
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_no_code_line_is_wider_than_the_rendered_page(path):
+    wide = [(index, line) for index, cell in enumerate(code_cells(path))
+            for line in cell.source.splitlines() if len(line) > notebooks.PAGE_WIDTH]
+    assert not wide, f"{path.name}: code lines over {notebooks.PAGE_WIDTH} characters: {wide[:3]}"
+
+
 def test_the_launch_buttons_point_at_the_repository_the_setup_cell_installs_from():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == fcn_lesson.REPOSITORY

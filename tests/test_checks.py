@@ -267,6 +267,33 @@ def test_effective_lr_checker(capsys):
     assert "pixels are missing" in feedback(capsys)
 
 
+def test_caffe_input_checker(capsys):
+    from fcn_lesson import surgery
+    assert checks.check_caffe_input(surgery.caffe_input)
+    assert "✓" in feedback(capsys)
+
+    def rgb_order(conv):
+        converted = surgery.caffe_input(conv)
+        with torch.no_grad():
+            converted.weight.copy_(converted.weight.flip(1))
+        return converted
+
+    def no_bias(conv):
+        converted = surgery.caffe_input(conv)
+        with torch.no_grad():
+            converted.bias.copy_(conv.bias)
+        return converted
+
+    def in_place(conv):
+        with torch.no_grad():
+            conv.weight.copy_(surgery.caffe_input(conv).weight)
+        return conv
+
+    for wrong, hint in ((rgb_order, "BGR"), (no_bias, "bias"), (in_place, "copy")):
+        assert not checks.check_caffe_input(wrong)
+        assert hint in feedback(capsys)
+
+
 def test_shard_checker(capsys):
     def right(n, rank, world):
         indices = list(range(n))

@@ -193,3 +193,12 @@ def test_the_committed_sample_is_what_the_generator_makes(tmp_path):
         ours = np.asarray(Image.open(fresh.joinpath(*VOC, "SegmentationClass", f"{name}.png")))
         committed = np.asarray(Image.open(sample.joinpath(*VOC, "SegmentationClass", f"{name}.png")))
         assert np.array_equal(ours, committed), name
+
+
+def test_to_caffe_input_is_bgr_0_to_255_minus_caffes_mean():
+    pixel = torch.tensor([0.2, 0.5, 0.9]).view(3, 1, 1)  # RGB in [0, 1]
+    normalised = (pixel - torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(data.IMAGENET_STD).view(3, 1, 1)
+    expected = 255 * pixel.flip(0) - torch.tensor(data.CAFFE_MEAN_BGR).view(3, 1, 1)
+    torch.testing.assert_close(data.to_caffe_input(normalised[None]), expected[None])
+    with pytest.raises(ValueError, match="3 x H x W"):
+        data.to_caffe_input(torch.zeros(1, 4, 2, 2))

@@ -180,3 +180,11 @@ def test_the_mini_layout_is_derived():
     for cls in (FCN32s, FCN16s, FCN8s):  # every size 1..2x the stride works, and so every size
         for layout in (fitted, VGG16):
             geometry.fusion_plan(*cls(2, backbone=narrow(layout)).geometry_paths(), sizes=range(1, 300))
+
+
+def test_leaves_flattens_nested_sequentials_in_order():
+    inner = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU())
+    pool = nn.MaxPool2d(2)
+    assert geometry.leaves([inner, nn.Sequential(pool)]) == [inner[0], inner[1], pool]
+    with pytest.raises(ValueError, match="as a list or an nn.Sequential"):
+        geometry.leaves(nn.Transformer())

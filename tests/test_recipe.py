@@ -93,3 +93,12 @@ def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
     # the documented command finds them all finished: the fingerprints are those of the recipe
     loaded = recipe.train(recipe.REFERENCE_RECIPE, "ablation", out=recipe.REFERENCE_DIR, progress=False)
     assert loaded["fcn8s"].fingerprint == staged.fingerprint
+
+
+def test_claims_about_trained_models_are_checked_where_the_recipe_trains():
+    recipe.CPU.expect(True, "holds")
+    with pytest.raises(AssertionError, match="the classifier knows its shapes"):
+        recipe.CPU.expect(False, "the classifier knows its shapes")
+    recipe.QUICK.expect(False, "quick mode trains for seconds: nothing to claim")
+    assert recipe.CPU.trains and recipe.GPU.trains and not recipe.QUICK.trains
+    assert recipe.CPU.timed_images[-1] == (375, 500) and recipe.QUICK.timed_images[-1] == (96, 128)

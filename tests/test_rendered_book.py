@@ -3,7 +3,8 @@
 Checks, page by page: no Sphinx error boxes or notebook tracebacks; every internal link and anchor
 resolves; every image loads; math is typeset by MathJax (served with the book, so offline too);
 chapter pages carry their Colab launch button and every figure their notebook draws; solution
-dropdowns open when clicked. Screenshots of the preface and chapter 7 are kept in _build/screenshots.
+dropdowns open when clicked. Screenshots of the preface, its architecture diagram, chapter 5's ruler and
+chapter 7 are kept in _build/screenshots.
 """
 import os
 import re
@@ -116,6 +117,8 @@ def test_chapter_pages_launch_in_colab_and_show_every_figure(site, browser, note
                 if cell.cell_type == "code")
     shown = page.locator(".cell_output img").count()
     assert shown >= drawn, f"{notebook.stem}: {drawn} figures drawn, {shown} on the page"
+    assert shown >= 1, f"{notebook.stem}: a chapter without a single figure"
+    assert "google.colab" not in page.inner_text("main"), "the Colab setup cell should be hidden"
     page.close()
 
 
@@ -129,6 +132,26 @@ def test_solution_dropdowns_open_when_clicked(site, browser):
         assert not body.is_visible(), "a solution should start folded"
         solution.locator("button.toggle-button").first.click()  # sphinx-togglebutton's button in the title
         body.wait_for(state="visible", timeout=5000)
+    page.close()
+
+
+def test_the_preface_shows_the_architecture_drawn_from_a_model(site, browser):
+    page, _ = open_page(browser, site / "book" / "intro.html")
+    diagram = page.locator(".cell_output img").first
+    assert diagram.is_visible()
+    assert "draw_fcn" not in page.inner_text("main"), "the preface shows the figure, not its code"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    diagram.screenshot(path=SCREENSHOTS / "architecture.png")
+    assert (SCREENSHOTS / "architecture.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_screenshot_of_chapter_5s_ruler(site, browser):
+    page, _ = open_page(browser, site / "book" / "05_alignment.html")
+    ruler = page.locator(".cell", has_text="viz.draw_ruler").locator(".cell_output img").first
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ruler.screenshot(path=SCREENSHOTS / "chapter5-ruler.png")
+    assert (SCREENSHOTS / "chapter5-ruler.png").stat().st_size > 10_000
     page.close()
 
 

@@ -43,6 +43,7 @@ def test_scores_by_thickness_put_each_error_in_its_bin():
     tables = scales.by_thickness({"perfect": perfect, "missing": missing_bar, "bleeding": bleeding},
                                  labels, 7, bins=bins, reach=4, band=1)
     assert [row["iu"] for row in tables["perfect"]] == [1.0, 1.0, 1.0]
+    assert [row["bin"] for row in tables["perfect"]] == ["1-3", "4-7", ">= 8"]
     assert [row["pixels"] for row in tables["perfect"]] == [3 * 28, 5 * 20, 20 * 20]
     assert tables["missing"][0]["iu"] == 0.0 and tables["missing"][1]["iu"] == 1.0
     assert tables["bleeding"][0]["iu"] == pytest.approx(84 / (84 + 3 * 28))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg11, vgg16
 
-from fcn_lesson import surgery
+from fcn_lesson import data, surgery
 from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16
 
 
@@ -174,3 +174,25 @@ def test_imagenet_vgg16_offline(monkeypatch):
         surgery.imagenet_vgg16()
     model, pretrained = surgery.imagenet_vgg16(required=False)
     assert not pretrained and len(model.features) == 31
+
+
+def test_caffe_input_gives_the_same_features_on_the_caffe_image():
+    torch.manual_seed(0)
+    conv = vgg16(weights=None).features[0]  # 3 -> 64, kernel 3, padding 1
+    image = torch.randn(2, 3, 24, 32)
+    with torch.no_grad():
+        expected = conv(image)
+        got = surgery.caffe_input(conv)(data.to_caffe_input(image))
+    # equal wherever the kernel reads only the image; along the 1-pixel border it reads zero padding,
+    # which is the ImageNet mean in one convention and Caffe's mean in the other
+    torch.testing.assert_close(got[..., 1:-1, 1:-1], expected[..., 1:-1, 1:-1], rtol=1e-4, atol=1e-4)
+    assert (got - expected).abs().max() < 0.05
+    assert not torch.equal(surgery.caffe_input(conv).weight, conv.weight)
+    # the weights carry Caffe's units: 255 x std times smaller, channels reversed
+    ratio = conv.weight[:, 0] / surgery.caffe_input(conv).weight[:, 2]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 255 * data.IMAGENET_STD[0]))
+
+
+def test_caffe_input_refuses_a_layer_that_does_not_read_rgb():
+    with pytest.raises(ValueError, match="3 input channels"):
+        surgery.caffe_input(nn.Conv2d(4, 8, 3))

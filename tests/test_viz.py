@@ -58,8 +58,8 @@ def test_table_formats_floats_and_keeps_the_rest():
 
 
 def test_plot_by_thickness_draws_one_line_per_model():
-    rows = [{"low": 1, "high": 8, "iu": 0.2, "boundary_accuracy": 0.5},
-            {"low": 8, "high": 10_000, "iu": 0.9, "boundary_accuracy": 0.8}]
+    rows = [{"bin": "1-7", "iu": 0.2, "boundary_accuracy": 0.5},
+            {"bin": ">= 8", "iu": 0.9, "boundary_accuracy": 0.8}]
     fig = viz.plot_by_thickness({"a": rows, "b": rows})
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1-7", ">= 8"]
@@ -73,3 +73,27 @@ def test_draw_fcn_labels_the_derived_crops_and_every_layer():
     assert "block5\n512 ch\n/32" in texts and "fc6 7x7\nfc7 1x1\n4096 ch" in texts
     assert sum(t.startswith("score_pool") for t in texts) == 2
     assert "crop 19" in [t.get_text() for t in viz.draw_fcn(FCN32s(21, backbone="vgg16")).texts]
+
+
+def test_draw_ruler_places_the_crops_where_geometry_derives_them():
+    from dataclasses import replace
+
+    from fcn_lesson.models import FCN8s, FCN32s, VGG16
+    thin = replace(VGG16, widths=(1,) * 5, fc_width=1)
+    for model, crop, cells in ((FCN32s(21, backbone=thin), 19, 4), (FCN8s(21, backbone=thin), 31, 22)):
+        ax = viz.draw_ruler(model, 100)
+        texts = [t.get_text() for t in ax.texts]
+        assert f"crop {crop}" in texts and "padding 100" in texts and "image, 100 px" in texts
+        assert any(t.startswith(f"map read by the last upsampler") and f": {cells} pixels" in t for t in texts)
+        assert "pool5: 10 cells, x = 32·i - 83.5" in texts
+    model = FCN32s(21, backbone=thin)
+    model.crops = (18,)
+    with pytest.raises(AssertionError, match="image pixel 0"):
+        viz.draw_ruler(model, 100)
+
+
+def test_compare_outlines_draws_each_prediction_with_the_true_outline(scenes):
+    image, label = data.voc_dataset(scenes, "val")[0]
+    fig = viz.compare_outlines(image, label, {"right": label, "shifted": label.roll(3, 1)})
+    assert [ax.get_title() for ax in fig.axes] == ["image", "right", "shifted"]
+    assert all(ax.collections for ax in fig.axes[1:])  # the outline's contour lines
