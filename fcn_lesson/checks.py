@@ -22,14 +22,17 @@ __all__ = [
     "check_caffe_input",
     "check_boundary_mask",
     "check_confusion_matrix",
+    "check_conv_flops",
     "check_convolutionalize",
     "check_crop_offset",
+    "check_decoder_sides",
     "check_effective_lr",
     "check_fuse",
     "check_layer_map",
     "check_mean_iu",
     "check_output_size",
     "check_predict",
+    "check_rarefy",
     "check_receptive_field",
     "check_shard",
     "check_transplant_test",
@@ -523,3 +526,88 @@ def check_shard(fn: Callable) -> bool:
         return "equal shares, every world-th index from rank, padded by repeating the first"
 
     return _run("shard", checks)
+
+
+def check_rarefy(fn: Callable) -> bool:
+    """``fn(net)``: one pass that gives shift-and-stitch's dense output (strides 1, later layers dilated)."""
+    from . import stitch
+
+    def checks() -> str:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                            nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                            nn.Conv2d(4, 2, 3, padding=1)).eval()
+        before = copy.deepcopy(net.state_dict())
+        image = torch.randn(1, 3, 48, 48)
+        dense = _call(fn, net)
+        if any(getattr(m, "stride", None) not in (None, 2, (2, 2), 1, (1, 1)) for m in net.modules()) \
+                or any(m.stride in (1, (1, 1)) for m in net if isinstance(m, nn.MaxPool2d)):
+            raise _Wrong("the network you were given changed: rarefy a copy (copy.deepcopy)")
+        if not all(torch.equal(before[k], v) for k, v in net.state_dict().items()):
+            raise _Wrong("the network's weights changed: rarefy a copy and keep the weights")
+        with torch.no_grad():
+            expected = stitch.shift_and_stitch(net, image, 4)
+            got = dense(image)
+        if got.shape[2] < 40:
+            raise _Wrong(f"the output is {tuple(got.shape[2:])}: set every stride to 1, so that the "
+                         "network answers at (nearly) every pixel")
+        margin = geometry.receptive_field(net) // 2
+        inner = (slice(None), slice(None), slice(margin, got.shape[2] - margin),
+                 slice(margin, got.shape[3] - margin))
+        if not torch.allclose(got[inner], expected[..., :got.shape[2], :got.shape[3]][inner], atol=1e-4):
+            raise _Wrong("stride 1 is right, but the layers after a removed stride must read every "
+                         "d-th pixel: multiply their dilation and padding by d, the product of the strides "
+                         "removed before them (pools too)")
+        return "strides 1, later layers dilated by the strides removed: shift-and-stitch in one pass"
+
+    return _run("rarefy", checks)
+
+
+def check_decoder_sides(fn: Callable) -> bool:
+    """``fn(size)``: per step of a U-Net decoder on ceil-mode pools, (side upsampled, side of the map it joins)."""
+    from .descendants import UNetFCN
+
+    def measured(size: int) -> list[tuple[int, int]]:
+        model, sides = UNetFCN(2).eval(), []
+        for step in model.decoder:
+            step.up.register_forward_hook(lambda m, args, out: sides.append(out.shape[2]))
+        model.final.up.register_forward_hook(lambda m, args, out: sides.append(out.shape[2]))
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size))
+        joined = [math.ceil(size / 2 ** k) for k in (4, 3, 2, 1, 0)]
+        return list(zip(sides, joined))
+
+    def checks() -> str:
+        for size in (97, 128, 33, 500):
+            expected = measured(size)
+            got = [tuple(int(v) for v in pair) for pair in _call(fn, size)]
+            if len(got) != len(expected):
+                raise _Wrong(f"there are {len(expected)} steps (pool5 -> pool4 -> ... -> pool1 -> the input), "
+                             f"you gave {len(got)}")
+            if got != expected:
+                raise _Wrong(f"size {size}: expected {expected}, got {got}; each pool of a ceil-mode "
+                             "network gives ceil(n / 2), and the upsampling doubles that")
+        return "the upsampled map is 2 ceil(n / 2^(k+1)), one pixel more than ceil(n / 2^k) when that is odd"
+
+    return _run("decoder sides", checks)
+
+
+def check_conv_flops(fn: Callable) -> bool:
+    """``fn(in_channels, out_channels, kernel, height, width)``: FLOPs of a size-keeping convolution."""
+    from .descendants import count_flops
+
+    def checks() -> str:
+        for case in ((3, 8, 3, 10, 12), (64, 64, 3, 125, 125), (16, 4, 1, 7, 9), (8, 8, 5, 20, 20)):
+            c_in, c_out, k, h, w = case
+            expected = count_flops(nn.Conv2d(c_in, c_out, k, padding=k // 2), h, w, channels=c_in)
+            got = int(_call(fn, *case))
+            if got == expected:
+                continue
+            if got * 2 == expected:
+                raise _Wrong("half the count: a multiply-add is two floating-point operations")
+            if got == expected // 2 + c_out * h * w or got == expected + c_out * h * w:
+                raise _Wrong("leave the bias out: FlopCounterMode counts the multiply-adds only")
+            raise _Wrong(f"{case}: expected {expected}, got {got}")
+        return "2 x C_in x C_out x k^2 x H x W: every output value is a k x k x C_in dot product"
+
+    return _run("convolution FLOPs", checks)

@@ -34,6 +34,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PALETTE",
+    "RARE_KEEP",
     "SCENES_FORMAT",
     "SegmentationDataset",
     "default_root",
@@ -59,6 +60,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 VOC_CLASSES = 21
 _VOC_DIR = Path("VOCdevkit", "VOC2012")
+#: The share of its draws a rare class keeps in class-imbalanced scenes (chapter 9).
+RARE_KEEP = 0.1
 #: Bumped when the generator changes, so that stale scenes are regenerated and models retrained.
 SCENES_FORMAT = 1
 
@@ -158,16 +161,20 @@ def _border(label: np.ndarray) -> np.ndarray:
     return edge
 
 
-def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4):
+def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4, rare: int | None = None):
     """One scene: (RGB uint8 image H x W x 3, uint8 label H x W with 255 on borders).
 
     Object radii are drawn log-uniformly from size/20 to size/4, so large and
     small objects are equally common; objects drawn later occlude earlier ones.
+    With ``rare``, that class keeps only :data:`RARE_KEEP` of its draws (the
+    others are drawn again from the remaining classes): a class-imbalanced scene.
     """
     image = _background(rng, size)
     label = np.zeros((size, size), dtype=np.uint8)
     for _ in range(rng.integers(1, max_objects + 1)):
         cls = int(rng.integers(1, len(CLASSES)))
+        if cls == rare and rng.random() >= RARE_KEEP:
+            cls = int(rng.choice([c for c in range(1, len(CLASSES)) if c != rare]))
         radius = math.exp(rng.uniform(math.log(size / 20), math.log(size / 4)))
         centre = rng.uniform(radius * 0.5, size - radius * 0.5, size=2)
         mask = _shape_mask(rng, cls, size, radius, centre)
@@ -197,8 +204,11 @@ def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int = 300,
-                 size: int = 128, seed: int = 0) -> Path:
+                 size: int = 128, seed: int = 0, rare: int | None = None) -> Path:
     """Write the scenes in VOC layout under ``root`` (default: :func:`default_root`); return ``root``.
+
+    With ``rare``, that class is rare in the training scenes (see :func:`make_scene`);
+    the validation scenes keep every class as common as the others, so that it can be scored.
 
     Deterministic for a given seed, and skipped when the same set is already
     there (a ``fcn_lesson.json`` beside the images records what was made).
@@ -208,7 +218,11 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
     """
     root = Path(root) if root is not None else default_root()
     voc = root / _VOC_DIR
+    if rare is not None and not 0 < rare < len(CLASSES):
+        raise ValueError(f"rare must be an object class, 1 to {len(CLASSES) - 1}, got {rare}")
     recipe = {"format": SCENES_FORMAT, "train": train, "val": val, "size": size, "seed": seed}
+    if rare is not None:
+        recipe["rare"] = rare
     stamp = voc / "fcn_lesson.json"
     if stamp.exists():  # a tree this function generated
         if json.loads(stamp.read_text()) == recipe:
@@ -223,7 +237,7 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
     rng = np.random.default_rng(seed)
     names = {"train": [f"train_{i:05d}" for i in range(train)], "val": [f"val_{i:05d}" for i in range(val)]}
     for name in names["train"] + names["val"]:
-        image, label = make_scene(rng, size)
+        image, label = make_scene(rng, size, rare=rare if name.startswith("train") else None)
         _save_atomic(Image.fromarray(image), voc / "JPEGImages" / f"{name}.jpg", quality=92)
         mask = Image.fromarray(label, mode="P")
         mask.putpalette(PALETTE)

@@ -26,6 +26,7 @@ __all__ = [
     "coord_map",
     "crop_offset",
     "fusion_plan",
+    "interpolation_misalignment",
     "layer_map",
     "layer_table",
     "leaves",
@@ -270,6 +271,18 @@ def fusion_plan(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
             cuts.append((have, need))
         checked[size] = tuple(cuts)
     return FusionPlan(tuple(crops), checked)
+
+
+def interpolation_misalignment(score: CoordMap, n: int, size: int) -> float:
+    """How far, at worst, ``F.interpolate(score, size=size, mode="bilinear")`` puts an output pixel
+    from the input pixel it is meant for, in input pixels.
+
+    Interpolation puts output ``j`` at score coordinate ``(j + 0.5) n / size - 0.5``; the
+    layers put score pixel ``u`` at input coordinate ``score(u)``. Networks that resize
+    their scores instead of cropping (torchvision's, chapter 9) are exact only where these agree.
+    """
+    scale, offset = float(score.scale), float(score.offset)
+    return max(abs(scale * ((j + 0.5) * n / size - 0.5) + offset - j) for j in range(size))
 
 
 def smallest_padding(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],

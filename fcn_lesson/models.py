@@ -257,8 +257,6 @@ class FCN8s(FCN):
     skips = 2
 
 
-#: Every model the book trains, by the name its checkpoints and the command line use.
-MODELS = {"classifier": VGGClassifier, "fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
 
 
 def model_spec(model: nn.Module) -> dict:
@@ -354,3 +352,10 @@ def fit_layout(layout: Layout) -> Layout:
         return geometry.smallest_padding(stages, upsamplers, range(1, 65))
 
     return replace(layout, padding=max(needed(skips) for skips in (0, 1, 2)))
+
+
+from .descendants import DilatedFCN, UNetFCN  # noqa: E402  (they build on the backbone above)
+
+#: Every model the book trains, by the name its checkpoints and the command line use.
+MODELS = {"classifier": VGGClassifier, "fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s,
+          "dilated": DilatedFCN, "unet": UNetFCN}

@@ -37,7 +37,7 @@ class Stage:
     """One training run of a plan; its checkpoint is ``<out>/<name>.pt``."""
 
     name: str
-    model: str  # a key of models.MODELS: "classifier", "fcn32s", "fcn16s" or "fcn8s"
+    model: str  # a key of models.MODELS: "classifier", "fcn32s", "fcn16s", "fcn8s", "dilated" or "unet"
     config: TrainConfig
     start: str = "random"  # "random", "imagenet", or the name of an earlier stage
     at_once: bool = False  # FCN-16s/8s: scale pool4/pool3 features as the paper's at-once model does
@@ -99,12 +99,13 @@ def start_model(stage: Stage, plan: Plan, data: TrainingData, trained: dict[str,
         if data.objects is None:
             raise ValueError(f"stage {stage.name} pre-trains a classifier, but there are no object images")
         return MODELS["classifier"](data.object_classes, backbone=plan.layout)
-    options = {"learnable_upsampling": stage.learnable_upsampling}
     cls = MODELS[stage.model]
     parent = trained[stage.start].model if stage.start in trained else None
     if isinstance(parent, FCN):
-        return cls.from_coarser(parent, **options)
-    model = cls(data.num_classes, backbone=plan.layout, at_once=stage.at_once, **options)
+        return cls.from_coarser(parent, learnable_upsampling=stage.learnable_upsampling)
+    options = {"learnable_upsampling": stage.learnable_upsampling, "at_once": stage.at_once} \
+        if issubclass(cls, FCN) else {}
+    model = cls(data.num_classes, backbone=plan.layout, **options)
     if parent is not None:
         surgery.transplant_classifier(model, parent)
     elif stage.start == "imagenet":

@@ -9,7 +9,9 @@ FCN-32s -> 16s -> 8s, the paper's path) and ``ablation`` (chapter 7's
 controlled experiment: the staged path and, each trained for as many epochs
 as the three staged FCN stages together, one-stage FCN-32s, and FCN-16s and
 8s over three seeds, FCN-8s at once with the paper's factors under Adam and under
-the paper's optimiser, with learned upsampling, and from scratch).
+the paper's optimiser, with learned upsampling, and from scratch). Chapter 9
+adds ``after`` (FCN's descendants at the same budget) and ``imbalance``
+(FCN-8s on scenes with a rare class, with a plain and a class-balanced loss).
 """
 from __future__ import annotations
 
@@ -26,11 +28,21 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CPU", "GPU", "PLANS", "QUICK", "RECIPES", "REFERENCE_DIR", "REFERENCE_RECIPE", "SEEDED_MODELS", "ObjectImages", "Recipe", "cache_dir",
-           "default_recipe", "load_reference", "quick_mode", "scene_datasets", "train", "training_data"]
+__all__ = ["ABLATION_SEEDS", "CPU", "DESCENDANTS", "GPU", "PLANS", "QUICK", "RARE_CLASS", "RECIPES",
+           "REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "SEEDED_DESCENDANTS", "SEEDED_MODELS",
+           "ObjectImages", "Recipe", "cache_dir", "default_recipe", "load_reference", "quick_mode",
+           "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "ablation")
+PLANS = ("staged", "ablation", "after", "imbalance")
+#: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
+DESCENDANTS = ("dilated", "unet")
+#: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
+#: an epoch cost several of FCN-8s's on two cores, is trained once).
+SEEDED_DESCENDANTS = ("dilated",)
+#: The class that the ``imbalance`` plan's training scenes make rare (the disc: an easy shape, so that
+#: rarity is its only difficulty).
+RARE_CLASS = 1
 #: The ablation's key rows are trained once per seed, each seed with its own classifier: the recipe's
 #: seed plus these offsets. The scenes stay those of the recipe's seed.
 ABLATION_SEEDS = (0, 1, 2)
@@ -60,6 +72,7 @@ class Recipe:
     sgd_mean_lr: float = 1e-3       # the ablation's paper-optimiser row, per pixel (see paper_lr)
     precision: str = "auto"         # bfloat16 where the device computes it natively (train.mixed_precision)
     seed: int = 0
+    rare_class: int | None = None   # a class made rare in the training scenes (see data.make_scene)
 
     @property
     def budget(self) -> int:
@@ -104,10 +117,26 @@ class Recipe:
         return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",
                            precision=self.precision, seed=self.seed if seed is None else seed)
 
+    @property
+    def imbalanced(self) -> "Recipe":
+        """This recipe on scenes whose training set makes :data:`RARE_CLASS` rare (the ``imbalance``
+        plan's data)."""
+        return replace(self, dataset=f"{self.dataset}-rare", rare_class=RARE_CLASS)
+
     def plan(self, name: str = "staged") -> Plan:
-        """The ``staged`` plan, or the ``ablation`` (see the module's docstring)."""
+        """The ``staged`` plan, the ``ablation`` (see the module's docstring), ``after`` (chapter 9's
+        descendants of FCN, each trained as long as a one-stage row of the ablation) or ``imbalance``
+        (FCN-8s with a plain and a class-balanced loss; :func:`train` runs it on :attr:`imbalanced` scenes)."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
+        if name == "after":
+            return Plan(name, self.layout, tuple(self._descendants()))
+        if name == "imbalance":
+            plain = self.fcn_config(self.budget)
+            return Plan(name, self.layout, (
+                self._classifier("rare_classifier", self.seed),
+                Stage("rare_fcn8s", "fcn8s", plain, start="rare_classifier"),
+                Stage("rare_fcn8s_balanced", "fcn8s", replace(plain, loss="balanced"), start="rare_classifier")))
         stages = [self._classifier("classifier", self.seed),
                   Stage("fcn32s", "fcn32s", self.fcn_config(self.fcn32_epochs), start="classifier"),
                   Stage("fcn16s", "fcn16s", self.fcn_config(self.fcn16_epochs), start="fcn32s"),
@@ -134,6 +163,17 @@ class Recipe:
                              start=classifier) for model in models]
             if not offset:
                 stages += self._controls()
+        return stages
+
+    def _descendants(self) -> list[Stage]:
+        """Chapter 9's networks, from the ablation's classifiers, trained as its one-stage rows."""
+        stages = []
+        for offset in ABLATION_SEEDS:
+            seed, suffix = self.seed + offset, f"_seed{offset}" if offset else ""
+            stages.append(self._classifier(f"classifier{suffix}", seed))
+            stages += [Stage(f"{model}{suffix}", model, self.fcn_config(self.budget, seed),
+                             start=f"classifier{suffix}")
+                       for model in (SEEDED_DESCENDANTS if offset else DESCENDANTS)]
         return stages
 
     def _controls(self) -> list[Stage]:
@@ -207,7 +247,8 @@ def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torc
 def scene_datasets(recipe: Recipe, root: Path | None = None):
     """(train, val) scene datasets, generating the scenes on first use; each scene is decoded once."""
     root = data.make_dataset(root or data.default_root(recipe.dataset), train=recipe.train_scenes,
-                             val=recipe.val_scenes, size=recipe.scene_size, seed=recipe.seed)
+                             val=recipe.val_scenes, size=recipe.scene_size, seed=recipe.seed,
+                             rare=recipe.rare_class)
     return data.voc_dataset(root, "train", keep_decoded=True), data.voc_dataset(root, "val", keep_decoded=True)
 
 
@@ -220,6 +261,8 @@ def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
     description = {"scenes": {"train": recipe.train_scenes, "val": recipe.val_scenes, "size": recipe.scene_size,
                               "seed": recipe.seed, "format": data.SCENES_FORMAT},
                    "objects": objects[0].description}
+    if recipe.rare_class is not None:
+        description["scenes"]["rare"] = recipe.rare_class
     return TrainingData(train_set, val_set, len(data.CLASSES), description, objects, len(data.CLASSES) - 1)
 
 
@@ -227,25 +270,31 @@ def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out
           root: Path | None = None, device=None, progress: bool = True) -> dict[str, TrainResult]:
     """Run ``recipe``'s plan (up to the stage ``until``) on the scenes; one result per stage.
 
-    Without ``out``, the models go to the chapters' cache (:func:`cache_dir`),
+    The ``imbalance`` plan trains on the :attr:`Recipe.imbalanced` scenes. Without ``out``, the models
+    go to the chapters' cache (:func:`cache_dir`),
     where a model made by a different recipe is trained anew; with ``out``,
     a checkpoint made by another run is refused.
     """
-    return run_plan(recipe.plan(plan), training_data(recipe, root), out or cache_dir(recipe), until=until,
+    scenes = recipe.imbalanced if plan == "imbalance" else recipe
+    return run_plan(recipe.plan(plan), training_data(scenes, root), out or cache_dir(recipe), until=until,
                     retrain=out is None, device=device, progress=progress)
 
 
-#: The CPU recipe's ablation, trained to the end and shipped with the module (weights in half
-#: precision), made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16 --plan ablation
-#: --weights-only --out fcn_lesson/reference``
+#: The CPU recipe's ablation, after and imbalance plans, trained to the end and shipped with the module
+#: (weights in half precision), made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16
+#: --plan PLAN --weights-only --out fcn_lesson/reference`` for each of :data:`REFERENCE_PLANS`
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 #: The recipe the reference models were trained with.
 REFERENCE_RECIPE = replace(CPU, precision="bfloat16")
+#: The plans whose stages are shipped (chapters 7 and 9 score them).
+REFERENCE_PLANS = ("ablation", "after", "imbalance")
 
 
 def load_reference(name: str) -> TrainResult:
-    """A shipped reference model (a stage of :data:`REFERENCE_RECIPE`'s ``ablation`` plan) with its history."""
-    names = [stage.name for stage in REFERENCE_RECIPE.plan("ablation").stages]
+    """A shipped reference model (a stage of one of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`)
+    with its history."""
+    names = list(dict.fromkeys(stage.name for plan in REFERENCE_PLANS
+                               for stage in REFERENCE_RECIPE.plan(plan).stages))
     if name not in names:
         raise ValueError(f"no reference model {name!r}; there are {names}")
     return TrainResult.load(REFERENCE_DIR / f"{name}.pt")

@@ -146,12 +146,15 @@ def imagenet_vgg16(*, required: bool = True) -> tuple[nn.Module, bool]:
 
 def transplant_classifier(fcn: nn.Module, classifier: nn.Module) -> nn.Module:
     """Start ``fcn`` from a trained ``models.VGGClassifier``, in place: the backbone as it is,
-    fc6 and fc7 convolutionalized. fc8 is left behind: its classes are not the FCN's."""
+    fc6 and fc7 convolutionalized. fc8 is left behind: its classes are not the FCN's. A network
+    without fc6 and fc7 (chapter 9's descendants, whose heads are their own) gets the backbone only."""
     try:
         fcn.backbone.load_state_dict(classifier.features.state_dict())
     except RuntimeError as err:
         raise ValueError(f"the classifier's backbone does not fit the FCN's ({str(err).splitlines()[0]}); "
                          "build both with the same backbone layout") from None
+    if not hasattr(getattr(fcn, "head", None), "fc6"):
+        return fcn
     k, width = fcn.head.fc6.kernel_size[0], fcn.head.fc6.in_channels
     for name in ("fc6", "fc7"):
         source, target = getattr(classifier.classifier, name), getattr(fcn.head, name)

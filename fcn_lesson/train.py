@@ -40,12 +40,12 @@ from .data import IGNORE_INDEX
 from .metrics import boundary_mask, confusion_matrix, scores
 from .models import model_spec
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "is_main_process", "mixed_precision", "pick_device",
-           "predict"]
+__all__ = ["TrainConfig", "TrainResult", "balanced_weights", "evaluate", "fit", "is_main_process",
+           "mixed_precision", "pick_device", "predict"]
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "poly")
-LOSSES = ("mean", "sum")
+LOSSES = ("mean", "sum", "balanced")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -57,7 +57,9 @@ class TrainConfig:
     (optimizer steps, rounded up to whole epochs), not both. ``lr_schedule``
     "poly" lowers the learning rate as ``(1 - step / steps) ** 0.9``, the
     schedule of DeepLab and torchvision's segmentation references; ``loss``
-    "sum" adds the pixels' losses up, as the paper's batch-1 recipe does.
+    "sum" adds the pixels' losses up, as the paper's batch-1 recipe does;
+    "balanced" weighs each class by :func:`balanced_weights` of the training
+    set (the class balancing the paper tried in its section 4.3).
     ``precision``: "auto" computes in mixed precision where the device does
     so natively (see :func:`mixed_precision`), "float32" never; "bfloat16"
     or "float16" force that autocast type (on a CPU without native support
@@ -199,6 +201,7 @@ class _Run:
     epochs: int
     fingerprint: str
     history: list[dict] = field(default_factory=list)
+    class_weights: torch.Tensor | None = None  # loss="balanced" only
 
 
 def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data: Dataset | None = None,
@@ -215,6 +218,10 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
     ``replace_stale`` (a cache's own files) trained anew and overwritten.
     """
     run = _set_up(model, train_data, config, origin, pick_device(device), num_workers)
+    if config.loss == "balanced":
+        if num_classes is None:
+            raise ValueError("loss='balanced' weighs the classes of a segmentation set: pass num_classes")
+        run.class_weights = balanced_weights(train_data, num_classes).to(run.device)
     if checkpoint is not None and Path(checkpoint).exists():
         _resume(run, checkpoint, replace_stale)
     for epoch in range(len(run.history), run.epochs):
@@ -229,6 +236,24 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
         for buffer in model.buffers():
             dist.broadcast(buffer, 0)
     return TrainResult(model, run.history, run.fingerprint)
+
+
+def balanced_weights(data: Dataset, num_classes: int) -> torch.Tensor:
+    """Median-frequency class weights: the median of the classes' pixel shares over each class's share,
+    counted over the labels of ``data`` ("ignore" left out). A rare class weighs more than a common one,
+    so that each class contributes about equally to the loss (the median-frequency balancing of
+    Eigen and Fergus)."""
+    counts = torch.zeros(num_classes, dtype=torch.float64)
+    for _, label in data:
+        kept = label[label != IGNORE_INDEX].flatten()
+        if kept.numel() and int(kept.max()) >= num_classes:
+            raise ValueError(f"a label holds class {int(kept.max())}, but there are {num_classes} classes")
+        counts += torch.bincount(kept, minlength=num_classes).double()
+    present = counts > 0  # an absent class is never a target: its weight is never used (0 here)
+    share = counts / counts.sum()
+    weights = torch.zeros(num_classes, dtype=torch.float64)
+    weights[present] = share[present].median() / share[present]
+    return weights.float()
 
 
 def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
@@ -316,7 +341,8 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
         targets = targets.to(run.device, non_blocking=True)
         with torch.autocast(run.device.type, dtype=run.autocast, enabled=run.autocast is not None):
             logits = run.net(images)
-        loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction=run.config.loss)
+        loss = F.cross_entropy(logits.float(), targets, weight=run.class_weights, ignore_index=IGNORE_INDEX,
+                               reduction="sum" if run.config.loss == "sum" else "mean")
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)

@@ -281,3 +281,57 @@ def draw_ruler(model, size: int, ax=None):
     ax.set_xlabel("input coordinate (px)")
     ax.set_title(f"{type(model).__name__}: output pixel i sits at x = i - {crop}; crop {crop} aligns it")
     return ax
+
+
+def lineage(fcn8s, dilated, unet) -> dict[str, dict[str, str]]:
+    """For each of FCN's three ideas, the part of each network that carries it, read off the models
+    (strides from ``geometry``, crops, kernels and layer counts from the modules)."""
+    from torch import nn
+
+    from . import geometry
+
+    head_stride = int(geometry.coord_map(dilated.backbone).scale)
+    dilations = sorted({m.dilation[0] for m in dilated.modules() if isinstance(m, nn.Conv2d)} - {1})
+    ups = [m for m in unet.modules() if isinstance(m, nn.ConvTranspose2d)]
+    factors = ", ".join(f"x{up.stride[0]}" for up in fcn8s.geometry_paths()[1])
+    k = fcn8s.head.fc6.kernel_size[0]
+    return {
+        "dense prediction\nby convolution": {
+            "FCN-8s": f"fc6, fc7 as convolutions\n({k}x{k}, 1x1); scores at\nstride {int(geometry.coord_map(fcn8s.backbone).scale)}",
+            "dilated": f"backbone kept at stride {head_stride}\n(dilation {', '.join(map(str, dilations))});\n3x3 conv + 1x1 head",
+            "U-Net": "convolutions throughout;\n1x1 scores at stride 1",
+        },
+        "upsampling\ninside the network": {
+            "FCN-8s": f"bilinear transposed\nconvolutions {factors}\n(fixed)",
+            "dilated": f"bilinear interpolation\nx{head_stride} to the input size\n(fixed, no crop)",
+            "U-Net": f"{len(ups)} learned 2x transposed\nconvolutions",
+        },
+        "skips across\nresolutions": {
+            "FCN-8s": f"pool4, pool3 scores\nadded (crops {fcn8s.crops[0]}, {fcn8s.crops[1]})",
+            "dilated": "none: dilation keeps\nthe resolution instead",
+            "U-Net": f"{len(unet.decoder)} encoder maps and the\nimage concatenated,\nmixed by 3x3 convolutions",
+        },
+    }
+
+
+def draw_lineage(table: dict[str, dict[str, str]], ax=None):
+    """The :func:`lineage` table as a grid: FCN's ideas down the side, the networks across the top."""
+    from matplotlib.patches import FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6))
+    ideas, networks = list(table), list(next(iter(table.values())))
+    colours = ["#fce5cd", "#d9ead3", "#cfe2f3"]
+    for col, network in enumerate(networks):
+        ax.text(col + 1, len(ideas) - 0.35, network, ha="center", va="center", fontsize=11, weight="bold")
+    for row, idea in enumerate(ideas):
+        y = len(ideas) - 1 - row
+        ax.text(-0.05, y, idea, ha="center", va="center", fontsize=9, weight="bold")
+        for col, network in enumerate(networks):
+            ax.add_patch(FancyBboxPatch((col + 0.55, y - 0.4), 0.9, 0.8, boxstyle="round,pad=0.02",
+                                        facecolor=colours[row], edgecolor="0.4"))
+            ax.text(col + 1, y, table[idea][network], ha="center", va="center", fontsize=8)
+    ax.set_xlim(-0.6, len(networks) + 0.5)
+    ax.set_ylim(-0.6, len(ideas) - 0.1)
+    ax.axis("off")
+    return ax

@@ -21,8 +21,8 @@ def code_cells(path):
     return [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
 
 
-def test_there_are_eight_chapters_and_all_are_in_the_table_of_contents():
-    assert [p.name[:2] for p in CHAPTERS] == [f"{i:02d}" for i in range(1, 9)]
+def test_there_are_nine_chapters_and_all_are_in_the_table_of_contents():
+    assert [p.name[:2] for p in CHAPTERS] == [f"{i:02d}" for i in range(1, 10)]
     toc = (ROOT / "_toc.yml").read_text()
     for path in sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.md")):
         assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"

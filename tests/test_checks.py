@@ -330,3 +330,39 @@ def test_every_checker_tells_an_unfinished_or_broken_answer_what_to_do(capsys):
         assert not checker(broken), name
         message = feedback(capsys)
         assert message.startswith("✗") and len(message) > 40, (name, message)
+
+
+def test_rarefy_checker(capsys):
+    from fcn_lesson import stitch
+    assert checks.check_rarefy(stitch.rarefy)
+    assert "✓" in feedback(capsys)
+
+    def strides_only(net):
+        import copy
+        copied = copy.deepcopy(net)
+        for m in copied:
+            if isinstance(m, nn.MaxPool2d):
+                m.stride = 1
+        return copied
+
+    assert not checks.check_rarefy(strides_only)
+    assert "dilation" in feedback(capsys)
+    assert not checks.check_rarefy(lambda net: net)
+    assert "set every stride to 1" in feedback(capsys)
+
+
+def test_decoder_sides_checker(capsys):
+    def right(size):
+        pooled = [math.ceil(size / 2 ** k) for k in range(6)]
+        return [(2 * pooled[k + 1], pooled[k]) for k in (4, 3, 2, 1, 0)]
+
+    assert checks.check_decoder_sides(right)
+    assert not checks.check_decoder_sides(lambda size: [(2 * (size // 2 ** (k + 1)), size // 2 ** k)
+                                                        for k in (4, 3, 2, 1, 0)])
+    assert "ceil(n / 2)" in feedback(capsys)
+
+
+def test_conv_flops_checker(capsys):
+    assert checks.check_conv_flops(lambda c_in, c_out, k, h, w: 2 * c_in * c_out * k * k * h * w)
+    assert not checks.check_conv_flops(lambda c_in, c_out, k, h, w: c_in * c_out * k * k * h * w)
+    assert "multiply-add is two" in feedback(capsys)

@@ -202,3 +202,19 @@ def test_to_caffe_input_is_bgr_0_to_255_minus_caffes_mean():
     torch.testing.assert_close(data.to_caffe_input(normalised[None]), expected[None])
     with pytest.raises(ValueError, match="3 x H x W"):
         data.to_caffe_input(torch.zeros(1, 4, 2, 2))
+
+
+def test_a_rare_class_is_rare_in_the_training_scenes_only(tmp_path):
+    root = data.make_dataset(tmp_path / "rare", train=200, val=100, size=32, seed=1, rare=1)
+    shares = {}
+    for split in ("train", "val"):
+        counts = torch.zeros(256)
+        for _, label in data.voc_dataset(root, split):
+            counts += torch.bincount(label.flatten(), minlength=256)
+        shares[split] = counts[1] / counts[2:7].mean()  # the disc against the other shapes
+    assert shares["train"] < 0.3 * shares["val"] and shares["val"] > 0.5
+    common = data.make_dataset(tmp_path / "common", train=200, val=100, size=32, seed=1)
+    assert (common / "VOCdevkit/VOC2012/fcn_lesson.json").read_text() != \
+        (root / "VOCdevkit/VOC2012/fcn_lesson.json").read_text()
+    with pytest.raises(ValueError, match="rare must be an object class"):
+        data.make_dataset(tmp_path / "bad", train=2, val=2, size=48, rare=0)

@@ -188,3 +188,10 @@ def test_leaves_flattens_nested_sequentials_in_order():
     assert geometry.leaves([inner, nn.Sequential(pool)]) == [inner[0], inner[1], pool]
     with pytest.raises(ValueError, match="as a list or an nn.Sequential"):
         geometry.leaves(nn.Transformer())
+
+
+def test_interpolation_is_aligned_only_where_the_stride_divides_the_size():
+    pool5 = coord_map(vgg_backbone(narrow(VGG16), padding=1))  # x = 32 i + 15.5
+    assert geometry.interpolation_misalignment(pool5, 16, 512) == 0
+    assert geometry.interpolation_misalignment(pool5, 16, 500) == pytest.approx(11.988)
+    # by hand: output 499 sits at 32 * (499.5 * 16 / 500 - 0.5) + 15.5 = 510.988, 11.988 px from 499

@@ -33,6 +33,23 @@ def test_the_plans_of_a_recipe():
         recipe.CPU.plan("twice")
 
 
+def test_chapter_9s_plans_change_one_thing_against_fcn8s_in_one_stage():
+    ablation, after = recipe.CPU.plan("ablation"), recipe.CPU.plan("after")
+    one_stage = ablation.stage("fcn8s_one_stage")
+    assert [(s.name, s.model, s.start) for s in after.stages[:3]] == [
+        ("classifier", "classifier", "random"), ("dilated", "dilated", "classifier"), ("unet", "unet", "classifier")]
+    for suffix in ("", "_seed1", "_seed2"):  # the same pre-trained classifiers, the same training
+        assert after.stage(f"classifier{suffix}") == ablation.stage(f"classifier{suffix}")
+        for name in recipe.DESCENDANTS if not suffix else recipe.SEEDED_DESCENDANTS:
+            assert after.stage(name + suffix).config == ablation.stage(f"fcn8s_one_stage{suffix}").config
+    imbalance = recipe.CPU.plan("imbalance")
+    plain, balanced = imbalance.stage("rare_fcn8s"), imbalance.stage("rare_fcn8s_balanced")
+    assert plain.config == one_stage.config and balanced.config == replace(plain.config, loss="balanced")
+    scenes = recipe.CPU.imbalanced
+    assert scenes.rare_class == recipe.RARE_CLASS and scenes.dataset == "shapes-rare"
+    assert recipe.training_data(recipe.QUICK.imbalanced).description["scenes"]["rare"] == recipe.RARE_CLASS
+
+
 def test_the_ablation_changes_one_thing_per_row():
     ablation = recipe.CPU.plan("ablation")
     budget = recipe.CPU.fcn32_epochs + recipe.CPU.fcn16_epochs + recipe.CPU.fcn8_epochs
@@ -78,10 +95,10 @@ def test_the_same_recipe_gives_the_same_classifier(tmp_path, scenes):
 
 
 def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
-    plan = recipe.REFERENCE_RECIPE.plan("ablation")
-    assert sorted(p.stem for p in recipe.REFERENCE_DIR.glob("*.pt")) == sorted(s.name for s in plan.stages)
+    stages = {s.name: s for name in recipe.REFERENCE_PLANS for s in recipe.REFERENCE_RECIPE.plan(name).stages}
+    assert sorted(p.stem for p in recipe.REFERENCE_DIR.glob("*.pt")) == sorted(stages)
     assert sum(p.stat().st_size for p in recipe.REFERENCE_DIR.glob("*.pt")) < 25e6
-    for stage in plan.stages:
+    for stage in stages.values():
         result = recipe.load_reference(stage.name)
         assert not result.model.training and len(result.history) == stage.config.epochs, stage.name
         assert stage.model == "classifier" or all("val_mean_iu" in h for h in result.history), stage.name
@@ -93,6 +110,9 @@ def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
     # the documented command finds them all finished: the fingerprints are those of the recipe
     loaded = recipe.train(recipe.REFERENCE_RECIPE, "ablation", out=recipe.REFERENCE_DIR, progress=False)
     assert loaded["fcn8s"].fingerprint == staged.fingerprint
+    for plan in ("after", "imbalance"):
+        loaded = recipe.train(recipe.REFERENCE_RECIPE, plan, out=recipe.REFERENCE_DIR, progress=False)
+        assert all(result.fingerprint == recipe.load_reference(name).fingerprint for name, result in loaded.items())
 
 
 def test_claims_about_trained_models_are_checked_where_the_recipe_trains():

@@ -231,3 +231,24 @@ def test_the_bfloat16_path_a_gpu_takes_trains_on_the_cpu_too():
     assert set(seen) == {torch.bfloat16}  # training and validation ran under autocast
     assert history[-1]["loss"] < history[0]["loss"]
     assert next(model.parameters()).dtype == torch.float32  # the weights stay float32
+
+
+def test_balanced_weights_are_the_median_share_over_each_share():
+    label = torch.zeros(10, 10, dtype=torch.long)  # 60 background, 30 class 1, 10 class 2, 1 ignore...
+    label[6:9] = 1
+    label[9] = 2
+    label[0, 0] = 255
+    weights = train.balanced_weights([(None, label)], 4)  # class 3 never occurs
+    shares = torch.tensor([59, 30, 10]) / 99
+    expected = shares.median() / shares
+    torch.testing.assert_close(weights[:3], expected.float())
+    assert weights[3] == 0  # never a target, never used
+    with pytest.raises(ValueError, match="holds class 5, but there are 4 classes"):
+        train.balanced_weights([(None, torch.full((2, 2), 5))], 4)
+
+
+def test_a_balanced_loss_needs_the_number_of_classes(scenes):
+    from fcn_lesson import data as scene_data
+    config = TrainConfig(epochs=1, batch_size=2, loss="balanced")
+    with pytest.raises(ValueError, match="pass num_classes"):
+        train.fit(FCN8s(7, backbone="mini"), scene_data.voc_dataset(scenes, "train"), config, progress=False)

@@ -1,0 +1,151 @@
+"""What came after FCN, built on the book's backbone so that chapter 9 can compare them with FCN-8s.
+
+Two descendants, each keeping FCN's three ideas in a later form:
+
+* :class:`DilatedFCN`, the torchvision / DeepLab form: the last two pools keep
+  the resolution (3x3, stride 1) and block5's convolutions are dilated by 2
+  (chapter 4's rarefaction, stopped at output stride 8); a head of a 3x3
+  convolution, batch norm, ReLU, dropout and a 1x1 classifier (torchvision's
+  ``FCNHead``); bilinear interpolation to the input size instead of padding
+  100 and crops.
+* :class:`UNetFCN`, the U-Net form: from pool5 back up to the input, a learned
+  2x upsampling at each scale, the encoder's map of that scale concatenated
+  (not added), and two 3x3 convolutions to mix them.
+
+Both start from the pre-trained classifier's backbone (``surgery.transplant_classifier``);
+their heads and decoders start at random, as in the networks they imitate.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import Layout, _check_dtype, _layout, fit_layout, vgg_backbone
+
+__all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "torchvision_fcn"]
+
+
+def dilated_backbone(layout: Layout) -> nn.Sequential:
+    """The VGG backbone at output stride 8: pool4 and pool5 become 3x3 max-pools of stride 1 (padding 1)
+    and block5's convolutions are dilated by 2, so that they still read pool4's grid."""
+    backbone = vgg_backbone(layout, padding=1)
+    for stage in (4, 5):
+        block = backbone[stage - 1]
+        setattr(block, f"pool{stage}", nn.MaxPool2d(3, stride=1, padding=1))
+    for module in backbone[4].modules():
+        if isinstance(module, nn.Conv2d):
+            module.dilation, module.padding = (2, 2), (2, 2)
+    return backbone
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True)]
+
+
+class DilatedFCN(nn.Module):
+    """Dense prediction at output stride 8 by dilation; aligned by interpolating to the input's size."""
+
+    def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
+        super().__init__()
+        self.layout, self.num_classes = fit_layout(_layout(backbone)), num_classes
+        self.backbone = dilated_backbone(self.layout)
+        width = self.layout.widths[-1]
+        inner = width // 4  # torchvision's FCNHead narrows by four
+        self.head = nn.Sequential(*_conv_bn_relu(width, inner), nn.Dropout(0.1),
+                                  nn.Conv2d(inner, num_classes, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(self, x)
+        score = self.head(self.backbone(x))
+        return F.interpolate(score.float(), size=x.shape[2:], mode="bilinear", align_corners=False)
+
+
+class _Up(nn.Module):
+    """One decoder step: a learned 2x upsampling, the encoder's map of that scale concatenated, two 3x3
+    convolutions. Ceil-mode pools leave the encoder's map up to one pixel smaller than the upsampled
+    one; both start at the same place (their coordinate maps agree), so the extra pixel is cut at the end."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        self.mix = nn.Sequential(*_conv_bn_relu(out_channels + skip_channels, out_channels),
+                                 *_conv_bn_relu(out_channels, out_channels))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = self.up(x)[:, :, :skip.shape[2], :skip.shape[3]]
+        return self.mix(torch.cat([x, skip], dim=1))
+
+
+class UNetFCN(nn.Module):
+    """The encoder's five pooled maps, decoded from pool5 up by :class:`_Up` steps to the input's size."""
+
+    def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
+        super().__init__()
+        self.layout, self.num_classes = fit_layout(_layout(backbone)), num_classes
+        self.backbone = vgg_backbone(self.layout, padding=1)
+        widths = self.layout.widths
+        # every decoder step as wide as the deepest stage: mirroring the mini encoder's narrow first
+        # stages (8 channels) left too few features to carry the classes to the output (chapter 9)
+        width = widths[-1]
+        self.decoder = nn.ModuleList(_Up(width, widths[k], width) for k in (3, 2, 1, 0))
+        self.final = nn.Sequential(OrderedDict(
+            up=nn.ConvTranspose2d(width, width, 2, stride=2),
+            mix=nn.Sequential(*_conv_bn_relu(width + 3, width)),
+            score=nn.Conv2d(width, num_classes, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(self, x)
+        pooled, y = [], x
+        for block in self.backbone:
+            y = block(y)
+            pooled.append(y)
+        y = pooled[4]
+        for step, skip in zip(self.decoder, reversed(pooled[:4])):
+            y = step(y, skip)
+        y = self.final.up(y)[:, :, :x.shape[2], :x.shape[3]]
+        return self.final.score(self.final.mix(torch.cat([y, x.to(y.dtype)], dim=1)))
+
+
+def _check_images(model: nn.Module, x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {tuple(x.shape)}"
+                         " (add a batch dimension with x[None] for a single image)")
+    _check_dtype(model, x)
+    if min(x.shape[2:]) < 32:
+        raise ValueError(f"{type(model).__name__} needs images of at least 32 x 32 pixels (its pools "
+                         f"halve the size five times), got {tuple(x.shape[2:])}")
+
+
+def count_flops(model: nn.Module, height: int, width: int | None = None, channels: int = 3) -> int:
+    """Floating-point operations of one forward pass on one ``height x width`` input of ``channels``
+    (an RGB image by default), counted by PyTorch's ``FlopCounterMode`` (a multiply and an add are two)."""
+    device = next(model.parameters()).device
+    image = torch.zeros(1, channels, height, width or height, device=device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(image)
+    model.train(was_training)
+    return counter.get_total_flops()
+
+
+def torchvision_fcn(*, required: bool = True) -> tuple[nn.Module, bool]:
+    """torchvision's ``fcn_resnet50`` with its trained weights (VOC's 21 classes), and whether they could
+    be had. Offline, ``required=True`` raises a ``ConnectionError`` that says how to get them;
+    ``required=False`` returns the same architecture with random weights (shapes, parameters and
+    FLOPs depend on the architecture only)."""
+    from torchvision.models.segmentation import FCN_ResNet50_Weights, fcn_resnet50
+
+    try:
+        return fcn_resnet50(weights=FCN_ResNet50_Weights.DEFAULT), True
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
+        if required:
+            raise ConnectionError(
+                f"could not get fcn_resnet50's weights ({err}). Connect to the internet once (they are "
+                "cached in ~/.cache/torch/hub/checkpoints)") from None
+    return fcn_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True), False

@@ -1,0 +1,90 @@
+"""Chapter 9's descendants of FCN: their geometry, their shapes on odd sizes, and FLOPs counted by hand."""
+import pytest
+import torch
+from torch import nn
+
+from fcn_lesson import descendants, geometry, surgery
+from fcn_lesson.models import MINI, VGGClassifier, build_model, fit_layout, model_spec, vgg_backbone
+
+
+def averaging_copy(backbone):
+    """The backbone with max-pools made average-pools (a max passes the gradient to one pixel only),
+    positive weights and no batch norm: every pixel a window covers then reaches the output."""
+    layers = []
+    for m in geometry.leaves(backbone):
+        if isinstance(m, nn.MaxPool2d):
+            layers.append(nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode))
+        elif isinstance(m, nn.Conv2d):
+            conv = nn.Conv2d(1, 1, m.kernel_size, padding=m.padding, dilation=m.dilation)
+            nn.init.constant_(conv.weight, 1.0)
+            layers.append(conv)
+    return nn.Sequential(*layers)
+
+
+def test_the_dilated_backbone_has_output_stride_8_and_the_receptive_field_geometry_derives():
+    backbone = descendants.dilated_backbone(fit_layout(MINI))
+    assert geometry.coord_map(backbone).scale == 8
+    assert geometry.coord_map(vgg_backbone(fit_layout(MINI))).scale == 32
+    probe = averaging_copy(backbone)
+    x = torch.ones(1, 1, 320, 320, requires_grad=True)
+    out = probe(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    seen = (x.grad[0, 0].abs().sum(0) > 0).nonzero()
+    assert geometry.receptive_field(backbone) == int(seen.max() - seen.min() + 1) == 158
+
+
+@pytest.mark.parametrize("cls", [descendants.DilatedFCN, descendants.UNetFCN])
+@pytest.mark.parametrize("size", [(97, 131), (33, 40), (128, 128)])
+def test_the_descendants_answer_at_the_input_size_also_for_odd_sizes(cls, size):
+    model = cls(7).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, *size)).shape == (2, 7, *size)
+
+
+def test_the_decoder_cuts_the_extra_pixel_of_ceil_mode_pools_at_the_end():
+    model = descendants.UNetFCN(7).eval()
+    pooled, y = [], torch.randn(1, 3, 97, 131)
+    for block in model.backbone:
+        y = block(y)
+        pooled.append(y.shape[2:])
+    assert pooled[3] == (7, 9) and pooled[4] == (4, 5)  # 2 x 4 = 8 rows upsampled onto 7: one cut
+    # the upsampled map and the skip start at the same input coordinate, so the cut is at the end
+    upsampled = geometry.coord_map([model.backbone, model.decoder[0].up])
+    assert geometry.crop_offset(upsampled, geometry.coord_map(model.backbone[:4])) == 0
+
+
+def test_descendants_refuse_what_they_cannot_read():
+    with pytest.raises(ValueError, match="N x 3 x H x W"):
+        descendants.UNetFCN(7)(torch.randn(3, 64, 64))
+    with pytest.raises(ValueError, match="at least 32 x 32"):
+        descendants.DilatedFCN(7)(torch.randn(1, 3, 16, 40))
+
+
+def test_count_flops_agrees_with_a_hand_count_for_one_convolution():
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    # per output value: 3 x 3 x 3 multiplies and as many adds; 4 channels x 10 x 10 values
+    assert descendants.count_flops(conv, 10) == 2 * (3 * 3 * 3) * 4 * 10 * 10
+    assert descendants.count_flops(conv, 10, 20) == 2 * 27 * 4 * 10 * 20
+
+
+def test_descendants_start_from_the_classifier_backbone_and_rebuild_from_their_spec():
+    torch.manual_seed(0)
+    classifier = VGGClassifier(6)
+    for cls in (descendants.DilatedFCN, descendants.UNetFCN):
+        model = surgery.transplant_classifier(cls(7), classifier)
+        assert torch.equal(model.backbone.block1.conv1_1.weight, classifier.features.block1.conv1_1.weight)
+        rebuilt = build_model(model_spec(model))
+        assert type(rebuilt) is cls and rebuilt.num_classes == 7
+
+
+def test_torchvision_fcn_offline(monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+    with pytest.raises(ConnectionError, match="fcn_resnet50's weights.*~/.cache/torch/hub/checkpoints"):
+        descendants.torchvision_fcn()
+    model, pretrained = descendants.torchvision_fcn(required=False)
+    assert not pretrained and model.classifier[-1].out_channels == 21 and model.aux_classifier is not None
