@@ -136,16 +136,13 @@ def count_flops(model: nn.Module, height: int, width: int | None = None, channel
 
 def torchvision_fcn(*, required: bool = True) -> tuple[nn.Module, bool]:
     """torchvision's ``fcn_resnet50`` with its trained weights (VOC's 21 classes), and whether they could
-    be had. Offline, ``required=True`` raises a ``ConnectionError`` that says how to get them;
-    ``required=False`` returns the same architecture with random weights (shapes, parameters and
-    FLOPs depend on the architecture only)."""
+    be had (see :func:`surgery.trained_or_random`; offline, random weights still give its shapes,
+    parameters and FLOPs)."""
     from torchvision.models.segmentation import FCN_ResNet50_Weights, fcn_resnet50
 
-    try:
-        return fcn_resnet50(weights=FCN_ResNet50_Weights.DEFAULT), True
-    except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
-        if required:
-            raise ConnectionError(
-                f"could not get fcn_resnet50's weights ({err}). Connect to the internet once (they are "
-                "cached in ~/.cache/torch/hub/checkpoints)") from None
-    return fcn_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True), False
+    from .surgery import trained_or_random
+
+    return trained_or_random(
+        lambda: fcn_resnet50(weights=FCN_ResNet50_Weights.DEFAULT),
+        lambda: fcn_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True),
+        "fcn_resnet50's weights", required=required)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from typing import Callable
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ __all__ = [
     "convolutionalize",
     "imagenet_vgg16",
     "misalignment",
+    "trained_or_random",
     "transplant_classifier",
     "transplant_vgg16",
 ]
@@ -124,24 +126,28 @@ def convolutionalize(linear: nn.Linear, in_channels: int, kernel_size: int) -> n
     return conv
 
 
-def imagenet_vgg16(*, required: bool = True) -> tuple[nn.Module, bool]:
-    """torchvision's VGG16 with its ImageNet weights, and whether they could be had.
-
-    The weights (528 MB) are downloaded once into torch's cache. Offline,
-    ``required=True`` raises a ``ConnectionError`` that says how to get them;
-    ``required=False`` returns the same architecture with random weights, for
-    what depends on the architecture only.
-    """
-    from torchvision.models import VGG16_Weights, vgg16
-
+def trained_or_random(trained: Callable[[], nn.Module], random: Callable[[], nn.Module], what: str, *,
+                      required: bool, hint: str = "") -> tuple[nn.Module, bool]:
+    """``trained()`` (a torchvision model whose weights download once into torch's cache), and True; offline,
+    a ``ConnectionError`` naming ``what`` and how to get it if ``required``, else ``random()`` and False:
+    the same architecture, for what depends on the architecture only."""
     try:
-        return vgg16(weights=VGG16_Weights.IMAGENET1K_V1), True
+        return trained(), True
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
         if required:
-            raise ConnectionError(
-                f"could not get VGG16's ImageNet weights ({err}). Connect to the internet once (they are "
-                "cached in ~/.cache/torch/hub/checkpoints), or copy vgg16-397923af.pth there by hand") from None
-    return vgg16(weights=None), False
+            raise ConnectionError(f"could not get {what} ({err}). Connect to the internet once (they are "
+                                  f"cached in ~/.cache/torch/hub/checkpoints){hint}") from None
+    return random(), False
+
+
+def imagenet_vgg16(*, required: bool = True) -> tuple[nn.Module, bool]:
+    """torchvision's VGG16 with its ImageNet weights (528 MB), and whether they could be had
+    (see :func:`trained_or_random`)."""
+    from torchvision.models import VGG16_Weights, vgg16
+
+    return trained_or_random(lambda: vgg16(weights=VGG16_Weights.IMAGENET1K_V1), lambda: vgg16(weights=None),
+                             "VGG16's ImageNet weights", required=required,
+                             hint=", or copy vgg16-397923af.pth there by hand")
 
 
 def transplant_classifier(fcn: nn.Module, classifier: nn.Module) -> nn.Module:

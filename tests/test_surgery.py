@@ -196,3 +196,14 @@ def test_caffe_input_gives_the_same_features_on_the_caffe_image():
 def test_caffe_input_refuses_a_layer_that_does_not_read_rgb():
     with pytest.raises(ValueError, match="3 input channels"):
         surgery.caffe_input(nn.Conv2d(4, 8, 3))
+
+
+def test_trained_or_random_says_what_it_could_not_get():
+    def offline():
+        raise OSError("no network")
+
+    with pytest.raises(ConnectionError, match="could not get the weights \\(no network\\).*by hand"):
+        surgery.trained_or_random(offline, nn.Identity, "the weights", required=True, hint=", or by hand")
+    model, trained = surgery.trained_or_random(offline, nn.Identity, "the weights", required=False)
+    assert isinstance(model, nn.Identity) and not trained
+    assert surgery.trained_or_random(nn.ReLU, nn.Identity, "x", required=True)[1]
