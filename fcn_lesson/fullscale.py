@@ -19,7 +19,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from . import data
 from .models import LAYOUTS
 from .plans import Plan, Stage, TrainingData, run_plan
-from .train import TrainConfig, TrainResult
+from .train import TrainConfig, TrainResult, main_process_first
 
 __all__ = ["MODERN", "PAPER", "RECIPES", "VOCRecipe", "train_voc", "voc_sets"]
 
@@ -101,8 +101,9 @@ def train_voc(recipe: VOCRecipe, out: str | Path, voc_root: str | Path, *, sbd_r
     one at a time where their sizes differ.
     """
     plan = recipe.plan(backbone=backbone, pretrained=pretrained, steps=steps)
-    train_set, val_set = voc_sets(voc_root, sbd_root=sbd_root, patch_size=recipe.patch_size, download=download,
-                                  limit=limit)
+    with main_process_first(device):  # under torchrun, one process downloads
+        train_set, val_set = voc_sets(voc_root, sbd_root=sbd_root, patch_size=recipe.patch_size,
+                                      download=download, limit=limit)
     num_classes = (val_set.dataset if isinstance(val_set, Subset) else val_set).num_classes
     description = {"voc": "VOC2012" + (" + SBD" if sbd_root else ""), "train": len(train_set),
                    "val": len(val_set), "patch_size": recipe.patch_size}

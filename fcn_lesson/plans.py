@@ -121,9 +121,11 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
     loaded, an unfinished one resumed. A checkpoint made by another run is
     refused (``ValueError`` naming what changed), or with ``retrain`` (the
     chapters' cache) trained anew over it. ``out`` is claimed for ``train``
-    (see :mod:`fcn_lesson.folders`) and locked while training.
+    (see :mod:`fcn_lesson.folders`) and locked while training, by rank 0 of a
+    ``torchrun`` job alone.
     """
-    out = folders.claim(out, "train")
+    # only rank 0 writes (the stamp, checkpoints): two ranks claiming at once would race on the stamp
+    out = folders.claim(out, "train") if is_main_process() else Path(out)
     stages = plan.up_to(until) if until is not None else list(plan.stages)
     trained: dict[str, TrainResult] = {}
     with folders.training_lock(out) if is_main_process() else nullcontext():  # rank 0 holds it for all

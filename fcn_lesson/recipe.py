@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from . import data
 from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
-from .train import TrainConfig, TrainResult, pick_device
+from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
 __all__ = ["ABLATION_SEEDS", "CPU", "DESCENDANTS", "GPU", "PLANS", "QUICK", "RARE_CLASS", "RECIPES",
            "REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "SEEDED_DESCENDANTS", "SEEDED_MODELS",
@@ -276,7 +276,9 @@ def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out
     a checkpoint made by another run is refused.
     """
     scenes = recipe.imbalanced if plan == "imbalance" else recipe
-    return run_plan(recipe.plan(plan), training_data(scenes, root), out or cache_dir(recipe), until=until,
+    with main_process_first(device):  # under torchrun, one process makes the scenes
+        scene_data = training_data(scenes, root)
+    return run_plan(recipe.plan(plan), scene_data, out or cache_dir(recipe), until=until,
                     retrain=out is None, device=device, progress=progress)
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from .metrics import boundary_mask, confusion_matrix, scores
 from .models import model_spec
 
 __all__ = ["TrainConfig", "TrainResult", "balanced_weights", "evaluate", "fit", "is_main_process",
-           "mixed_precision", "pick_device", "predict"]
+           "main_process_first", "mixed_precision", "pick_device", "predict"]
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "poly")
@@ -168,6 +169,24 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _join_process_group(device: torch.device) -> None:
+    """Under ``torchrun``, join the job's processes (once): NCCL between GPUs, gloo between CPUs."""
+    if _distributed() and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+@contextmanager
+def main_process_first(device: str | torch.device | None = None):
+    """Under ``torchrun``, rank 0 runs the block before the other ranks do: what it makes
+    (the scenes on disk) the others then find made, instead of all writing the same files at once."""
+    _join_process_group(pick_device(device))
+    if not is_main_process():
+        dist.barrier()
+    yield
+    if is_main_process() and dist.is_initialized():
+        dist.barrier()
+
+
 def _live_bars() -> bool:
     """Progress bars where someone watches them: a terminal, or Jupyter with widgets.
 
@@ -260,8 +279,7 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
     """Device, process group, optimizer, learning-rate schedule, precision, data loader."""
     if len(train_data) == 0:
         raise ValueError("the training set is empty: check the split file or the dataset's root")
-    if _distributed() and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    _join_process_group(device)
     if device.type == "cuda":  # tensor cores read channels-last; cuDNN picks the fastest kernels once
         torch.backends.cudnn.benchmark = True
         model.to(memory_format=torch.channels_last)

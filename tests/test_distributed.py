@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -26,3 +27,16 @@ def test_torchrun_two_cpu_processes_end_identical_and_rank0_checkpoints(tmp_path
     torch.manual_seed(0)
     start = models.FCN32s(len(data.CLASSES), backbone="mini")  # the weights the workers started from
     assert not torch.equal(start.backbone.block1.conv1_1.weight, model.backbone.block1.conv1_1.weight)
+
+
+def test_under_torchrun_rank_0_makes_the_scenes_before_the_other_ranks_look(tmp_path):
+    """Two processes making one new scene folder at once would each find it filled by the other."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).with_name("ddp_first_worker.py")
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(worker), str(tmp_path / "scenes"), str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0["left"] <= rank1["entered"]
+    assert len(data.voc_dataset(tmp_path / "scenes", "train")) == 6

@@ -62,3 +62,15 @@ def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cach
     for stage in ("classifier", "fcn32s"):
         assert changed[stage].fingerprint != cached[stage].fingerprint
         assert not torch.equal(next(changed[stage].model.parameters()), next(cached[stage].model.parameters()))
+
+
+def test_only_rank_0_of_a_torchrun_job_claims_and_writes_the_folder(tmp_path, scenes, monkeypatch):
+    """Two ranks stamping one new folder at once could each find it filled by the other and refuse it."""
+    data = recipe.training_data(recipe.QUICK, scenes)
+    plan = Plan("one", MINI, (Stage("classifier", "classifier", ONE),))
+    monkeypatch.setenv("RANK", "1")
+    run_plan(plan, data, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("RANK", "0")
+    run_plan(plan, data, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".fcn_lesson.json", "classifier.pt"]
