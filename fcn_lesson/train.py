@@ -243,6 +243,10 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
         run.class_weights = balanced_weights(train_data, num_classes).to(run.device)
     if checkpoint is not None and Path(checkpoint).exists():
         _resume(run, checkpoint, replace_stale)
+        if run.history and progress and is_main_process():  # say why no epoch lines follow, or fewer
+            done = len(run.history)
+            state = "finished, loaded" if done >= run.epochs else f"resumed after epoch {done}"
+            print(f"{Path(checkpoint).name}: {state} ({done} of {run.epochs} epochs)", flush=True)
     for epoch in range(len(run.history), run.epochs):
         record = _train_epoch(run, epoch, progress)
         if val_data is not None and is_main_process():

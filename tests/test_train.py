@@ -27,7 +27,7 @@ def test_fit_learns_and_records_history():
     assert {"seconds", "images_per_s", "val_mean_iu", "val_pixel_accuracy"} <= set(history[-1])
 
 
-def test_a_resumed_run_ends_with_the_same_weights(tmp_path):
+def test_a_resumed_run_ends_with_the_same_weights(tmp_path, capsys):
     config = TrainConfig(epochs=2, batch_size=4, lr_schedule="poly", seed=7)
     torch.manual_seed(1)
     straight = FCN16s(3, backbone="mini")
@@ -52,10 +52,14 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path):
     finally:
         train.save_checkpoint = real_save
     resumed = FCN16s(3, backbone="mini")  # a fresh process: nothing but the checkpoint
-    history = train.fit(resumed, tiny_segmentation(), config, checkpoint=tmp_path / "c.pt", progress=False).history
+    capsys.readouterr()
+    history = train.fit(resumed, tiny_segmentation(), config, checkpoint=tmp_path / "c.pt").history
     assert [h["epoch"] for h in history] == [1, 2]
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert capsys.readouterr().out.startswith("c.pt: resumed after epoch 1 (1 of 2 epochs)\n")
+    train.fit(FCN16s(3, backbone="mini"), tiny_segmentation(), config, checkpoint=tmp_path / "c.pt")
+    assert capsys.readouterr().out == "c.pt: finished, loaded (2 of 2 epochs)\n"
 
 
 def test_evaluate_scores_segmentation_and_classification():
