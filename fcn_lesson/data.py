@@ -37,6 +37,7 @@ __all__ = [
     "RARE_KEEP",
     "SCENES_FORMAT",
     "SegmentationDataset",
+    "class_shares",
     "default_root",
     "eval_transforms",
     "make_dataset",
@@ -254,6 +255,18 @@ def _save_atomic(image: Image.Image, path: Path, **options) -> None:
     tmp = path.with_name(path.name + ".tmp")
     image.save(tmp, format=path.suffix.lstrip(".").replace("jpg", "jpeg").upper(), **options)
     os.replace(tmp, path)
+
+
+def class_shares(dataset: Dataset, num_classes: int) -> torch.Tensor:
+    """Each class's share of the labelled pixels of ``dataset`` ("ignore" left out), in float64: how
+    common each class is, which a loss learns first and a balanced loss divides by."""
+    counts = torch.zeros(num_classes, dtype=torch.float64)
+    for _, label in dataset:
+        kept = label[label != IGNORE_INDEX].flatten()
+        if kept.numel() and int(kept.max()) >= num_classes:
+            raise ValueError(f"a label holds class {int(kept.max())}, but there are {num_classes} classes")
+        counts += torch.bincount(kept, minlength=num_classes).double()
+    return counts / counts.sum()
 
 
 # ---------------------------------------------------------------- reading any VOC root

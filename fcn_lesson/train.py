@@ -37,7 +37,7 @@ except ImportError:
     _WIDGETS = False
 
 from .checkpoints import fingerprint, read_checkpoint, rebuild_model, save_checkpoint
-from .data import IGNORE_INDEX
+from .data import IGNORE_INDEX, class_shares
 from .metrics import boundary_mask, confusion_matrix, scores
 from .models import model_spec
 
@@ -262,18 +262,11 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
 
 
 def balanced_weights(data: Dataset, num_classes: int) -> torch.Tensor:
-    """Median-frequency class weights: the median of the classes' pixel shares over each class's share,
-    counted over the labels of ``data`` ("ignore" left out). A rare class weighs more than a common one,
-    so that each class contributes about equally to the loss (the median-frequency balancing of
-    Eigen and Fergus)."""
-    counts = torch.zeros(num_classes, dtype=torch.float64)
-    for _, label in data:
-        kept = label[label != IGNORE_INDEX].flatten()
-        if kept.numel() and int(kept.max()) >= num_classes:
-            raise ValueError(f"a label holds class {int(kept.max())}, but there are {num_classes} classes")
-        counts += torch.bincount(kept, minlength=num_classes).double()
-    present = counts > 0  # an absent class is never a target: its weight is never used (0 here)
-    share = counts / counts.sum()
+    """Median-frequency class weights: the median of the classes' pixel shares (:func:`~fcn_lesson.data.class_shares`)
+    over each class's share. A rare class weighs more than a common one, so that each class contributes
+    about equally to the loss (the median-frequency balancing of Eigen and Fergus)."""
+    share = class_shares(data, num_classes)
+    present = share > 0  # an absent class is never a target: its weight is never used (0 here)
     weights = torch.zeros(num_classes, dtype=torch.float64)
     weights[present] = share[present].median() / share[present]
     return weights.float()

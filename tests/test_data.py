@@ -218,3 +218,14 @@ def test_a_rare_class_is_rare_in_the_training_scenes_only(tmp_path):
         (root / "VOCdevkit/VOC2012/fcn_lesson.json").read_text()
     with pytest.raises(ValueError, match="rare must be an object class"):
         data.make_dataset(tmp_path / "bad", train=2, val=2, size=48, rare=0)
+
+
+def test_class_shares_count_labelled_pixels_over_a_dataset_and_check_the_classes():
+    first = torch.zeros(4, 5, dtype=torch.long)  # 17 background, 2 class 1, 1 ignored
+    first[0, :2] = 1
+    first[3, 4] = data.IGNORE_INDEX
+    second = torch.full((2, 2), 2)  # 4 class 2
+    shares = data.class_shares([(None, first), (None, second)], 4)
+    torch.testing.assert_close(shares, torch.tensor([17, 2, 4, 0], dtype=torch.float64) / 23)
+    with pytest.raises(ValueError, match="holds class 5, but there are 4 classes"):
+        data.class_shares([(None, torch.full((2, 2), 5))], 4)
