@@ -1,5 +1,8 @@
-"""Shared test set-up: quick mode, deterministic single-threaded torch, a small generated dataset."""
+"""Shared test set-up: quick mode, deterministic single-threaded torch, a small generated dataset,
+a machine without network."""
 import os
+import urllib.error
+import urllib.request
 
 os.environ["FCN_LESSON_QUICK"] = "1"  # before fcn_lesson.recipe is imported: every schedule shrinks
 
@@ -19,3 +22,14 @@ def _deterministic():
 def scenes(tmp_path_factory):
     """A small generated dataset in VOC layout (the root that holds VOCdevkit/)."""
     return data.make_dataset(tmp_path_factory.mktemp("shapes"), train=6, val=4, size=64, seed=3)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network and nothing in torch's cache: every download fails as it does on an offline machine."""
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "urlopen", refuse)  # torch.hub imported the name for itself
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

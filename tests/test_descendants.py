@@ -77,13 +77,7 @@ def test_descendants_start_from_the_classifier_backbone_and_rebuild_from_their_s
         assert type(rebuilt) is cls and rebuilt.num_classes == 7
 
 
-def test_torchvision_fcn_offline(monkeypatch):
-    import urllib.error
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+def test_torchvision_fcn_offline(offline):
     with pytest.raises(ConnectionError, match="fcn_resnet50's weights.*~/.cache/torch/hub/checkpoints"):
         descendants.torchvision_fcn()
     model, pretrained = descendants.torchvision_fcn(required=False)

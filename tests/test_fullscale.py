@@ -1,6 +1,3 @@
-import urllib.error
-import urllib.request
-
 import pytest
 import torch
 
@@ -47,14 +44,9 @@ def test_voc_sets_read_voc_and_add_sbd_once(tmp_path):
     assert (len(train), len(val)) == (1, 1)
 
 
-def test_voc_sets_fail_clearly_without_data_or_network(tmp_path, monkeypatch):
+def test_voc_sets_fail_clearly_without_data_or_network(tmp_path, offline):
     with pytest.raises(FileNotFoundError, match="VOCdevkit/VOC2012"):
         fullscale.voc_sets(tmp_path / "nowhere")
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(ConnectionError, match="could not download PASCAL VOC 2012"):
         fullscale.voc_sets(tmp_path / "voc", download=True)
 
@@ -89,12 +81,7 @@ def test_imagenet_weights_only_for_vgg16(tmp_path):
         fullscale.train_voc(fullscale.PAPER, tmp_path, make_fake_voc(tmp_path / "voc"), backbone="mini")
 
 
-def test_pretrained_training_offline_says_how_to_get_the_weights(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
+def test_pretrained_training_offline_says_how_to_get_the_weights(tmp_path, offline):
     with pytest.raises(ConnectionError, match="VGG16's ImageNet weights"):
         fullscale.train_voc(fullscale.PAPER, tmp_path / "out", make_fake_voc(tmp_path / "voc"), steps=1)
 

@@ -163,13 +163,7 @@ def test_transplant_classifier_refuses_another_layout():
         surgery.transplant_classifier(FCN32s(7, backbone=replace(MINI, fc_width=64)), VGGClassifier(6))
 
 
-def test_imagenet_vgg16_offline(monkeypatch):
-    import urllib.error
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+def test_imagenet_vgg16_offline(offline):
     with pytest.raises(ConnectionError, match="ImageNet weights.*~/.cache/torch/hub/checkpoints"):
         surgery.imagenet_vgg16()
     model, pretrained = surgery.imagenet_vgg16(required=False)
