@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import build_model, model_spec
+from .registry import build_model, model_spec
 
 __all__ = ["FORMAT", "fingerprint", "load_checkpoint", "load_model", "read_checkpoint", "rebuild_model",
            "save_checkpoint", "strip_checkpoint", "write_atomic"]

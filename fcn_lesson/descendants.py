@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import Layout, _check_dtype, _layout, fit_layout, vgg_backbone
+from .models import Layout, check_images, check_num_classes, fit_layout, layout_of, vgg_backbone
 
 __all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "torchvision_fcn"]
 
@@ -52,7 +52,8 @@ class DilatedFCN(nn.Module):
 
     def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
         super().__init__()
-        self.layout, self.num_classes = fit_layout(_layout(backbone)), num_classes
+        check_num_classes(num_classes)
+        self.layout, self.num_classes = fit_layout(layout_of(backbone)), num_classes
         self.backbone = dilated_backbone(self.layout)
         width = self.layout.widths[-1]
         inner = width // 4  # torchvision's FCNHead narrows by four
@@ -62,7 +63,9 @@ class DilatedFCN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_images(self, x)
         score = self.head(self.backbone(x))
-        return F.interpolate(score.float(), size=x.shape[2:], mode="bilinear", align_corners=False)
+        if torch.is_autocast_enabled(x.device.type):  # interpolate in float32 under mixed precision
+            score = score.float()
+        return F.interpolate(score, size=x.shape[2:], mode="bilinear", align_corners=False)
 
 
 class _Up(nn.Module):
@@ -86,7 +89,8 @@ class UNetFCN(nn.Module):
 
     def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
         super().__init__()
-        self.layout, self.num_classes = fit_layout(_layout(backbone)), num_classes
+        check_num_classes(num_classes)
+        self.layout, self.num_classes = fit_layout(layout_of(backbone)), num_classes
         self.backbone = vgg_backbone(self.layout, padding=1)
         widths = self.layout.widths
         # every decoder step as wide as the deepest stage: mirroring the mini encoder's narrow first
@@ -112,10 +116,7 @@ class UNetFCN(nn.Module):
 
 
 def _check_images(model: nn.Module, x: torch.Tensor) -> None:
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {tuple(x.shape)}"
-                         " (add a batch dimension with x[None] for a single image)")
-    _check_dtype(model, x)
+    check_images(model, x)
     if min(x.shape[2:]) < 32:
         raise ValueError(f"{type(model).__name__} needs images of at least 32 x 32 pixels (its pools "
                          f"halve the size five times), got {tuple(x.shape[2:])}")
@@ -123,9 +124,10 @@ def _check_images(model: nn.Module, x: torch.Tensor) -> None:
 
 def count_flops(model: nn.Module, height: int, width: int | None = None, channels: int = 3) -> int:
     """Floating-point operations of one forward pass on one ``height x width`` input of ``channels``
-    (an RGB image by default), counted by PyTorch's ``FlopCounterMode`` (a multiply and an add are two)."""
-    device = next(model.parameters()).device
-    image = torch.zeros(1, channels, height, width or height, device=device)
+    (an RGB image by default, in the model's type), counted by PyTorch's ``FlopCounterMode`` (a multiply and
+    an add are two)."""
+    weights = next(model.parameters())
+    image = torch.zeros(1, channels, height, width or height, device=weights.device, dtype=weights.dtype)
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

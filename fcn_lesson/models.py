@@ -8,7 +8,7 @@ that an FCN-8s (:meth:`FCN.from_coarser`), as in the paper's staged training.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -17,8 +17,12 @@ from torch import nn
 from . import geometry
 from .surgery import bilinear_upsampler
 
-__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "Layout", "MINI", "MODELS", "VGG16", "VGGClassifier", "build_model",
-           "fit_layout", "model_spec", "vgg_backbone"]
+__all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "LAYOUTS", "Layout", "MINI", "VGG16", "VGGClassifier", "check_images",
+           "check_num_classes", "fit_layout", "layout_of", "upsample", "vgg_backbone"]
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Layout:
     def __post_init__(self):
         if len(self.widths) != 5 or len(self.convs) != 5:
             raise ValueError("a VGG layout has five stages: give five widths and five conv counts")
+        for name in ("widths", "convs"):
+            if not all(_whole(value) and value >= 1 for value in getattr(self, name)):
+                raise ValueError(f"a layout's {name} must be whole numbers >= 1, got {getattr(self, name)}")
+        if not _whole(self.fc_width) or self.fc_width < 1:
+            raise ValueError(f"a layout's fc_width must be a whole number >= 1, got {self.fc_width!r}")
 
     @property
     def native_size(self) -> int:
@@ -114,9 +123,8 @@ class VGGClassifier(nn.Module):
 
     def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        self.layout = fit_layout(_layout(backbone))
+        check_num_classes(num_classes)
+        self.layout = fit_layout(layout_of(backbone))
         self.num_classes = num_classes
         k, width, fc = self.layout.fc6_kernel, self.layout.widths[-1], self.layout.fc_width
         self.features = vgg_backbone(self.layout)
@@ -150,9 +158,8 @@ class FCN(nn.Module):
                  padding: int | None = None, learnable_upsampling: bool = False,
                  at_once: bool = False):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 (background and one class), got {num_classes}")
-        layout = fit_layout(_layout(backbone))
+        check_num_classes(num_classes)
+        layout = fit_layout(layout_of(backbone))
         if padding is None:
             padding = layout.padding
         self.num_classes, self.layout, self.padding = num_classes, layout, padding
@@ -183,10 +190,7 @@ class FCN(nn.Module):
         return [getattr(self, name) for name in ("upscore2", "upscore_pool4")[:self.skips]] + [self.upscore]
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {tuple(x.shape)}"
-                             " (add a batch dimension with x[None] for a single image)")
-        _check_dtype(self, x)
+        check_images(self, x)
         for size in x.shape[2:]:
             if size not in self._sizes_checked:
                 try:
@@ -209,17 +213,18 @@ class FCN(nn.Module):
         features = self.features(x)
         score = self.score_fr(self.head(features[4]))
         skip_inputs = [("score_pool4", features[3]), ("score_pool3", features[2])][:self.skips]
-        for (score_layer, feature), scale, upsample, crop in zip(
+        for (score_layer, feature), scale, upsampler, crop in zip(
                 skip_inputs, self.skip_scales, self._upsamplers(), self.crops):
-            score = _in_float32(upsample, score)
+            score = upsample(upsampler, score)
             skip = getattr(self, score_layer)(feature * scale if scale != 1 else feature)
             score = score + skip[:, :, crop:crop + score.shape[2], crop:crop + score.shape[3]]
-        score = _in_float32(self.upscore, score)
+        score = upsample(self.upscore, score)
         crop = self.crops[-1]
         return score[:, :, crop:crop + x.shape[2], crop:crop + x.shape[3]]
 
     @classmethod
-    def from_coarser(cls, coarser: "FCN", **kwargs) -> "FCN":
+    def from_coarser(cls, coarser: "FCN", *, learnable_upsampling: bool = False,
+                     at_once: bool = False) -> "FCN":
         """Start this FCN from a trained coarser one (FCN-16s from FCN-32s, FCN-8s from FCN-16s).
 
         Every layer the two share is copied (backbone, fc6/fc7, the scores and
@@ -232,7 +237,7 @@ class FCN(nn.Module):
             want = {1: "FCN32s", 2: "FCN16s"}.get(cls.skips, "nothing")
             raise ValueError(f"{cls.__name__} starts from a trained {want}, got {type(coarser).__name__}")
         model = cls(coarser.num_classes, backbone=coarser.layout, padding=coarser.padding,
-                    at_once=False, **kwargs)
+                    learnable_upsampling=learnable_upsampling, at_once=at_once)
         own = model.state_dict()
         shared = {k: v for k, v in coarser.state_dict().items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(shared, strict=False)
@@ -258,33 +263,20 @@ class FCN8s(FCN):
 
 
 
-
-def model_spec(model: nn.Module) -> dict:
-    """What rebuilds ``model`` (without its weights): its name in :data:`MODELS` and constructor arguments.
-
-    Checkpoints store it, so that a file alone says which network it holds.
-    """
-    model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model
-    names = {cls: name for name, cls in MODELS.items()}
-    if type(model) not in names:
-        raise ValueError(f"a {type(model).__name__} is none of the book's models ({', '.join(MODELS)})")
-    spec = {"name": names[type(model)], "num_classes": model.num_classes, "layout": asdict(model.layout)}
-    if isinstance(model, FCN):
-        spec.update(padding=model.padding, learnable_upsampling=model.learnable_upsampling,
-                    at_once=model.at_once)
-    return spec
+def check_num_classes(num_classes) -> None:
+    """Refuse a class count that is not a whole number >= 2 (background and one class), naming it."""
+    if not _whole(num_classes) or num_classes < 2:
+        raise ValueError(f"num_classes must be a whole number >= 2 (background and at least one class), "
+                         f"got {num_classes!r}")
 
 
-def build_model(spec: dict) -> nn.Module:
-    """The untrained model that :func:`model_spec` describes; a ``ValueError`` if it describes none."""
-    try:
-        options = dict(spec)
-        cls = MODELS[options.pop("name")]
-        layout = options.pop("layout")
-        layout = Layout(**{**layout, "widths": tuple(layout["widths"]), "convs": tuple(layout["convs"])})
-        return cls(options.pop("num_classes"), backbone=layout, **options)
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"not a model description of fcn_lesson ({type(err).__name__}: {err})") from None
+def check_images(model: nn.Module, x: torch.Tensor) -> None:
+    """Refuse what is not a batch of RGB images in the model's floating-point type, saying how to fix it."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"expected a batch of RGB images shaped N x 3 x H x W, got {shape}"
+                         " (add a batch dimension with x[None] for a single image)")
+    _check_dtype(model, x)
 
 
 def _check_dtype(model: nn.Module, x: torch.Tensor) -> None:
@@ -298,17 +290,25 @@ def _check_dtype(model: nn.Module, x: torch.Tensor) -> None:
                          f"pass x.to({weights}) (or convert the model with model.to({weights}))")
 
 
-def _in_float32(upsampler: nn.Module, score: torch.Tensor) -> torch.Tensor:
-    """Upsample in float32, also under mixed precision: the bilinear weights stay exact, and CPUs
-    have no fast bfloat16 transposed convolution with large kernels (32x: some 20 times slower)."""
-    with torch.autocast(score.device.type, enabled=False):
-        return upsampler(score.float())
+def upsample(upsampler: nn.Module, score: torch.Tensor) -> torch.Tensor:
+    """Run a bilinear upsampler in the model's own type; under mixed precision, in float32.
+
+    Under autocast the bilinear weights stay exact in float32, and CPUs have no
+    fast bfloat16 transposed convolution with large kernels (32x: some 20 times
+    slower). Outside autocast a float64, float16 or bfloat16 model upsamples in
+    its type, so that its output has its weights' type.
+    """
+    if torch.is_autocast_enabled(score.device.type):
+        with torch.autocast(score.device.type, enabled=False):
+            return upsampler(score.float())
+    return upsampler(score)
 
 
-def _layout(backbone: str | Layout) -> Layout:
+def layout_of(backbone: str | Layout) -> Layout:
+    """The :class:`Layout` that ``backbone`` names ("vgg16", "mini"), or ``backbone`` itself."""
     if isinstance(backbone, Layout):
         return backbone
-    if backbone not in LAYOUTS:
+    if not isinstance(backbone, str) or backbone not in LAYOUTS:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(LAYOUTS)} or pass a Layout")
     return LAYOUTS[backbone]
 
@@ -353,9 +353,3 @@ def fit_layout(layout: Layout) -> Layout:
 
     return replace(layout, padding=max(needed(skips) for skips in (0, 1, 2)))
 
-
-from .descendants import DilatedFCN, UNetFCN  # noqa: E402  (they build on the backbone above)
-
-#: Every model the book trains, by the name its checkpoints and the command line use.
-MODELS = {"classifier": VGGClassifier, "fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s,
-          "dilated": DilatedFCN, "unet": UNetFCN}

@@ -24,7 +24,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from . import folders, surgery
-from .models import FCN, MODELS, Layout
+from .models import FCN, Layout
+from .registry import MODELS
 from .train import TrainConfig, TrainResult, fit, is_main_process
 
 __all__ = ["Plan", "Stage", "TrainingData", "run_plan", "start_model"]

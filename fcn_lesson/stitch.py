@@ -12,7 +12,6 @@ against upsampling.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +65,7 @@ def rarefy(net: nn.Sequential) -> nn.Sequential:
             continue
         if isinstance(layer, nn.AvgPool2d):
             raise ValueError("AvgPool2d has no dilation: use a MaxPool2d or a strided convolution")
-        kernel, stride, padding = (layer.kernel_size, layer.stride, layer.padding)
+        stride, padding = layer.stride, layer.padding
         stride = stride if isinstance(stride, int) else stride[0]
         padding = padding if isinstance(padding, int) else padding[0]
         if getattr(layer, "ceil_mode", False):

@@ -39,7 +39,7 @@ except ImportError:
 from .checkpoints import fingerprint, read_checkpoint, rebuild_model, save_checkpoint
 from .data import IGNORE_INDEX, class_shares
 from .metrics import boundary_mask, confusion_matrix, scores
-from .models import model_spec
+from .registry import model_spec
 
 __all__ = ["TrainConfig", "TrainResult", "balanced_weights", "evaluate", "fit", "is_main_process",
            "main_process_first", "mixed_precision", "pick_device", "predict"]

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from fcn_lesson import descendants, geometry, surgery
-from fcn_lesson.models import MINI, VGGClassifier, build_model, fit_layout, model_spec, vgg_backbone
+from fcn_lesson.models import MINI, VGGClassifier, fit_layout, vgg_backbone
+from fcn_lesson.registry import build_model, model_spec
 
 
 def averaging_copy(backbone):
@@ -65,6 +66,7 @@ def test_count_flops_agrees_with_a_hand_count_for_one_convolution():
     # per output value: 3 x 3 x 3 multiplies and as many adds; 4 channels x 10 x 10 values
     assert descendants.count_flops(conv, 10) == 2 * (3 * 3 * 3) * 4 * 10 * 10
     assert descendants.count_flops(conv, 10, 20) == 2 * 27 * 4 * 10 * 20
+    assert descendants.count_flops(conv.double(), 10) == descendants.count_flops(conv.float(), 10)  # any type
 
 
 def test_descendants_start_from_the_classifier_backbone_and_rebuild_from_their_spec():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from fcn_lesson import geometry
-from fcn_lesson.models import (FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, VGGClassifier, build_model, fit_layout,
-                               model_spec, vgg_backbone)
+from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, VGGClassifier, fit_layout, vgg_backbone
+from fcn_lesson.registry import MODELS, build_model, model_spec
 
 NARROW_VGG16 = replace(VGG16, widths=(2,) * 5, fc_width=4)
 
@@ -33,7 +33,7 @@ def test_layouts():
 
 
 def test_bad_arguments_and_inputs_are_named():
-    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+    with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
         FCN8s(1)
     with pytest.raises(ValueError, match="unknown backbone 'vgg19'"):
         FCN8s(2, backbone="vgg19")
@@ -137,7 +137,7 @@ def test_classifier_reads_its_native_size_only():
         assert classifier(torch.randn(2, 3, size, size)).shape == (2, 6)
     with pytest.raises(ValueError, match=f"N x 3 x {size} x {size}.*convolutionalize"):
         classifier(torch.randn(2, 3, size + 32, size))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="a whole number >= 2"):
         VGGClassifier(1)
 
 
@@ -160,3 +160,40 @@ def test_upsampling_stays_float32_under_mixed_precision():
     assert seen == [(torch.float32, torch.float32)] and mixed.dtype == torch.float32
     with torch.no_grad():
         assert (mixed - model(x)).abs().max() < 0.1 * model(x).abs().max()  # bfloat16 features, same scores
+
+
+TINY = Layout(widths=(2, 2, 2, 2, 4), convs=(1, 1, 1, 1, 1), fc_width=2, batch_norm=True)  # the dilated head narrows 4x
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_runs_in_its_weights_type(name, dtype):
+    model = MODELS[name](3, backbone=TINY).to(dtype).eval()
+    side = model.layout.native_size if name == "classifier" else 40
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, side, side, dtype=dtype))
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    assert out.shape == ((2, 3) if name == "classifier" else (2, 3, side, side))
+
+
+def test_a_float64_fcn8s_passes_gradcheck():
+    """Gradients by autograd equal finite differences: the whole network, crops and upsamplers included."""
+    torch.manual_seed(0)
+    model = FCN8s(2, backbone=TINY).double().eval()
+    for layer in (model.score_fr, model.score_pool4, model.score_pool3):  # zero at first: make them count
+        torch.nn.init.normal_(layer.weight)
+    image = torch.randn(1, 3, 6, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(model, (image,), eps=1e-6, atol=1e-5)
+
+
+def test_under_autocast_the_fcns_still_upsample_in_float32():
+    model = FCN8s(3, backbone="mini").eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.randn(1, 3, 40, 40)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("num_classes", ["21", 21.0, True, 1, -3])
+def test_a_class_count_that_is_not_a_whole_number_from_2_is_refused_by_every_model(num_classes):
+    for cls in MODELS.values():
+        with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
+            cls(num_classes, backbone="mini")
