@@ -60,8 +60,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle, zip and torch errors all mean "not a checkpoint"
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); "
-                         "pass another file, or delete it and train again") from None
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: it is damaged, or was "
+                         "not written by torch.save); pass a .pt file written by `python -m fcn_lesson train`"
+                         ) from None
     if not isinstance(state, dict) or "format" not in state:
         raise ValueError(f"{path} was not written by fcn_lesson; pass a checkpoint from "
                          "`python -m fcn_lesson train`")
@@ -88,6 +89,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, map_location: str | torc
         raise ValueError(f"{path} holds a {_summary(state['model'])}, but this model is a "
                          f"{_summary(expected)}: build the model the checkpoint was trained as "
                          "(fcn_lesson.checkpoints.load_model does), or pass another checkpoint")
+    _check_tensors(getattr(model, "module", model), state["state_dict"], path)
     _load_weights(getattr(model, "module", model), state.pop("state_dict"), path)
     return state
 
@@ -98,11 +100,19 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
 
 
 def rebuild_model(state: dict, path: str | Path) -> nn.Module:
-    """The model a checkpoint ``state`` (read from ``path``) describes, with its weights, in eval mode."""
+    """The model a checkpoint ``state`` (read from ``path``) describes, with its weights, in eval mode.
+
+    The description is first built on the meta device (no memory) and checked
+    against the stored tensors, so that a damaged or crafted description cannot
+    ask for gigabytes before it is refused.
+    """
     try:
-        model = build_model(state["model"])
+        with torch.device("meta"):
+            skeleton = build_model(state["model"])
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+    _check_tensors(skeleton, state["state_dict"], path)
+    model = build_model(state["model"])
     _load_weights(model, state["state_dict"], path)
     return model.to(next(iter(state["state_dict"].values())).device).eval()
 
@@ -121,13 +131,29 @@ def strip_checkpoint(path: str | Path) -> Path:
     return write_atomic(state, path)
 
 
+def _check_tensors(model: nn.Module, state_dict: dict, path) -> None:
+    """Refuse weights whose names or shapes are not ``model``'s, and weights that are not finite."""
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    stored = {name: tuple(tensor.shape) for name, tensor in state_dict.items() if isinstance(tensor, torch.Tensor)}
+    if stored != expected:
+        name = min({*expected, *stored} - {n for n in expected if stored.get(n) == expected[n]})
+        raise ValueError(f"{path} does not fit its own model description ({name}: stored "
+                         f"{stored.get(name, 'nothing')}, the model has {expected.get(name, 'nothing')}): "
+                         "the file is damaged; pass another checkpoint or train it again into a new folder")
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{path} holds weights that are not finite (NaN or infinity, first in {name}): "
+                             "the run that made it diverged; train again with a lower learning rate")
+
+
 def _load_weights(model: nn.Module, state_dict: dict, path) -> None:
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:  # missing, unexpected or misshapen tensors
         first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise ValueError(f"{path} does not fit its own model description ({first}): "
-                         "the file is damaged; train it again") from None
+                         "the file is damaged; pass another checkpoint or train it again into a new folder"
+                         ) from None
 
 
 def _summary(spec: dict) -> str:

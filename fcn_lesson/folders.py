@@ -11,8 +11,8 @@ folder.
 """
 from __future__ import annotations
 
+import fcntl
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,6 @@ __all__ = ["STAMP", "claim", "made_by", "training_lock"]
 
 #: The file that marks a folder as made by one of this module's commands.
 STAMP = ".fcn_lesson.json"
-_LOCK = ".training.lock"
 _REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -68,41 +67,18 @@ def claim(folder: str | Path, command: str) -> Path:
 def training_lock(folder: str | Path):
     """Hold ``folder``'s lock while training into it: a second training there fails at once.
 
-    A lock left by a process that no longer runs (killed, machine restarted)
-    is taken over.
+    The lock is the operating system's (``flock`` on the folder's stamp), so it
+    ends with the process that holds it, however that process ends: nothing is
+    left behind to clean up, and no stale lock is ever taken over by mistake.
     """
-    lock = Path(folder) / _LOCK
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
+    stamp = Path(folder) / STAMP
+    with open(stamp, "a") as handle:  # claim() made it; "a" changes nothing in it
         try:
-            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            holder = _holder(lock)
-            if holder is not None and _running(holder):
-                raise ValueError(f"{folder} is in use by another training (process {holder}): wait for it "
-                                 "to finish, or train into another folder") from None
-            lock.unlink(missing_ok=True)  # left by a process that is gone
-    os.write(handle, str(os.getpid()).encode())
-    os.close(handle)
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _holder(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{folder} is in use by another training: wait for it to finish, "
+                             "or train into another folder") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -61,6 +61,7 @@ class Plan:
             if stage.start not in STARTS and stage.start not in seen:
                 raise ValueError(f"stage {stage.name} starts from {stage.start!r}, which is neither "
                                  f"{' nor '.join(STARTS)} nor an earlier stage of plan {self.name!r}")
+            _check_settings(stage)
             seen.add(stage.name)
 
     def stage(self, name: str) -> Stage:
@@ -78,6 +79,21 @@ class Plan:
                 needed.append(stage)
                 wanted.add(stage.start)
         return needed[::-1]
+
+
+def _check_settings(stage: Stage) -> None:
+    """Refuse a setting that the stage's model would silently ignore."""
+    cls = MODELS[stage.model]
+    fcn = issubclass(cls, FCN)
+    if stage.learnable_upsampling and not fcn:
+        raise ValueError(f"stage {stage.name}: learnable_upsampling is for the FCNs; {stage.model} has no "
+                         "bilinear upsamplers to learn")
+    if stage.at_once and not (fcn and cls.skips):
+        raise ValueError(f"stage {stage.name}: at_once scales the skips of FCN-16s and FCN-8s; "
+                         f"{stage.model} has none")
+    if stage.model == "classifier" and stage.start != "random":
+        raise ValueError(f"stage {stage.name}: a classifier starts from random weights here (the book's "
+                         f"stand-in for ImageNet pre-training), not from {stage.start!r}")
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,7 @@ def start_model(stage: Stage, plan: Plan, data: TrainingData, trained: dict[str,
     cls = MODELS[stage.model]
     parent = trained[stage.start].model if stage.start in trained else None
     if isinstance(parent, FCN):
-        return cls.from_coarser(parent, learnable_upsampling=stage.learnable_upsampling)
+        return cls.from_coarser(parent, learnable_upsampling=stage.learnable_upsampling, at_once=stage.at_once)
     options = {"learnable_upsampling": stage.learnable_upsampling, "at_once": stage.at_once} \
         if issubclass(cls, FCN) else {}
     model = cls(data.num_classes, backbone=plan.layout, **options)
@@ -112,6 +128,16 @@ def start_model(stage: Stage, plan: Plan, data: TrainingData, trained: dict[str,
     elif stage.start == "imagenet":
         surgery.transplant_vgg16(model, surgery.imagenet_vgg16(required=True)[0])
     return model
+
+
+def _provenance(parent: TrainResult | None, start: str) -> str | dict:
+    """Where a stage's weights start, for its fingerprint: ``start`` itself ("random", "imagenet"), or
+    the parent run's fingerprint, marked when the parent's weights were stripped to half precision."""
+    if parent is None:
+        return start
+    if parent.weights_only:
+        return {"fingerprint": parent.fingerprint, "weights": "half precision (stripped for shipping)"}
+    return parent.fingerprint
 
 
 def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | None = None, retrain: bool = False,
@@ -132,8 +158,7 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
     with folders.training_lock(out) if is_main_process() else nullcontext():  # rank 0 holds it for all
         for stage in stages:
             model = start_model(stage, plan, data, trained)
-            origin = {"data": data.description, "from": trained[stage.start].fingerprint
-                      if stage.start in trained else stage.start}
+            origin = {"data": data.description, "from": _provenance(trained.get(stage.start), stage.start)}
             train_set, val_set = data.objects if stage.model == "classifier" else (data.train, data.val)
             if progress and is_main_process():
                 print(f"-- {stage.name} ({stage.model}, from {stage.start}) --", flush=True)

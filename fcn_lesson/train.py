@@ -92,8 +92,14 @@ class TrainConfig:
                                      ("loss", self.loss, LOSSES), ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
 
     def epochs_for(self, train_images: int) -> int:
         """Passes over ``train_images`` images: ``epochs``, or enough to make ``steps`` steps."""
@@ -109,6 +115,7 @@ class TrainResult:
     model: nn.Module
     history: list[dict]  # one record per epoch: loss, seconds, images/s, validation scores
     fingerprint: str = ""  # of the run that made it (configuration, model, origin)
+    weights_only: bool = False  # loaded from a checkpoint stripped for shipping (half-precision weights)
 
     @property
     def seconds(self) -> float:
@@ -119,7 +126,7 @@ class TrainResult:
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "TrainResult":
         """The finished (or interrupted) run saved at ``path``, its model rebuilt and in eval mode."""
         state = read_checkpoint(path, map_location)
-        return cls(rebuild_model(state, path), state["history"], state["fingerprint"])
+        return cls(rebuild_model(state, path), state["history"], state["fingerprint"], "optimizer" not in state)
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -130,8 +137,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device} is not one this module trains on: use cpu, cuda or cuda:N")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise ValueError(f"device {device} does not exist: the CPU is one device, use cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device} asked for, but this machine has no CUDA GPU: use cpu "
                          "(or leave the device out to pick one)")
@@ -197,9 +208,14 @@ def _live_bars() -> bool:
     return _WIDGETS or sys.stderr.isatty()
 
 
-def run_fingerprint(model: nn.Module, config: TrainConfig, origin: dict | None) -> str:
-    """The fingerprint of training ``model`` with ``config``, starting from ``origin``."""
-    return fingerprint({"config": asdict(config), "model": model_spec(model), "origin": origin})
+def run_fingerprint(model: nn.Module, config: TrainConfig, origin: dict | None, processes: int = 1) -> str:
+    """The fingerprint of training ``model`` with ``config``, starting from ``origin``, in ``processes``
+    processes (``torchrun``: each takes its own batch, so the step sees ``processes`` batches).
+    A single process is left out of the description, so that such runs keep their fingerprints."""
+    description = {"config": asdict(config), "model": model_spec(model), "origin": origin}
+    if processes != 1:
+        description["processes"] = processes
+    return fingerprint(description)
 
 
 @dataclass
@@ -218,8 +234,11 @@ class _Run:
     loader: DataLoader
     generator: torch.Generator  # the loader's shuffling, reseeded every epoch
     epochs: int
+    origin: dict | None
+    processes: int
     fingerprint: str
     history: list[dict] = field(default_factory=list)
+    weights_only: bool = False  # the checkpoint it loaded was stripped (finished, half-precision weights)
     class_weights: torch.Tensor | None = None  # loss="balanced" only
 
 
@@ -258,7 +277,7 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
     if dist.is_initialized():  # batch-norm statistics are per process: keep rank 0's everywhere
         for buffer in model.buffers():
             dist.broadcast(buffer, 0)
-    return TrainResult(model, run.history, run.fingerprint)
+    return TrainResult(model, run.history, run.fingerprint, run.weights_only)
 
 
 def balanced_weights(data: Dataset, num_classes: int) -> torch.Tensor:
@@ -301,8 +320,9 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
                         persistent_workers=num_workers > 0, generator=generator)
     net = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
     scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16 and device.type == "cuda")
+    processes = dist.get_world_size() if dist.is_initialized() else 1
     return _Run(model, net, config, device, optimizer, lr_scheduler, autocast, scaler, sampler, loader, generator,
-                epochs, run_fingerprint(model, config, origin))
+                epochs, origin, processes, run_fingerprint(model, config, origin, processes))
 
 
 def _resume(run: _Run, checkpoint, replace_stale: bool) -> None:
@@ -317,7 +337,7 @@ def _resume(run: _Run, checkpoint, replace_stale: bool) -> None:
         if replace_stale:
             return
         raise ValueError(f"{checkpoint} was made by another run ({_difference(state, run)}): "
-                         "train into another folder, or delete that file to train it anew")
+                         "train into another folder (or run the command that made it)")
     run.model.load_state_dict(state["state_dict"])
     if "optimizer" in state:
         run.optimizer.load_state_dict(state["optimizer"])
@@ -326,6 +346,7 @@ def _resume(run: _Run, checkpoint, replace_stale: bool) -> None:
         raise ValueError(f"{checkpoint} was stripped of its optimizer state, so it cannot be resumed: "
                          "train into another folder")
     run.history = state["history"]
+    run.weights_only = "optimizer" not in state
 
 
 def _difference(state: dict, run: _Run) -> str:
@@ -335,6 +356,12 @@ def _difference(state: dict, run: _Run) -> str:
                if state["config"].get(key) != new[key]]
     if state["model"] != model_spec(run.model):
         changed.append("another model")
+    if state.get("processes", 1) != run.processes:
+        changed.append(f"processes {state.get('processes', 1)} -> {run.processes}")
+    old, new = state.get("origin"), run.origin
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed += [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in sorted({*old, *new})
+                    if old.get(key) != new.get(key)]
     if not changed:
         changed.append("other starting weights or data")
     return "; ".join(changed)
@@ -363,9 +390,14 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.lr_scheduler.step()
+        value = loss.item()  # the step's one device sync: the bar shows it, the epoch's mean adds it
+        if not math.isfinite(value):
+            raise ValueError(f"the loss became {value} in epoch {epoch + 1} (after {seen} images): training "
+                             f"diverged; lower the learning rate (lr {run.config.lr:g}); the checkpoint of "
+                             "the last whole epoch is kept")
         seen += len(images)
-        total_loss += loss.item() * len(images)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        total_loss += value * len(images)
+        bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     seconds = time.perf_counter() - began
     world = dist.get_world_size() if dist.is_initialized() else 1
     return {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_s": seen * world / seconds}
@@ -379,7 +411,8 @@ def _end_epoch(run: _Run, record: dict, checkpoint, progress: bool) -> None:
         if checkpoint is not None:
             save_checkpoint(checkpoint, run.model, optimizer=run.optimizer.state_dict(),
                             lr_scheduler=run.lr_scheduler.state_dict(), epoch=record["epoch"], epochs=run.epochs,
-                            history=run.history, config=asdict(run.config), fingerprint=run.fingerprint)
+                            history=run.history, config=asdict(run.config), origin=run.origin,
+                            processes=run.processes, fingerprint=run.fingerprint)
     if dist.is_initialized():
         dist.barrier()
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from fcn_lesson import checkpoints
-from fcn_lesson.models import FCN8s, FCN16s, FCN32s, VGGClassifier, model_spec
+from fcn_lesson.models import FCN8s, FCN16s, FCN32s, VGGClassifier
+from fcn_lesson.registry import model_spec
 
 ENTRIES = {"epoch": 3, "epochs": 3, "history": [], "config": {}, "fingerprint": "x"}
 

@@ -55,16 +55,28 @@ def test_a_file_or_an_unwritable_folder_is_refused(tmp_path):
 
 
 def test_a_second_training_into_the_same_folder_fails_at_once(tmp_path):
-    with folders.training_lock(tmp_path):
+    out = folders.claim(tmp_path / "out", "train")
+    with folders.training_lock(out):
         code = (f"from fcn_lesson import folders\n"
-                f"with folders.training_lock({str(tmp_path)!r}):\n    pass\n")
+                f"with folders.training_lock({str(out)!r}):\n    pass\n")
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert other.returncode != 0 and f"in use by another training (process {os.getpid()})" in other.stderr
-    assert not (tmp_path / ".training.lock").exists()
+        assert other.returncode != 0 and "is in use by another training" in other.stderr
+    assert sorted(p.name for p in out.iterdir()) == [folders.STAMP]  # nothing left behind
+    assert folders.made_by(out) == "train"
 
 
-def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (tmp_path / ".training.lock").write_text(dead.stdout.strip())
-    with folders.training_lock(tmp_path):
-        assert (tmp_path / ".training.lock").read_text() == str(os.getpid())
+def test_the_lock_dies_with_a_killed_process(tmp_path):
+    out = folders.claim(tmp_path / "out", "train")
+    code = (f"import time\nfrom fcn_lesson import folders\n"
+            f"with folders.training_lock({str(out)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ValueError, match="in use by another training"):
+            with folders.training_lock(out):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with folders.training_lock(out):  # kill -9 left no lock behind
+        pass

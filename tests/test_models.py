@@ -103,16 +103,25 @@ def test_from_coarser_checks_the_order():
         FCN16s.from_coarser(FCN16s(2, backbone="mini"))
 
 
-def test_at_once_scales_the_pool_features():
-    staged, at_once = FCN8s(2, backbone="mini"), FCN8s(2, backbone="mini", at_once=True)
+def test_at_once_scales_the_pool_features_by_the_papers_factors():
+    staged, at_once = FCN8s(2, backbone="mini").eval(), FCN8s(2, backbone="mini", at_once=True).eval()
     assert staged.skip_scales == (1.0, 1.0) and at_once.skip_scales == (0.01, 0.0001)
     at_once.load_state_dict(staged.state_dict())
+    seen = {}
+    for model in (staged, at_once):
+        for name in ("score_pool4", "score_pool3"):
+            getattr(model, name).register_forward_hook(
+                lambda layer, inputs, output, key=(model.at_once, name): seen.__setitem__(key, inputs[0]))
+    x = torch.randn(1, 3, 40, 40)
     with torch.no_grad():
-        for model in (staged, at_once):
-            model.score_pool3.bias.fill_(0.0)
-            model.score_pool3.weight.fill_(1.0)
-        x = torch.randn(1, 3, 40, 40)
-        assert not torch.allclose(staged.eval()(x), at_once.eval()(x))
+        staged(x), at_once(x)
+    assert torch.allclose(seen[True, "score_pool4"], 0.01 * seen[False, "score_pool4"])
+    assert torch.allclose(seen[True, "score_pool3"], 0.0001 * seen[False, "score_pool3"])
+
+
+def test_from_coarser_keeps_the_at_once_scaling_it_is_asked_for():
+    sixteen = FCN16s.from_coarser(FCN32s(2, backbone="mini"), at_once=True)
+    assert sixteen.at_once and sixteen.skip_scales == (0.01,)
 
 
 def test_upsampling_is_fixed_by_default():

@@ -74,3 +74,36 @@ def test_only_rank_0_of_a_torchrun_job_claims_and_writes_the_folder(tmp_path, sc
     monkeypatch.setenv("RANK", "0")
     run_plan(plan, data, tmp_path / "out", progress=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".fcn_lesson.json", "classifier.pt"]
+
+
+@pytest.mark.parametrize("stage, complaint", [
+    (Stage("c", "classifier", ONE, learnable_upsampling=True), "learnable_upsampling is for the FCNs"),
+    (Stage("d", "dilated", ONE, learnable_upsampling=True), "dilated has no bilinear upsamplers"),
+    (Stage("u", "unet", ONE, at_once=True), "unet has none"),
+    (Stage("f", "fcn32s", ONE, at_once=True), "fcn32s has none"),
+    (Stage("c", "classifier", ONE, start="imagenet"), "not from 'imagenet'"),
+])
+def test_a_setting_the_stages_model_would_ignore_is_refused(stage, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        Plan("bad", MINI, (stage,))
+
+
+def test_a_staged_at_once_fcn_is_at_once(scenes):
+    data = recipe.training_data(recipe.QUICK, scenes)
+    plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier"),
+                            Stage("fcn16s", "fcn16s", ONE, start="fcn32s", at_once=True)))
+    results = run_plan(plan, data, scenes.parent / "at-once-staged", until="fcn32s", progress=False)
+    assert start_model(plan.stage("fcn16s"), plan, data, results).skip_scales == (0.01,)
+
+
+def test_a_stage_from_a_stripped_parent_is_another_run_than_from_the_full_one(tmp_path, scenes):
+    from fcn_lesson.checkpoints import strip_checkpoint
+
+    data = recipe.training_data(recipe.QUICK, scenes)
+    plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier")))
+    full = run_plan(plan, data, tmp_path / "out", progress=False)
+    strip_checkpoint(tmp_path / "out" / "classifier.pt")
+    (tmp_path / "out" / "fcn32s.pt").unlink()
+    again = run_plan(plan, data, tmp_path / "out", progress=False)
+    assert again["classifier"].fingerprint == full["classifier"].fingerprint and again["classifier"].weights_only
+    assert again["fcn32s"].fingerprint != full["fcn32s"].fingerprint

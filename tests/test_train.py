@@ -73,7 +73,10 @@ def test_evaluate_scores_segmentation_and_classification():
 
 
 @pytest.mark.parametrize("option, value", [("optimizer", "rmsprop"), ("lr_schedule", "cosine"), ("loss", "max"),
-                                           ("batch_size", 0), ("epochs", 0), ("lr", -1.0)])
+                                           ("batch_size", 0), ("epochs", 0), ("lr", -1.0),
+                                           ("lr", float("inf")), ("lr", float("nan")), ("momentum", -1),
+                                           ("momentum", 1.0), ("weight_decay", -1e-4), ("seed", -1),
+                                           ("epochs", 2.5), ("steps", 0)])
 def test_a_configuration_is_checked_when_made(option, value):
     with pytest.raises(ValueError, match=option):
         TrainConfig(**{"epochs": 1, option: value})
@@ -88,12 +91,29 @@ def test_steps_are_rounded_up_to_whole_epochs():
     assert TrainConfig(epochs=3).epochs_for(10**6) == 3
 
 
-def test_the_poly_schedule_is_torch_polynomial_lr_and_the_summed_loss_sums():
-    model = FCN32s(3, backbone="mini")
-    config = TrainConfig(epochs=1, batch_size=2, lr=1e-3, optimizer="sgd", momentum=0.99, loss="sum",
-                         lr_schedule="poly")
-    history = train.fit(model, tiny_segmentation(4), config, progress=False).history
-    assert history[0]["loss"] > 100  # a sum over pixels, not a mean
+def test_the_poly_schedule_falls_as_1_minus_step_over_steps_to_the_0_9(monkeypatch):
+    rates, step = [], torch.optim.SGD.step
+
+    def recording(optimizer, *args, **kwargs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", recording)
+    config = TrainConfig(epochs=2, batch_size=2, lr=1e-3, optimizer="sgd", lr_schedule="poly")
+    train.fit(FCN32s(3, backbone="mini"), tiny_segmentation(6), config, progress=False)
+    steps = 2 * 3
+    assert rates == pytest.approx([1e-3 * (1 - k / steps) ** 0.9 for k in range(steps)], rel=1e-6)
+
+
+def test_the_summed_loss_is_the_mean_times_the_labelled_pixels():
+    data = tiny_segmentation(2)
+    labelled = int((data.tensors[1] != 255).sum())
+    losses = {}
+    for loss in ("mean", "sum"):
+        config = TrainConfig(epochs=1, batch_size=2, lr=1e-12, optimizer="sgd", loss=loss)
+        torch.manual_seed(0)
+        losses[loss] = train.fit(FCN32s(3, backbone="mini"), data, config, progress=False).history[0]["loss"]
+    assert losses["sum"] == pytest.approx(losses["mean"] * labelled, rel=1e-5)
 
 
 def test_an_empty_training_set_is_refused():
@@ -256,3 +276,57 @@ def test_a_balanced_loss_needs_the_number_of_classes(scenes):
     config = TrainConfig(epochs=1, batch_size=2, loss="balanced")
     with pytest.raises(ValueError, match="pass num_classes"):
         train.fit(FCN8s(7, backbone="mini"), scene_data.voc_dataset(scenes, "train"), config, progress=False)
+
+
+class GoesBadInEpoch2(torch.utils.data.Dataset):
+    """Four good scenes in epoch 1; from epoch 2 on, an image of NaNs (as a diverged network makes)."""
+
+    def __init__(self):
+        self.scenes, self.read = tiny_segmentation(4), 0
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        self.read += 1
+        image, label = self.scenes[index]
+        return (image if self.read <= 4 else torch.full_like(image, float("nan"))), label
+
+
+def test_a_diverging_run_stops_with_the_fix_and_keeps_its_last_epoch(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=2, lr=1e-3)
+    with pytest.raises(ValueError, match=r"loss became nan in epoch 2 .*lower the learning rate"):
+        train.fit(FCN32s(3, backbone="mini"), GoesBadInEpoch2(), config, checkpoint=tmp_path / "run.pt",
+                  progress=False)
+    assert checkpoints.read_checkpoint(tmp_path / "run.pt")["epoch"] == 1
+
+
+def test_a_checkpoint_with_weights_that_are_not_finite_is_refused(tmp_path):
+    model = FCN32s(3, backbone="mini")
+    with torch.no_grad():
+        model.score_fr.weight[0, 0] = float("nan")
+    checkpoints.save_checkpoint(tmp_path / "nan.pt", model, epoch=1, epochs=1, history=[], config={},
+                                fingerprint="x")
+    with pytest.raises(ValueError, match=r"not finite .*score_fr.weight.*diverged"):
+        checkpoints.load_model(tmp_path / "nan.pt")
+
+
+def test_an_absurd_model_description_is_refused_before_anything_is_allocated(tmp_path):
+    model = FCN32s(3, backbone="mini")
+    checkpoints.save_checkpoint(tmp_path / "ok.pt", model, epoch=1, epochs=1, history=[], config={},
+                                fingerprint="x")
+    state = checkpoints.read_checkpoint(tmp_path / "ok.pt")
+    state["model"]["layout"]["widths"] = [10**7] * 5  # some 10^15 weights if it were built
+    torch.save(state, tmp_path / "absurd.pt")
+    with pytest.raises(ValueError, match=r"absurd.pt does not fit its own model description"):
+        checkpoints.load_model(tmp_path / "absurd.pt")
+
+
+def test_a_run_in_other_processes_or_from_stripped_weights_is_another_run(tmp_path):
+    model, config = FCN32s(3, backbone="mini"), TrainConfig(epochs=1)
+    origin = {"data": "d", "from": "f"}
+    one = train.run_fingerprint(model, config, origin)
+    assert one == train.run_fingerprint(model, config, origin, processes=1)
+    assert one != train.run_fingerprint(model, config, origin, processes=2)
+    stripped = {"data": "d", "from": {"fingerprint": "f", "weights": "half precision (stripped for shipping)"}}
+    assert one != train.run_fingerprint(model, config, stripped)
