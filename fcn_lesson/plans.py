@@ -15,6 +15,7 @@ upstream (a recipe's learning rate, the data) reaches every stage after it.
 """
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from torch.utils.data import Dataset
 from . import folders, surgery
 from .models import FCN, Layout
 from .registry import MODELS
-from .train import TrainConfig, TrainResult, fit, is_main_process
+from .checkpoints import read_checkpoint
+from .train import TrainConfig, TrainResult, fit, is_main_process, run_fingerprint
 
 __all__ = ["Plan", "Stage", "TrainingData", "run_plan", "start_model"]
 
@@ -140,6 +142,22 @@ def _provenance(parent: TrainResult | None, start: str) -> str | dict:
     return parent.fingerprint
 
 
+def _finished_before_stripping(checkpoint: Path, model: nn.Module, stage: Stage, data: TrainingData,
+                               trained: dict[str, TrainResult]) -> TrainResult | None:
+    """The finished run in ``checkpoint`` if it started from its parent's full weights, the parent having
+    been stripped since (``train --weights-only`` strips a plan's stages after all of them are trained)."""
+    parent = trained.get(stage.start)
+    if parent is None or not parent.weights_only or not checkpoint.is_file():
+        return None
+    state = read_checkpoint(checkpoint)
+    full = {"data": data.description, "from": parent.fingerprint}
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if state["epoch"] < state["epochs"] or state["fingerprint"] != run_fingerprint(model, stage.config, full,
+                                                                                   processes):
+        return None
+    return TrainResult.load(checkpoint)
+
+
 def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | None = None, retrain: bool = False,
              device=None, num_workers: int = 0, progress: bool = True) -> dict[str, TrainResult]:
     """Train the stages of ``plan`` (those ``until`` needs, or all) into ``out``; one result per stage.
@@ -162,6 +180,12 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
             train_set, val_set = data.objects if stage.model == "classifier" else (data.train, data.val)
             if progress and is_main_process():
                 print(f"-- {stage.name} ({stage.model}, from {stage.start}) --", flush=True)
+            before = _finished_before_stripping(out / f"{stage.name}.pt", model, stage, data, trained)
+            if before is not None:
+                trained[stage.name] = before
+                if progress and is_main_process():
+                    print(f"{stage.name}.pt: finished before {stage.start}.pt was stripped, loaded", flush=True)
+                continue
             trained[stage.name] = fit(model, train_set, stage.config, val_data=val_set,
                                       num_classes=None if stage.model == "classifier" else data.num_classes,
                                       checkpoint=out / f"{stage.name}.pt", origin=origin, replace_stale=retrain,

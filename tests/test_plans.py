@@ -103,6 +103,8 @@ def test_a_stage_from_a_stripped_parent_is_another_run_than_from_the_full_one(tm
     plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier")))
     full = run_plan(plan, data, tmp_path / "out", progress=False)
     strip_checkpoint(tmp_path / "out" / "classifier.pt")
+    kept = run_plan(plan, data, tmp_path / "out", progress=False)  # made from the full weights: still done
+    assert kept["fcn32s"].fingerprint == full["fcn32s"].fingerprint
     (tmp_path / "out" / "fcn32s.pt").unlink()
     again = run_plan(plan, data, tmp_path / "out", progress=False)
     assert again["classifier"].fingerprint == full["classifier"].fingerprint and again["classifier"].weights_only
