@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.datasets import SBDataset, VOCSegmentation
@@ -33,6 +33,7 @@ __all__ = [
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MIN_SCENE_SIZE",
     "PALETTE",
     "RARE_KEEP",
     "SCENES_FORMAT",
@@ -43,6 +44,7 @@ __all__ = [
     "make_dataset",
     "make_scene",
     "object_images",
+    "read_image",
     "sbd_dataset",
     "to_caffe_input",
     "train_transforms",
@@ -65,6 +67,8 @@ _VOC_DIR = Path("VOCdevkit", "VOC2012")
 RARE_KEEP = 0.1
 #: Bumped when the generator changes, so that stale scenes are regenerated and models retrained.
 SCENES_FORMAT = 1
+#: The smallest scene side: the smallest objects (a twentieth of the side) must still be pixels wide.
+MIN_SCENE_SIZE = 32
 
 
 def _voc_palette() -> list[int]:
@@ -205,29 +209,41 @@ def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int = 300,
-                 size: int = 128, seed: int = 0, rare: int | None = None) -> Path:
-    """Write the scenes in VOC layout under ``root`` (default: :func:`default_root`); return ``root``.
+                 size: int = 128, seed: int = 0, rare: int | None = None, name: str = "shapes") -> Path:
+    """Write the scenes in VOC layout under ``root``; return ``root``.
 
     With ``rare``, that class is rare in the training scenes (see :func:`make_scene`);
     the validation scenes keep every class as common as the others, so that it can be scored.
 
     Deterministic for a given seed, and skipped when the same set is already
     there (a ``fcn_lesson.json`` beside the images records what was made).
-    ``root`` must be new, empty, or made by this function (see :mod:`fcn_lesson.folders`).
-    Files are written under temporary names and renamed, so an interrupted run
-    leaves no half-written image behind.
+    Without ``root``, the scenes live in the module's own cache,
+    ``default_root(name)``, where scenes made with other settings are made anew.
+    A ``root`` that is passed is the user's: other scenes there are refused,
+    never overwritten, and the folder must be new, empty, or made by this
+    function (see :mod:`fcn_lesson.folders`). Files are written under temporary
+    names and renamed, so an interrupted run leaves no half-written image behind.
     """
-    root = Path(root) if root is not None else default_root()
-    voc = root / _VOC_DIR
+    for option, value, least in (("train", train, 1), ("val", val, 1), ("size", size, MIN_SCENE_SIZE),
+                                 ("seed", seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{option} must be a whole number >= {least}, got {value!r}")
     if rare is not None and not 0 < rare < len(CLASSES):
         raise ValueError(f"rare must be an object class, 1 to {len(CLASSES) - 1}, got {rare}")
+    cache = root is None
+    root = default_root(name) if cache else Path(root)
+    voc = root / _VOC_DIR
     recipe = {"format": SCENES_FORMAT, "train": train, "val": val, "size": size, "seed": seed}
     if rare is not None:
         recipe["rare"] = rare
     stamp = voc / "fcn_lesson.json"
     if stamp.exists():  # a tree this function generated
-        if json.loads(stamp.read_text()) == recipe:
+        made = json.loads(stamp.read_text())
+        if made == recipe:
             return root
+        if not cache or folders.made_by(root) != "make-data":
+            raise ValueError(f"{root} holds other scenes ({_describe(made)}) than these ({_describe(recipe)}): "
+                             "pass a new or empty folder (nothing in it was changed)")
     elif (voc / "ImageSets").exists():
         raise ValueError(f"{root} holds a VOC tree that was not generated here: train on it as it is "
                          "(--data voc), or pass a new or empty folder for the generated scenes")
@@ -237,18 +253,22 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
         (voc / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = {"train": [f"train_{i:05d}" for i in range(train)], "val": [f"val_{i:05d}" for i in range(val)]}
-    for name in names["train"] + names["val"]:
-        image, label = make_scene(rng, size, rare=rare if name.startswith("train") else None)
-        _save_atomic(Image.fromarray(image), voc / "JPEGImages" / f"{name}.jpg", quality=92)
+    for scene in names["train"] + names["val"]:
+        image, label = make_scene(rng, size, rare=rare if scene.startswith("train") else None)
+        _save_atomic(Image.fromarray(image), voc / "JPEGImages" / f"{scene}.jpg", quality=92)
         mask = Image.fromarray(label, mode="P")
         mask.putpalette(PALETTE)
-        _save_atomic(mask, voc / "SegmentationClass" / f"{name}.png")
+        _save_atomic(mask, voc / "SegmentationClass" / f"{scene}.png")
     for split in ("train", "val"):
         (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(names[split]) + "\n")
     (voc / "ImageSets" / "Segmentation" / "trainval.txt").write_text(
         "\n".join(names["train"] + names["val"]) + "\n")
     stamp.write_text(json.dumps(recipe))
     return root
+
+
+def _describe(recipe: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in recipe.items() if key != "format")
 
 
 def _save_atomic(image: Image.Image, path: Path, **options) -> None:
@@ -270,6 +290,22 @@ def class_shares(dataset: Dataset, num_classes: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- reading any VOC root
+
+def read_image(path: str | Path) -> Image.Image:
+    """An image file as 8-bit RGB, the way it is meant to be seen.
+
+    A phone photo stores its pixels sideways with an EXIF tag that says how to
+    turn them; 16-bit PNGs hold values up to 65535, which a plain conversion
+    would clip to white. Both are undone here, so a mask lines up with the
+    picture its user sees.
+    """
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit grey: scale 0..65535 to 0..255
+            pixels = np.asarray(image, dtype=np.float64) / 257
+            image = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+        return image.convert("RGB")
+
 
 def train_transforms(patch_size: int | None = None) -> v2.Compose:
     """Paired image/label augmentation: a random square patch (labels padded with 255), flip, normalise."""
@@ -330,12 +366,17 @@ class SegmentationDataset(Dataset):
     def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Item ``index`` as checked uint8 tensors: image 3 x H x W, label H x W."""
         image_path, label_path = self.files(index)
+        for path in (image_path, label_path):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path} is missing, but its split file lists it: restore the file, "
+                                        "or remove its name from the split file")
         try:
             image, label = self.source[index]
             image.load()
-        except Exception as err:  # PIL and scipy raise many kinds; all mean "this file is bad"
-            raise ValueError(f"cannot read {image_path} or {label_path} ({err}); "
-                             "delete the file and regenerate or re-download the dataset") from None
+        except Exception as err:  # PIL and scipy raise many kinds; all mean "this file is damaged"
+            raise ValueError(f"cannot read {image_path} or its label {label_path} ({err}): the file is "
+                             "damaged; replace it (make the scenes into a new folder, or unpack VOC again), "
+                             "or remove its name from the split file") from None
         if image.size != label.size:
             raise ValueError(f"{image_path} is {image.size[0]}x{image.size[1]} but its label {label_path} "
                              f"is {label.size[0]}x{label.size[1]}: every label must match its image")
@@ -372,11 +413,19 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
     root = Path(root) if root is not None else default_root()
     if download:
         _download(lambda: VOCSegmentation(root, year="2012", image_set=image_set, download=True), "PASCAL VOC 2012", root)
-    split_file = root / _VOC_DIR / "ImageSets" / "Segmentation" / f"{image_set}.txt"
+    splits = root / _VOC_DIR / "ImageSets" / "Segmentation"
+    split_file = splits / f"{image_set}.txt"
     if not split_file.is_file():
+        there = sorted(path.stem for path in splits.glob("*.txt"))
+        if there:
+            raise FileNotFoundError(f"no split {image_set!r} in {splits}: it has {', '.join(there)}")
         raise _missing(root, f"{_VOC_DIR}/ImageSets/Segmentation/{image_set}.txt")
-    if not split_file.read_text().split():
+    lines = split_file.read_text().splitlines()
+    if not any(line.strip() for line in lines):
         raise ValueError(f"{split_file} lists no images: add image names (one per line), or pick another split")
+    blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
+    if blank:
+        raise ValueError(f"line {blank[0]} of {split_file} is blank: remove it (each line names one image)")
     if num_classes is None:
         num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
     train = image_set == "train" if train is None else train
@@ -396,7 +445,9 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int |
     if download:
         _download(lambda: SBDataset(root, image_set=image_set, mode="segmentation", download=True), "SBD", root)
     if not (root / f"{image_set}.txt").exists() or not (root / "cls").is_dir():
-        raise _missing(root, f"SBD split {image_set}.txt with img/ and cls/")
+        raise FileNotFoundError(f"no SBD split {image_set}.txt with img/ and cls/ under {root}: pass the folder "
+                                "that holds them (benchmark_RELEASE/dataset in SBD's archive), or leave SBD "
+                                "out (--sbd) and train on VOC alone")
     source = SBDataset(root, image_set=image_set, mode="segmentation")
     train = image_set.startswith("train") if train is None else train
     return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if train else eval_transforms())
@@ -406,5 +457,6 @@ def _download(fetch, name: str, root: Path) -> None:
     try:
         fetch()
     except (urllib.error.URLError, OSError, RuntimeError) as err:
-        raise ConnectionError(f"could not download {name} into {root} ({err}). Without internet, download "
-                              f"it elsewhere, unpack it under {root} and call again with download=False") from None
+        raise ConnectionError(f"could not download {name} into {root} ({err}). Download it where there is "
+                              f"internet, unpack it under {root}, and run again without --download "
+                              "(download=False)") from None

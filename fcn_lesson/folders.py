@@ -6,17 +6,19 @@ claimed folder holds a small stamp file naming the command that made it; a
 folder that is not empty and has no such stamp belongs to someone else and is
 refused, and so are the book's repository, its ``book/`` and every folder
 that contains the repository. Nothing that a command did not make is ever
-deleted or overwritten. :func:`training_lock` keeps two trainings out of one
-folder.
+deleted or overwritten: :func:`write_files` also refuses to write over a file
+in its own folder that was changed since it wrote it. :func:`training_lock`
+keeps two trainings out of one folder.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["STAMP", "claim", "made_by", "training_lock"]
+__all__ = ["STAMP", "claim", "made_by", "training_lock", "write_files"]
 
 #: The file that marks a folder as made by one of this module's commands.
 STAMP = ".fcn_lesson.json"
@@ -61,6 +63,40 @@ def claim(folder: str | Path, command: str) -> Path:
     except OSError as err:
         raise ValueError(f"cannot write into {folder} ({err.strerror}): pass a folder you can write to") from None
     return folder
+
+
+def write_files(folder: str | Path, command: str, files: dict[str, bytes]) -> Path:
+    """Write ``files`` (paths relative to ``folder``: their bytes) into ``folder``, claimed for ``command``.
+
+    The stamp records a hash of every file written. Before anything is
+    written, a file that is already there and holds neither what ``command``
+    last wrote nor what it would write now (a student's edits, a file put
+    there by hand) is refused with a ``ValueError`` that names it. Each file
+    is written under a temporary name and renamed.
+    """
+    folder = claim(folder, command)
+    record = json.loads((folder / STAMP).read_text())
+    written = record.get("files", {})
+    changed = [name for name, content in files.items() if (folder / name).is_file()
+               and _digest((folder / name).read_bytes()) not in (written.get(name), _digest(content))]
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise ValueError(f"{folder / changed[0]}{more} was changed since {command} wrote it: move your "
+                         "version elsewhere, or pass another folder (nothing was written)")
+    for name, content in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_bytes(content)
+        temporary.replace(target)
+        written[name] = _digest(content)
+    record["files"] = dict(sorted(written.items()))
+    (folder / STAMP).write_text(json.dumps(record, indent=1) + "\n")
+    return folder
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 @contextmanager

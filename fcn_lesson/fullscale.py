@@ -52,7 +52,7 @@ class VOCRecipe:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(LAYOUTS)}")
         starts = ("imagenet" if pretrained else "random", "fcn32s", "fcn16s")
         stages = tuple(
-            Stage(name, name, TrainConfig(steps=steps or stage_steps, batch_size=self.batch_size,
+            Stage(name, name, TrainConfig(steps=stage_steps if steps is None else steps, batch_size=self.batch_size,
                                           optimizer=self.optimizer, lr=lr, momentum=self.momentum,
                                           weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
                                           loss=self.loss, precision=self.precision), start=start)

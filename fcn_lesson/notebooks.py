@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -82,7 +81,9 @@ def _strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         if inside:
             if cell.cell_type == "code":
-                cells.append(nbformat.v4.new_code_cell(stub(cell.source)))
+                stubbed = nbformat.v4.new_code_cell(stub(cell.source))
+                stubbed.id = cell.id  # not a random one: the same book gives the same edition, byte for byte
+                cells.append(stubbed)
             continue
         if cell.cell_type == "markdown":
             cell.source = _PROSE_SOLUTION.sub("\n", cell.source).rstrip("\n")
@@ -97,22 +98,25 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
     ``out`` gets ``book/`` (every chapter without its solutions, the other
     cells and their outputs as they are, and the book's other files) and the Jupyter Book
     configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
-    new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`).
+    new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`); the same book
+    gives the same files, byte for byte, and a file a student changed is never written over
+    (:func:`folders.write_files` refuses, naming it).
     """
     book_root, out = Path(book_root), Path(out)
     source = book_root / "book"
     if not source.is_dir():
         raise FileNotFoundError(f"no book/ under {book_root}: pass the repository's root folder")
-    if source.resolve() in out.resolve().parents:
-        raise ValueError(f"{out} is inside the book's chapters: write the student edition outside the book")
-    folders.claim(out, "student-edition")  # new, empty, or an earlier student edition: nothing else is touched
-    shutil.copytree(source, out / "book", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
-    for name in _BOOK_FILES:
-        shutil.copy2(book_root / name, out / name)
-    written = []
-    for path in sorted(source.glob("*.ipynb")):
-        target = out / "book" / path.name
-        nbformat.write(_strip(nbformat.read(path, as_version=4)), target)
-        written.append(target)
-    return written
+    if out.resolve() == book_root.resolve() or source.resolve() in (out.resolve(), *out.resolve().parents):
+        raise ValueError(f"{out} is the book itself or inside its chapters: write the student edition "
+                         "into another folder")
+    files = {name: (book_root / name).read_bytes() for name in _BOOK_FILES}
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(book_root)
+        if not path.is_file() or {".ipynb_checkpoints", "__pycache__"} & set(relative.parts):
+            continue
+        if path.suffix == ".ipynb":
+            files[relative.as_posix()] = nbformat.writes(_strip(nbformat.read(path, as_version=4))).encode()
+        else:
+            files[relative.as_posix()] = path.read_bytes()
+    folders.write_files(out, "student-edition", files)
+    return [out / name for name in files if name.endswith(".ipynb")]

@@ -245,10 +245,12 @@ def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torc
 
 
 def scene_datasets(recipe: Recipe, root: Path | None = None):
-    """(train, val) scene datasets, generating the scenes on first use; each scene is decoded once."""
-    root = data.make_dataset(root or data.default_root(recipe.dataset), train=recipe.train_scenes,
-                             val=recipe.val_scenes, size=recipe.scene_size, seed=recipe.seed,
-                             rare=recipe.rare_class)
+    """(train, val) scene datasets, generating the scenes on first use; each scene is decoded once.
+
+    Without ``root``, in the module's cache (:func:`data.default_root`); a ``root`` that holds other
+    scenes than ``recipe``'s is refused (see :func:`data.make_dataset`)."""
+    root = data.make_dataset(root, train=recipe.train_scenes, val=recipe.val_scenes, size=recipe.scene_size,
+                             seed=recipe.seed, rare=recipe.rare_class, name=recipe.dataset)
     return data.voc_dataset(root, "train", keep_decoded=True), data.voc_dataset(root, "val", keep_decoded=True)
 
 

@@ -24,6 +24,15 @@ def scenes(tmp_path_factory):
     return data.make_dataset(tmp_path_factory.mktemp("shapes"), train=6, val=4, size=64, seed=3)
 
 
+@pytest.fixture(scope="session")
+def quick_scenes(tmp_path_factory):
+    """The quick recipe's scenes (what its plans train on; other scenes in a user's folder are refused)."""
+    from fcn_lesson.recipe import QUICK
+
+    return data.make_dataset(tmp_path_factory.mktemp("quick-shapes"), train=QUICK.train_scenes,
+                             val=QUICK.val_scenes, size=QUICK.scene_size, seed=QUICK.seed)
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No network and nothing in torch's cache: every download fails as it does on an offline machine."""

@@ -84,7 +84,7 @@ def test_student_edition_has_no_solutions(tmp_path):
         stubs = [c.source for c in student.cells if c.cell_type == "code" and "# your code here" in c.source]
         asked = sum("solution-start" in c.source for c in original.cells)
         assert len(stubs) == asked, path.name
-    with pytest.raises(ValueError, match="outside the book"):
+    with pytest.raises(ValueError, match="inside its chapters"):
         notebooks.student_edition(ROOT, ROOT / "book" / "student")
 
 

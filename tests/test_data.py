@@ -65,14 +65,31 @@ def test_torchvision_reads_the_generated_set_unchanged(scenes):
     assert len(VOCSegmentation(scenes, year="2012", image_set="val")) == 4
 
 
-def test_make_dataset_skips_an_identical_set_and_remakes_a_changed_one(tmp_path):
+def test_make_dataset_skips_an_identical_set_and_refuses_to_change_a_users(tmp_path):
     root = data.make_dataset(tmp_path, train=2, val=1, size=32)
     jpeg = tmp_path.joinpath(*VOC, "JPEGImages", "train_00000.jpg")
     stamp = jpeg.stat().st_mtime_ns
     data.make_dataset(root, train=2, val=1, size=32)
     assert jpeg.stat().st_mtime_ns == stamp
-    data.make_dataset(root, train=2, val=1, size=40)
-    assert Image.open(jpeg).size == (40, 40)
+    with pytest.raises(ValueError, match=r"holds other scenes \(train 2, val 1, size 32, seed 0\) than these "
+                                         r"\(train 2, val 1, size 40, seed 0\)"):
+        data.make_dataset(root, train=2, val=1, size=40)
+    assert jpeg.stat().st_mtime_ns == stamp
+
+
+def test_the_modules_own_cache_is_remade_when_its_scenes_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCN_LESSON_DATA", str(tmp_path))
+    root = data.make_dataset(train=2, val=1, size=32, name="cached")
+    assert root == tmp_path / "cached"
+    data.make_dataset(train=2, val=1, size=40, name="cached")
+    assert Image.open(root.joinpath(*VOC, "JPEGImages", "train_00000.jpg")).size == (40, 40)
+
+
+@pytest.mark.parametrize("option, value", [("train", 0), ("val", -1), ("size", 16), ("seed", -1), ("train", 2.5)])
+def test_make_dataset_names_a_setting_out_of_range(tmp_path, option, value):
+    with pytest.raises(ValueError, match=f"{option} must be a whole number"):
+        data.make_dataset(tmp_path, **{"train": 2, "val": 1, "size": 32, option: value})
+    assert not any(tmp_path.iterdir())
 
 
 def test_make_dataset_never_writes_into_a_tree_it_did_not_make(tmp_path):
@@ -142,7 +159,7 @@ def test_a_truncated_image_is_named(damaged):
     root, voc = damaged
     jpeg = voc / "JPEGImages" / "train_00000.jpg"
     jpeg.write_bytes(jpeg.read_bytes()[:200])
-    with pytest.raises(ValueError, match="train_00000.jpg.*regenerate"):
+    with pytest.raises(ValueError, match="train_00000.jpg.*damaged; replace it"):
         data.voc_dataset(root, "train")[0]
 
 

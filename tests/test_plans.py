@@ -25,10 +25,10 @@ def test_a_plan_checks_its_stages_and_knows_what_each_needs():
         Plan("bad", MINI, (Stage("x", "fcn4s", ONE),))
 
 
-def test_start_models_come_from_the_stage_they_name(scenes):
-    data = recipe.training_data(recipe.QUICK, scenes)
+def test_start_models_come_from_the_stage_they_name(quick_scenes):
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
     plan = recipe.QUICK.plan("ablation")
-    results = run_plan(plan, data, scenes.parent / "starts", until="fcn32s", progress=False)
+    results = run_plan(plan, data, quick_scenes.parent / "starts", until="fcn32s", progress=False)
     at_once = start_model(plan.stage("fcn8s_at_once"), plan, data, results)
     classifier = results["classifier"].model
     assert at_once.skip_scales == (0.01, 0.0001)
@@ -38,35 +38,35 @@ def test_start_models_come_from_the_stage_they_name(scenes):
     assert sixteen.score_pool4.weight.abs().sum() == 0
 
 
-def test_one_loop_trains_a_plan_and_loads_it_the_second_time(tmp_path, scenes):
-    first = recipe.train(recipe.QUICK, out=tmp_path, root=scenes, progress=False)
+def test_one_loop_trains_a_plan_and_loads_it_the_second_time(tmp_path, quick_scenes):
+    first = recipe.train(recipe.QUICK, out=tmp_path, root=quick_scenes, progress=False)
     assert list(first) == ["classifier", "fcn32s", "fcn16s", "fcn8s"]
     assert {type(r).__name__ for r in first.values()} == {"TrainResult"}
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["classifier.pt", "fcn16s.pt", "fcn32s.pt", "fcn8s.pt"]
-    again = recipe.train(recipe.QUICK, out=tmp_path, root=scenes, progress=False)
+    again = recipe.train(recipe.QUICK, out=tmp_path, root=quick_scenes, progress=False)
     for stage in first:  # nothing retrained: the checkpoints hold every epoch of the same runs
         assert again[stage].history == first[stage].history
         assert again[stage].fingerprint == first[stage].fingerprint
 
 
-def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cache(tmp_path, scenes, monkeypatch):
-    recipe.train(recipe.QUICK, out=tmp_path / "mine", root=scenes, progress=False)
+def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cache(tmp_path, quick_scenes, monkeypatch):
+    recipe.train(recipe.QUICK, out=tmp_path / "mine", root=quick_scenes, progress=False)
     longer = replace(recipe.QUICK, classifier_lr=3e-3)
     with pytest.raises(ValueError, match=r"classifier.pt was made by another run \(lr 0.001 -> 0.003\)"):
-        recipe.train(longer, out=tmp_path / "mine", root=scenes, progress=False)
+        recipe.train(longer, out=tmp_path / "mine", root=quick_scenes, progress=False)
 
     monkeypatch.setattr(recipe, "cache_dir", lambda r: tmp_path / "cache")
-    cached = recipe.train(recipe.QUICK, until="fcn32s", root=scenes, progress=False)
-    changed = recipe.train(longer, until="fcn32s", root=scenes, progress=False)
+    cached = recipe.train(recipe.QUICK, until="fcn32s", root=quick_scenes, progress=False)
+    changed = recipe.train(longer, until="fcn32s", root=quick_scenes, progress=False)
     # the classifier changed, so the FCN-32s made from it is stale too, although its own settings are not
     for stage in ("classifier", "fcn32s"):
         assert changed[stage].fingerprint != cached[stage].fingerprint
         assert not torch.equal(next(changed[stage].model.parameters()), next(cached[stage].model.parameters()))
 
 
-def test_only_rank_0_of_a_torchrun_job_claims_and_writes_the_folder(tmp_path, scenes, monkeypatch):
+def test_only_rank_0_of_a_torchrun_job_claims_and_writes_the_folder(tmp_path, quick_scenes, monkeypatch):
     """Two ranks stamping one new folder at once could each find it filled by the other and refuse it."""
-    data = recipe.training_data(recipe.QUICK, scenes)
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
     plan = Plan("one", MINI, (Stage("classifier", "classifier", ONE),))
     monkeypatch.setenv("RANK", "1")
     run_plan(plan, data, tmp_path / "out", progress=False)
@@ -88,18 +88,18 @@ def test_a_setting_the_stages_model_would_ignore_is_refused(stage, complaint):
         Plan("bad", MINI, (stage,))
 
 
-def test_a_staged_at_once_fcn_is_at_once(scenes):
-    data = recipe.training_data(recipe.QUICK, scenes)
+def test_a_staged_at_once_fcn_is_at_once(quick_scenes):
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
     plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier"),
                             Stage("fcn16s", "fcn16s", ONE, start="fcn32s", at_once=True)))
-    results = run_plan(plan, data, scenes.parent / "at-once-staged", until="fcn32s", progress=False)
+    results = run_plan(plan, data, quick_scenes.parent / "at-once-staged", until="fcn32s", progress=False)
     assert start_model(plan.stage("fcn16s"), plan, data, results).skip_scales == (0.01,)
 
 
-def test_a_stage_from_a_stripped_parent_is_another_run_than_from_the_full_one(tmp_path, scenes):
+def test_a_stage_from_a_stripped_parent_is_another_run_than_from_the_full_one(tmp_path, quick_scenes):
     from fcn_lesson.checkpoints import strip_checkpoint
 
-    data = recipe.training_data(recipe.QUICK, scenes)
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
     plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier")))
     full = run_plan(plan, data, tmp_path / "out", progress=False)
     strip_checkpoint(tmp_path / "out" / "classifier.pt")

@@ -45,8 +45,8 @@ def test_chapter_9s_plans_change_one_thing_against_fcn8s_in_one_stage():
     imbalance = recipe.CPU.plan("imbalance")
     plain, balanced = imbalance.stage("rare_fcn8s"), imbalance.stage("rare_fcn8s_balanced")
     assert plain.config == one_stage.config and balanced.config == replace(plain.config, loss="balanced")
-    scenes = recipe.CPU.imbalanced
-    assert scenes.rare_class == recipe.RARE_CLASS and scenes.dataset == "shapes-rare"
+    rare = recipe.CPU.imbalanced
+    assert rare.rare_class == recipe.RARE_CLASS and rare.dataset == "shapes-rare"
     assert recipe.training_data(recipe.QUICK.imbalanced).description["scenes"]["rare"] == recipe.RARE_CLASS
 
 
@@ -85,11 +85,11 @@ def test_each_recipe_has_its_own_cache_and_scenes():
     assert recipe.QUICK.dataset != recipe.CPU.dataset == recipe.GPU.dataset
 
 
-def test_the_same_recipe_gives_the_same_classifier(tmp_path, scenes):
+def test_the_same_recipe_gives_the_same_classifier(tmp_path, quick_scenes):
     torch.manual_seed(123)  # whatever ran before must not matter
-    first = recipe.train(recipe.QUICK, until="classifier", out=tmp_path / "a", root=scenes, progress=False)
+    first = recipe.train(recipe.QUICK, until="classifier", out=tmp_path / "a", root=quick_scenes, progress=False)
     torch.rand(5)
-    second = recipe.train(recipe.QUICK, until="classifier", out=tmp_path / "b", root=scenes, progress=False)
+    second = recipe.train(recipe.QUICK, until="classifier", out=tmp_path / "b", root=quick_scenes, progress=False)
     for name, tensor in first["classifier"].model.state_dict().items():
         assert torch.equal(tensor, second["classifier"].model.state_dict()[name]), name
 
