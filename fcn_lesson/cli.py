@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +85,7 @@ def _train(args) -> None:
             raise ValueError(f"{', '.join(given)}: for --data voc only; the scenes need none of them")
         recipe = recipes.RECIPES[args.recipe] if args.recipe else recipes.default_recipe(device)
         if args.precision is not None:
-            recipe = replace(recipe, precision=args.precision)
+            recipe = recipe.with_precision(args.precision)
         _say(f"recipe '{recipe.name}', plan '{args.plan}' on {device}; checkpoints in {args.out}")
         results = recipes.train(recipe, args.plan, out=args.out, root=args.root, device=device)
     if args.weights_only and is_main_process():
@@ -106,7 +105,7 @@ def _train_voc(args, device):
         raise ValueError(f"--plan {args.plan}: VOC is trained staged only; leave --plan out")
     recipe = fullscale.RECIPES[args.recipe or "modern"]
     if args.precision is not None:
-        recipe = replace(recipe, precision=args.precision)
+        recipe = recipe.with_precision(args.precision)
     _say(f"{recipe.name} recipe on {device}, backbone {args.backbone} "
          f"({'random' if args.random_init else 'ImageNet'} weights); checkpoints in {args.out}")
     return fullscale.train_voc(recipe, args.out, args.root, sbd_root=args.sbd, backbone=args.backbone or "vgg16",

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import urllib.error
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MIN_SCENE_SIZE",
+    "ObjectImages",
     "PALETTE",
     "RARE_KEEP",
     "SCENES_FORMAT",
@@ -206,6 +208,38 @@ def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, t
         _paint(rng, image, _shape_mask(rng, int(shape) + 1, size, radius, centre))
         images[i] = np.clip(image, 0, 255)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
+
+
+class ObjectImages(Dataset):
+    """Single-object images and their shape, normalised like the scenes; flipped when training.
+
+    The images are drawn on first use, so a dataset whose model is already
+    trained costs nothing.
+    """
+
+    def __init__(self, count: int, size: int, seed: int, train: bool = True):
+        self.count, self.size, self.seed, self.train = count, size, seed, train
+        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+    @property
+    def description(self) -> dict:
+        return {"objects": self.count, "size": self.size, "seed": self.seed}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        images, labels = _drawn_objects(self.count, self.size, self.seed)
+        image = (images[index].float() / 255 - self.mean) / self.std
+        if self.train and torch.rand(()) < 0.5:
+            image = image.flip(-1)
+        return image, labels[index]
+
+
+@cache
+def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return object_images(count, size, seed)
 
 
 def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int = 300,

@@ -11,7 +11,7 @@ on the book's scenes (any VOC-layout root).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset, Subset
@@ -21,24 +21,38 @@ from .models import LAYOUTS
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first
 
-__all__ = ["MODERN", "PAPER", "RECIPES", "VOCRecipe", "train_voc", "voc_sets"]
+__all__ = ["MODERN", "PAPER", "RECIPES", "VOCRecipe", "timed_images", "train_voc", "voc_sets"]
 
 
 @dataclass(frozen=True)
 class VOCRecipe:
-    """How each of the three stages is trained at full scale."""
+    """How the three stages train at full scale: FCN-32s's :class:`TrainConfig`, and what the finer
+    stages change in it (their learning rate and length), applied with :func:`dataclasses.replace`."""
 
     name: str
-    batch_size: int
-    loss: str                           # "sum" or "mean" over the pixels of a batch
-    optimizer: str                      # "sgd" or "adam"
-    lrs: tuple[float, float, float]     # FCN-32s, FCN-16s, FCN-8s
-    steps: tuple[int, int, int]         # optimizer steps per stage
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    fcn32s: TrainConfig
+    finer_lrs: tuple[float, float]      # FCN-16s, FCN-8s
+    finer_steps: tuple[int, int]        # optimizer steps, FCN-16s, FCN-8s
     patch_size: int | None = None       # random patches of this side, so images can be batched
-    lr_schedule: str = "constant"       # or "poly"
-    precision: str = "float32"          # or "auto": mixed precision where the device has it
+
+    @property
+    def configs(self) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
+        """The configurations of FCN-32s, FCN-16s and FCN-8s."""
+        finer = (replace(self.fcn32s, lr=lr, steps=steps) for lr, steps in zip(self.finer_lrs, self.finer_steps))
+        return (self.fcn32s, *finer)
+
+    def settings(self) -> dict:
+        """Every setting that is given: one value where the three stages agree, (FCN-32s, 16s, 8s) where
+        they differ; and the patch size."""
+        configs = [asdict(config) for config in self.configs]
+        merged = {key: configs[0][key] if all(c[key] == configs[0][key] for c in configs)
+                  else tuple(c[key] for c in configs) for key in configs[0]}
+        return {key: value for key, value in {**merged, "patch_size": self.patch_size}.items()
+                if value is not None or key == "patch_size"}
+
+    def with_precision(self, precision: str) -> "VOCRecipe":
+        """This recipe with every stage computing in ``precision`` (see :class:`TrainConfig`)."""
+        return replace(self, fcn32s=replace(self.fcn32s, precision=precision))
 
     def plan(self, *, backbone: str = "vgg16", pretrained: bool = True, steps: int | None = None) -> Plan:
         """FCN-32s (from ImageNet VGG16, or random weights), then FCN-16s and FCN-8s from it.
@@ -51,21 +65,27 @@ class VOCRecipe:
         if backbone not in LAYOUTS:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(LAYOUTS)}")
         starts = ("imagenet" if pretrained else "random", "fcn32s", "fcn16s")
-        stages = tuple(
-            Stage(name, name, TrainConfig(steps=stage_steps if steps is None else steps, batch_size=self.batch_size,
-                                          optimizer=self.optimizer, lr=lr, momentum=self.momentum,
-                                          weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-                                          loss=self.loss, precision=self.precision), start=start)
-            for name, lr, stage_steps, start in zip(("fcn32s", "fcn16s", "fcn8s"), self.lrs, self.steps, starts))
+        stages = tuple(Stage(name, name, config if steps is None else replace(config, steps=steps), start=start)
+                       for name, config, start in zip(("fcn32s", "fcn16s", "fcn8s"), self.configs, starts))
         return Plan(self.name, LAYOUTS[backbone], stages)
 
 
-PAPER = VOCRecipe("paper", batch_size=1, loss="sum", optimizer="sgd", lrs=(1e-10, 1e-12, 1e-14),
-                  steps=(100_000, 100_000, 100_000), momentum=0.99, weight_decay=5e-4)
-MODERN = VOCRecipe("modern", batch_size=16, loss="mean", optimizer="adam", lrs=(1e-4, 3e-5, 1e-5),
-                   steps=(8_000, 4_000, 4_000), patch_size=320, lr_schedule="poly", precision="auto")
+PAPER = VOCRecipe("paper", TrainConfig(steps=100_000, batch_size=1, optimizer="sgd", lr=1e-10, momentum=0.99,
+                                       weight_decay=5e-4, loss="sum"),
+                  finer_lrs=(1e-12, 1e-14), finer_steps=(100_000, 100_000))
+MODERN = VOCRecipe("modern", TrainConfig(steps=8_000, batch_size=16, optimizer="adam", lr=1e-4,
+                                         lr_schedule="poly", precision="auto"),
+                   finer_lrs=(3e-5, 1e-5), finer_steps=(4_000, 4_000), patch_size=320)
 #: The full-scale recipes by name, as the command line offers them.
 RECIPES = {recipe.name: recipe for recipe in (PAPER, MODERN)}
+
+
+def timed_images(trains: bool = True) -> tuple[tuple[int, int], ...]:
+    """Image sizes (height, width) chapter 8 times an iteration of VGG16 FCN-8s on; the last is a
+    typical VOC image. Small ones where the recipe does not train (``Recipe.trains``: the tests)."""
+    if not trains:
+        return (48, 64), (96, 128)
+    return (125, 167), (250, 333), (375, 500)
 
 
 def _stem(path: str) -> str:

@@ -19,6 +19,7 @@ import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,11 +50,17 @@ class Stage:
 
 @dataclass(frozen=True)
 class Plan:
-    """Stages to train in order, on one backbone layout."""
+    """Stages to train in order, on one backbone layout, and what they train on.
+
+    ``data`` names the data for the module that made the plan (the scenes'
+    plans: the :class:`~fcn_lesson.recipe.Recipe` whose scenes they train on),
+    so that no caller has to know which plan needs which data.
+    """
 
     name: str
     layout: Layout
     stages: tuple[Stage, ...]
+    data: Any = None
 
     def __post_init__(self):
         seen = set()

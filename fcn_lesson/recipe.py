@@ -4,7 +4,7 @@ Three scales of one recipe: ``cpu`` (what the book build runs, minutes on two
 cores), ``gpu`` (the same, longer and larger, picked when CUDA is there), and
 ``quick`` (seconds, for the tests). Quick mode is switched on by the
 environment variable ``FCN_LESSON_QUICK=1``, read by :func:`quick_mode` and
-nowhere else. Each recipe offers two plans: ``staged`` (classifier ->
+nowhere else. Each recipe offers four plans: ``staged`` (classifier ->
 FCN-32s -> 16s -> 8s, the paper's path) and ``ablation`` (chapter 7's
 controlled experiment: the staged path and, each trained for as many epochs
 as the three staged FCN stages together, one-stage FCN-32s, and FCN-16s and
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from . import data
 from .models import MINI, Layout
@@ -29,8 +27,7 @@ from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
 __all__ = ["ABLATION_SEEDS", "CPU", "DESCENDANTS", "GPU", "PLANS", "QUICK", "RARE_CLASS", "RECIPES",
-           "REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "SEEDED_DESCENDANTS", "SEEDED_MODELS",
-           "ObjectImages", "Recipe", "cache_dir", "default_recipe", "load_reference", "quick_mode",
+           "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe", "quick_mode",
            "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
@@ -53,7 +50,13 @@ SEEDED_MODELS = ("fcn16s", "fcn8s")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides what the book trains on its scenes, and for how long."""
+    """The book's scenes at one scale, and how each kind of stage trains on them.
+
+    The training settings are :class:`~fcn_lesson.train.TrainConfig` s, held
+    here and nowhere else: ``classifier`` (the pre-training) and ``fcn`` (an
+    FCN stage; its ``epochs`` are FCN-32s's, and the other stages are it with
+    their own length or seed, by :func:`dataclasses.replace`).
+    """
 
     name: str
     dataset: str = "shapes"        # folder name of the generated scenes (see data.default_root)
@@ -62,22 +65,18 @@ class Recipe:
     train_scenes: int = 1200
     val_scenes: int = 300
     pretraining_images: int = 4000  # single objects the classifier learns from
-    classifier_epochs: int = 4
-    fcn32_epochs: int = 4
+    scene_seed: int = 0             # of the scenes and the single objects
+    classifier: TrainConfig = TrainConfig(epochs=4, batch_size=8, lr=1e-3, precision="auto")  # Adam, constant
+    fcn: TrainConfig = TrainConfig(epochs=4, batch_size=8, lr=3e-3, lr_schedule="poly", precision="auto")
     fcn16_epochs: int = 4
     fcn8_epochs: int = 12
-    batch_size: int = 8
-    classifier_lr: float = 1e-3     # Adam, constant
-    lr: float = 3e-3                # Adam, poly, for each FCN stage
     sgd_mean_lr: float = 1e-3       # the ablation's paper-optimiser row, per pixel (see paper_lr)
-    precision: str = "auto"         # bfloat16 where the device computes it natively (train.mixed_precision)
-    seed: int = 0
     rare_class: int | None = None   # a class made rare in the training scenes (see data.make_scene)
 
     @property
     def budget(self) -> int:
         """Epochs of the staged path's three FCN stages together: every one-stage row trains as long."""
-        return self.fcn32_epochs + self.fcn16_epochs + self.fcn8_epochs
+        return self.fcn.epochs + self.fcn16_epochs + self.fcn8_epochs
 
     @property
     def paper_lr(self) -> float:
@@ -88,7 +87,7 @@ class Recipe:
         ``sgd_mean_lr``. (The paper's 1e-10 is tiny for the same reason, a sum
         over 500 x 500 pixels, but its effective step is not this one: chapter 8.)
         """
-        return self.sgd_mean_lr / (self.batch_size * self.scene_size ** 2)
+        return self.sgd_mean_lr / (self.fcn.batch_size * self.scene_size ** 2)
 
     @property
     def trains(self) -> bool:
@@ -104,18 +103,10 @@ class Recipe:
         if self.trains and not condition:
             raise AssertionError(claim)
 
-    @property
-    def timed_images(self) -> tuple[tuple[int, int], ...]:
-        """Image sizes (height, width) chapter 8 times an iteration of VGG16 FCN-8s on; the last is
-        a typical VOC image (small ones in quick mode)."""
-        if not self.trains:
-            return (48, 64), (96, 128)
-        return (125, 167), (250, 333), (375, 500)
-
-    def fcn_config(self, epochs: int, seed: int | None = None) -> TrainConfig:
-        """How each FCN stage trains: Adam with a poly-decaying learning rate, mean loss."""
-        return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule="poly",
-                           precision=self.precision, seed=self.seed if seed is None else seed)
+    def with_precision(self, precision: str) -> "Recipe":
+        """This recipe with every stage computing in ``precision`` (see :class:`TrainConfig`)."""
+        return replace(self, classifier=replace(self.classifier, precision=precision),
+                       fcn=replace(self.fcn, precision=precision))
 
     @property
     def imbalanced(self) -> "Recipe":
@@ -126,41 +117,45 @@ class Recipe:
     def plan(self, name: str = "staged") -> Plan:
         """The ``staged`` plan, the ``ablation`` (see the module's docstring), ``after`` (chapter 9's
         descendants of FCN, each trained as long as a one-stage row of the ablation) or ``imbalance``
-        (FCN-8s with a plain and a class-balanced loss; :func:`train` runs it on :attr:`imbalanced` scenes)."""
+        (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes). Each plan's
+        ``data`` is the recipe whose scenes it trains on."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
         if name == "after":
-            return Plan(name, self.layout, tuple(self._descendants()))
+            return Plan(name, self.layout, tuple(self._descendants()), data=self)
         if name == "imbalance":
-            plain = self.fcn_config(self.budget)
+            plain = self._one_stage()
             return Plan(name, self.layout, (
-                self._classifier("rare_classifier", self.seed),
+                self._classifier("rare_classifier"),
                 Stage("rare_fcn8s", "fcn8s", plain, start="rare_classifier"),
-                Stage("rare_fcn8s_balanced", "fcn8s", replace(plain, loss="balanced"), start="rare_classifier")))
-        stages = [self._classifier("classifier", self.seed),
-                  Stage("fcn32s", "fcn32s", self.fcn_config(self.fcn32_epochs), start="classifier"),
-                  Stage("fcn16s", "fcn16s", self.fcn_config(self.fcn16_epochs), start="fcn32s"),
-                  Stage("fcn8s", "fcn8s", self.fcn_config(self.fcn8_epochs), start="fcn16s")]
+                Stage("rare_fcn8s_balanced", "fcn8s", replace(plain, loss="balanced"), start="rare_classifier")),
+                data=self.imbalanced)
+        stages = [self._classifier("classifier"),
+                  Stage("fcn32s", "fcn32s", self.fcn, start="classifier"),
+                  Stage("fcn16s", "fcn16s", replace(self.fcn, epochs=self.fcn16_epochs), start="fcn32s"),
+                  Stage("fcn8s", "fcn8s", replace(self.fcn, epochs=self.fcn8_epochs), start="fcn16s")]
         if name == "ablation":
             stages += self._ablation()
-        return Plan(name, self.layout, tuple(stages))
+        return Plan(name, self.layout, tuple(stages), data=self)
 
-    def _classifier(self, name: str, seed: int) -> Stage:
-        config = TrainConfig(epochs=self.classifier_epochs, batch_size=self.batch_size,
-                             lr=self.classifier_lr, precision=self.precision, seed=seed)
-        return Stage(name, "classifier", config)
+    def _classifier(self, name: str, offset: int = 0) -> Stage:
+        return Stage(name, "classifier", replace(self.classifier, seed=self.classifier.seed + offset))
+
+    def _one_stage(self, offset: int = 0) -> TrainConfig:
+        """An FCN trained in one stage, as long as the staged path's three together."""
+        return replace(self.fcn, epochs=self.budget, seed=self.fcn.seed + offset)
 
     def _ablation(self) -> list[Stage]:
         """Each row differs from ``fcn8s_one_stage`` (seed 0) in the one thing its name says."""
         stages = []
         for offset in ABLATION_SEEDS:
-            seed, suffix = self.seed + offset, f"_seed{offset}" if offset else ""
+            suffix = f"_seed{offset}" if offset else ""
             classifier = f"classifier{suffix}"
             if offset:
-                stages.append(self._classifier(classifier, seed))
+                stages.append(self._classifier(classifier, offset))
             models = ("fcn32s", "fcn16s", "fcn8s") if not offset else SEEDED_MODELS
-            stages += [Stage(f"{model}_one_stage{suffix}", model, self.fcn_config(self.budget, seed),
-                             start=classifier) for model in models]
+            stages += [Stage(f"{model}_one_stage{suffix}", model, self._one_stage(offset), start=classifier)
+                       for model in models]
             if not offset:
                 stages += self._controls()
         return stages
@@ -169,15 +164,14 @@ class Recipe:
         """Chapter 9's networks, from the ablation's classifiers, trained as its one-stage rows."""
         stages = []
         for offset in ABLATION_SEEDS:
-            seed, suffix = self.seed + offset, f"_seed{offset}" if offset else ""
-            stages.append(self._classifier(f"classifier{suffix}", seed))
-            stages += [Stage(f"{model}{suffix}", model, self.fcn_config(self.budget, seed),
-                             start=f"classifier{suffix}")
+            suffix = f"_seed{offset}" if offset else ""
+            stages.append(self._classifier(f"classifier{suffix}", offset))
+            stages += [Stage(f"{model}{suffix}", model, self._one_stage(offset), start=f"classifier{suffix}")
                        for model in (SEEDED_DESCENDANTS if offset else DESCENDANTS)]
         return stages
 
     def _controls(self) -> list[Stage]:
-        one_stage = self.fcn_config(self.budget)
+        one_stage = self._one_stage()
         paper_optimizer = replace(one_stage, optimizer="sgd", momentum=0.99, loss="sum",
                                   lr=self.paper_lr, lr_schedule="constant")
         return [Stage("fcn8s_at_once", "fcn8s", one_stage, start="classifier", at_once=True),
@@ -187,10 +181,11 @@ class Recipe:
 
 
 CPU = Recipe("cpu")
-GPU = replace(CPU, name="gpu", pretraining_images=12000, classifier_epochs=8, fcn32_epochs=15,
-              fcn16_epochs=15, fcn8_epochs=30)
+GPU = replace(CPU, name="gpu", pretraining_images=12000, classifier=replace(CPU.classifier, epochs=8),
+              fcn=replace(CPU.fcn, epochs=15), fcn16_epochs=15, fcn8_epochs=30)
 QUICK = replace(CPU, name="quick", dataset="shapes-quick", train_scenes=16, val_scenes=8, pretraining_images=32,
-                classifier_epochs=1, fcn32_epochs=1, fcn16_epochs=1, fcn8_epochs=1)
+                classifier=replace(CPU.classifier, epochs=1), fcn=replace(CPU.fcn, epochs=1), fcn16_epochs=1,
+                fcn8_epochs=1)
 #: The recipes by name, as the command line and the benchmark offer them.
 RECIPES = {recipe.name: recipe for recipe in (CPU, GPU, QUICK)}
 
@@ -212,45 +207,13 @@ def cache_dir(recipe: Recipe) -> Path:
     return data.default_root(f"checkpoints-{recipe.name}")
 
 
-class ObjectImages(Dataset):
-    """Single-object images and their shape, normalised like the scenes; flipped when training.
-
-    The images are drawn on first use, so a dataset whose model is already
-    trained costs nothing.
-    """
-
-    def __init__(self, count: int, size: int, seed: int, train: bool = True):
-        self.count, self.size, self.seed, self.train = count, size, seed, train
-        self.mean = torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1)
-        self.std = torch.tensor(data.IMAGENET_STD).view(3, 1, 1)
-
-    @property
-    def description(self) -> dict:
-        return {"objects": self.count, "size": self.size, "seed": self.seed}
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int):
-        images, labels = _drawn_objects(self.count, self.size, self.seed)
-        image = (images[index].float() / 255 - self.mean) / self.std
-        if self.train and torch.rand(()) < 0.5:
-            image = image.flip(-1)
-        return image, labels[index]
-
-
-@cache
-def _drawn_objects(count: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return data.object_images(count, size, seed)
-
-
 def scene_datasets(recipe: Recipe, root: Path | None = None):
     """(train, val) scene datasets, generating the scenes on first use; each scene is decoded once.
 
     Without ``root``, in the module's cache (:func:`data.default_root`); a ``root`` that holds other
     scenes than ``recipe``'s is refused (see :func:`data.make_dataset`)."""
     root = data.make_dataset(root, train=recipe.train_scenes, val=recipe.val_scenes, size=recipe.scene_size,
-                             seed=recipe.seed, rare=recipe.rare_class, name=recipe.dataset)
+                             seed=recipe.scene_seed, rare=recipe.rare_class, name=recipe.dataset)
     return data.voc_dataset(root, "train", keep_decoded=True), data.voc_dataset(root, "val", keep_decoded=True)
 
 
@@ -258,10 +221,10 @@ def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
     """The scenes and the pre-training objects of ``recipe``, ready for :func:`plans.run_plan`."""
     train_set, val_set = scene_datasets(recipe, root)
     size = recipe.layout.native_size
-    objects = (ObjectImages(recipe.pretraining_images, size, recipe.seed),
-               ObjectImages(max(recipe.pretraining_images // 10, 8), size, recipe.seed + 1, train=False))
+    objects = (data.ObjectImages(recipe.pretraining_images, size, recipe.scene_seed),
+               data.ObjectImages(max(recipe.pretraining_images // 10, 8), size, recipe.scene_seed + 1, train=False))
     description = {"scenes": {"train": recipe.train_scenes, "val": recipe.val_scenes, "size": recipe.scene_size,
-                              "seed": recipe.seed, "format": data.SCENES_FORMAT},
+                              "seed": recipe.scene_seed, "format": data.SCENES_FORMAT},
                    "objects": objects[0].description}
     if recipe.rare_class is not None:
         description["scenes"]["rare"] = recipe.rare_class
@@ -270,35 +233,14 @@ def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
 
 def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out: Path | None = None,
           root: Path | None = None, device=None, progress: bool = True) -> dict[str, TrainResult]:
-    """Run ``recipe``'s plan (up to the stage ``until``) on the scenes; one result per stage.
+    """Run ``recipe``'s plan (up to the stage ``until``) on the scenes it names; one result per stage.
 
-    The ``imbalance`` plan trains on the :attr:`Recipe.imbalanced` scenes. Without ``out``, the models
-    go to the chapters' cache (:func:`cache_dir`),
+    Without ``out``, the models go to the chapters' cache (:func:`cache_dir`),
     where a model made by a different recipe is trained anew; with ``out``,
     a checkpoint made by another run is refused.
     """
-    scenes = recipe.imbalanced if plan == "imbalance" else recipe
+    steps = recipe.plan(plan)
     with main_process_first(device):  # under torchrun, one process makes the scenes
-        scene_data = training_data(scenes, root)
-    return run_plan(recipe.plan(plan), scene_data, out or cache_dir(recipe), until=until,
+        scene_data = training_data(steps.data, root)
+    return run_plan(steps, scene_data, out or cache_dir(recipe), until=until,
                     retrain=out is None, device=device, progress=progress)
-
-
-#: The CPU recipe's ablation, after and imbalance plans, trained to the end and shipped with the module
-#: (weights in half precision), made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16
-#: --plan PLAN --weights-only --out fcn_lesson/reference`` for each of :data:`REFERENCE_PLANS`
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-#: The recipe the reference models were trained with.
-REFERENCE_RECIPE = replace(CPU, precision="bfloat16")
-#: The plans whose stages are shipped (chapters 7 and 9 score them).
-REFERENCE_PLANS = ("ablation", "after", "imbalance")
-
-
-def load_reference(name: str) -> TrainResult:
-    """A shipped reference model (a stage of one of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`)
-    with its history."""
-    names = list(dict.fromkeys(stage.name for plan in REFERENCE_PLANS
-                               for stage in REFERENCE_RECIPE.plan(plan).stages))
-    if name not in names:
-        raise ValueError(f"no reference model {name!r}; there are {names}")
-    return TrainResult.load(REFERENCE_DIR / f"{name}.pt")

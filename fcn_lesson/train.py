@@ -56,8 +56,8 @@ class TrainConfig:
 
     The length is ``epochs`` (passes over the training set) or ``steps``
     (optimizer steps, rounded up to whole epochs), not both. ``lr_schedule``
-    "poly" lowers the learning rate as ``(1 - step / steps) ** 0.9``, the
-    schedule of DeepLab and torchvision's segmentation references; ``loss``
+    "poly" lowers the learning rate as ``(1 - step / steps) ** poly_power``
+    (0.9: the schedule of DeepLab and torchvision's segmentation references); ``loss``
     "sum" adds the pixels' losses up, as the paper's batch-1 recipe does;
     "balanced" weighs each class by :func:`balanced_weights` of the training
     set (the class balancing the paper tried in its section 4.3).
@@ -75,6 +75,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
+    poly_power: float = 0.9  # lr_schedule "poly" only
     loss: str = "mean"
     precision: str = "float32"
     seed: int = 0
@@ -98,6 +99,8 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.poly_power, (int, float)) and 0 < self.poly_power < math.inf):
+            raise ValueError(f"poly_power must be a finite number > 0, got {self.poly_power!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
 
@@ -310,7 +313,8 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
     epochs = config.epochs_for(len(train_data))
     steps = epochs * math.ceil(len(sampler if sampler is not None else train_data) / config.batch_size)
     if config.lr_schedule == "poly":
-        lr_scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=steps, power=0.9)
+        lr_scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=steps,
+                                                                 power=config.poly_power)
     else:
         lr_scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     autocast = mixed_precision(device, config.precision)

@@ -30,7 +30,7 @@ def quick_scenes(tmp_path_factory):
     from fcn_lesson.recipe import QUICK
 
     return data.make_dataset(tmp_path_factory.mktemp("quick-shapes"), train=QUICK.train_scenes,
-                             val=QUICK.val_scenes, size=QUICK.scene_size, seed=QUICK.seed)
+                             val=QUICK.val_scenes, size=QUICK.scene_size, seed=QUICK.scene_seed)
 
 
 @pytest.fixture

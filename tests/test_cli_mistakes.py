@@ -38,7 +38,7 @@ def scenes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mistakes")
     quick = recipe.QUICK
     root = data.make_dataset(tmp / "scenes", train=quick.train_scenes, val=quick.val_scenes,
-                             size=quick.scene_size, seed=quick.seed)
+                             size=quick.scene_size, seed=quick.scene_seed)
     checkpoint = save_checkpoint(tmp / "fcn8s.pt", FCN8s(len(data.CLASSES), backbone="mini"), epoch=1,
                                  epochs=1, history=[], config={}, fingerprint="x")
     return root, checkpoint

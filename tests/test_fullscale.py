@@ -1,19 +1,34 @@
 import pytest
 import torch
 
-from fcn_lesson import data, fullscale
+from fcn_lesson import checkpoints, data, fullscale
 from fcn_lesson.models import FCN8s
 from fcn_lesson.checkpoints import load_checkpoint
+from fcn_lesson.train import TrainConfig
 
 from fakes import make_fake_sbd, make_fake_voc
 
 
 def test_the_paper_recipe_is_the_papers():
-    paper = fullscale.PAPER
+    paper = fullscale.PAPER.fcn32s
     assert (paper.batch_size, paper.loss, paper.optimizer, paper.momentum) == (1, "sum", "sgd", 0.99)
-    assert paper.lrs == (1e-10, 1e-12, 1e-14) and paper.patch_size is None and paper.precision == "float32"
-    assert fullscale.MODERN.loss == "mean" and fullscale.MODERN.patch_size and fullscale.MODERN.precision == "auto"
+    assert [config.lr for config in fullscale.PAPER.configs] == [1e-10, 1e-12, 1e-14]
+    assert fullscale.PAPER.patch_size is None and paper.precision == "float32"
+    modern = fullscale.MODERN
+    assert modern.fcn32s.loss == "mean" and modern.patch_size and modern.fcn32s.precision == "auto"
+    assert {config.precision for config in modern.with_precision("float32").configs} == {"float32"}
     assert set(fullscale.RECIPES) == {"paper", "modern"}
+
+
+def test_settings_say_each_value_once_or_per_stage():
+    settings = fullscale.PAPER.settings()
+    assert settings["lr"] == (1e-10, 1e-12, 1e-14) and settings["steps"] == 100_000
+    assert settings["patch_size"] is None and "epochs" not in settings
+    assert fullscale.MODERN.settings()["steps"] == (8_000, 4_000, 4_000)
+
+
+def test_chapter_8_times_small_images_where_nothing_trains():
+    assert fullscale.timed_images()[-1] == (375, 500) and fullscale.timed_images(False)[-1] == (96, 128)
 
 
 def test_a_recipe_is_a_staged_plan():
@@ -67,13 +82,18 @@ def test_train_voc_runs_the_three_stages_and_resumes(tmp_path):
     assert again["fcn8s"].history == results["fcn8s"].history  # loaded, not trained again
 
 
-def test_the_modern_recipe_batches_crops(tmp_path):
-    voc = make_fake_voc(tmp_path / "voc")
-    modern = fullscale.VOCRecipe("tiny-modern", batch_size=2, loss="mean", optimizer="adam", lrs=(1e-3,) * 3,
-                                 steps=(1, 1, 1), patch_size=48, lr_schedule="poly", precision="bfloat16")
+def test_the_modern_recipe_batches_patches(tmp_path):
+    voc = make_fake_voc(tmp_path / "voc")  # two training images of 40 x 56
+    config = TrainConfig(steps=1, batch_size=2, optimizer="adam", lr=1e-3, lr_schedule="poly",
+                                   precision="bfloat16")
+    modern = fullscale.VOCRecipe("tiny-modern", config, finer_lrs=(1e-3, 1e-3), finer_steps=(1, 1), patch_size=48)
     results = fullscale.train_voc(modern, tmp_path / "out", voc, backbone="mini", pretrained=False,
                                   num_workers=0, progress=False)
-    assert results["fcn8s"].history[-1]["images_per_s"] > 0
+    assert [len(results[stage].history) for stage in ("fcn32s", "fcn16s", "fcn8s")] == [1, 1, 1]  # one batch
+    saved = checkpoints.read_checkpoint(tmp_path / "out" / "fcn8s.pt")["config"]
+    assert (saved["batch_size"], saved["precision"]) == (2, "bfloat16")
+    image, label = data.voc_dataset(voc, "train", patch_size=48)[0]  # padded up to 48 x 48, the label with 255
+    assert image.shape == (3, 48, 48) and (label == 255).any()
 
 
 def test_imagenet_weights_only_for_vgg16(tmp_path):

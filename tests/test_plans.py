@@ -51,7 +51,7 @@ def test_one_loop_trains_a_plan_and_loads_it_the_second_time(tmp_path, quick_sce
 
 def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cache(tmp_path, quick_scenes, monkeypatch):
     recipe.train(recipe.QUICK, out=tmp_path / "mine", root=quick_scenes, progress=False)
-    longer = replace(recipe.QUICK, classifier_lr=3e-3)
+    longer = replace(recipe.QUICK, classifier=replace(recipe.QUICK.classifier, lr=3e-3))
     with pytest.raises(ValueError, match=r"classifier.pt was made by another run \(lr 0.001 -> 0.003\)"):
         recipe.train(longer, out=tmp_path / "mine", root=quick_scenes, progress=False)
 

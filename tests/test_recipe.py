@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from fcn_lesson import data, recipe
+from fcn_lesson import reference_models as shipped
 
 
 def test_quick_mode_is_on_in_the_tests(monkeypatch):
@@ -16,7 +17,7 @@ def test_quick_mode_is_on_in_the_tests(monkeypatch):
 
 
 def test_object_images_are_drawn_on_first_use():
-    objects = recipe.ObjectImages(4, 32, seed=0, train=False)
+    objects = data.ObjectImages(4, 32, seed=0, train=False)
     assert len(objects) == 4 and objects.description == {"objects": 4, "size": 32, "seed": 0}
     image, label = objects[0]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32
@@ -52,7 +53,7 @@ def test_chapter_9s_plans_change_one_thing_against_fcn8s_in_one_stage():
 
 def test_the_ablation_changes_one_thing_per_row():
     ablation = recipe.CPU.plan("ablation")
-    budget = recipe.CPU.fcn32_epochs + recipe.CPU.fcn16_epochs + recipe.CPU.fcn8_epochs
+    budget = recipe.CPU.fcn.epochs + recipe.CPU.fcn16_epochs + recipe.CPU.fcn8_epochs
     assert recipe.CPU.budget == budget
     assert [s.name for s in ablation.stages[:4]] == ["classifier", "fcn32s", "fcn16s", "fcn8s"]
     base = ablation.stage("fcn8s_one_stage")
@@ -71,7 +72,7 @@ def test_the_ablation_changes_one_thing_per_row():
     assert sgd.config.lr == pytest.approx(recipe.CPU.sgd_mean_lr / (8 * 128 * 128))
     for offset in recipe.ABLATION_SEEDS[1:]:
         classifier = ablation.stage(f"classifier_seed{offset}")
-        assert classifier.config.seed == recipe.CPU.seed + offset
+        assert classifier.config.seed == recipe.CPU.classifier.seed + offset
         assert f"fcn32s_one_stage_seed{offset}" not in [s.name for s in ablation.stages]
         for model in recipe.SEEDED_MODELS:
             row = ablation.stage(f"{model}_one_stage_seed{offset}")
@@ -95,24 +96,24 @@ def test_the_same_recipe_gives_the_same_classifier(tmp_path, quick_scenes):
 
 
 def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
-    stages = {s.name: s for name in recipe.REFERENCE_PLANS for s in recipe.REFERENCE_RECIPE.plan(name).stages}
-    assert sorted(p.stem for p in recipe.REFERENCE_DIR.glob("*.pt")) == sorted(stages)
-    assert sum(p.stat().st_size for p in recipe.REFERENCE_DIR.glob("*.pt")) < 25e6
+    stages = {s.name: s for name in shipped.REFERENCE_PLANS for s in shipped.REFERENCE_RECIPE.plan(name).stages}
+    assert sorted(p.stem for p in shipped.REFERENCE_DIR.glob("*.pt")) == sorted(stages)
+    assert sum(p.stat().st_size for p in shipped.REFERENCE_DIR.glob("*.pt")) < 25e6
     for stage in stages.values():
-        result = recipe.load_reference(stage.name)
+        result = shipped.load_reference(stage.name)
         assert not result.model.training and len(result.history) == stage.config.epochs, stage.name
         assert stage.model == "classifier" or all("val_mean_iu" in h for h in result.history), stage.name
-    assert recipe.load_reference("fcn8s_at_once").model.skip_scales == (0.01, 0.0001)
-    staged = recipe.load_reference("fcn8s")
+    assert shipped.load_reference("fcn8s_at_once").model.skip_scales == (0.01, 0.0001)
+    staged = shipped.load_reference("fcn8s")
     assert staged.model.skip_scales == (1.0, 1.0) and len(staged.history) == recipe.CPU.fcn8_epochs
     with pytest.raises(ValueError, match="no reference model"):
-        recipe.load_reference("fcn4s")
+        shipped.load_reference("fcn4s")
     # the documented command finds them all finished: the fingerprints are those of the recipe
-    loaded = recipe.train(recipe.REFERENCE_RECIPE, "ablation", out=recipe.REFERENCE_DIR, progress=False)
+    loaded = recipe.train(shipped.REFERENCE_RECIPE, "ablation", out=shipped.REFERENCE_DIR, progress=False)
     assert loaded["fcn8s"].fingerprint == staged.fingerprint
     for plan in ("after", "imbalance"):
-        loaded = recipe.train(recipe.REFERENCE_RECIPE, plan, out=recipe.REFERENCE_DIR, progress=False)
-        assert all(result.fingerprint == recipe.load_reference(name).fingerprint for name, result in loaded.items())
+        loaded = recipe.train(shipped.REFERENCE_RECIPE, plan, out=shipped.REFERENCE_DIR, progress=False)
+        assert all(result.fingerprint == shipped.load_reference(name).fingerprint for name, result in loaded.items())
 
 
 def test_claims_about_trained_models_are_checked_where_the_recipe_trains():
@@ -121,4 +122,3 @@ def test_claims_about_trained_models_are_checked_where_the_recipe_trains():
         recipe.CPU.expect(False, "the classifier knows its shapes")
     recipe.QUICK.expect(False, "quick mode trains for seconds: nothing to claim")
     assert recipe.CPU.trains and recipe.GPU.trains and not recipe.QUICK.trains
-    assert recipe.CPU.timed_images[-1] == (375, 500) and recipe.QUICK.timed_images[-1] == (96, 128)

@@ -1,0 +1,33 @@
+"""The trained models that ship with the module: the CPU recipe's ablation, after and imbalance plans.
+
+Chapters 5, 7 and 9 score them instead of training for an hour. They were
+made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16 --plan
+PLAN --weights-only --out fcn_lesson/reference`` for each of
+:data:`REFERENCE_PLANS` (weights in half precision), and a test checks that
+the same commands find every one of them finished.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .recipe import CPU
+from .train import TrainResult
+
+__all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "load_reference"]
+
+#: Where the shipped checkpoints are.
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+#: The recipe the reference models were trained with.
+REFERENCE_RECIPE = CPU.with_precision("bfloat16")
+#: The plans whose stages are shipped (chapters 7 and 9 score them).
+REFERENCE_PLANS = ("ablation", "after", "imbalance")
+
+
+def load_reference(name: str) -> TrainResult:
+    """A shipped reference model (a stage of one of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`)
+    with its history."""
+    names = list(dict.fromkeys(stage.name for plan in REFERENCE_PLANS
+                               for stage in REFERENCE_RECIPE.plan(plan).stages))
+    if name not in names:
+        raise ValueError(f"no reference model {name!r}; there are {names}")
+    return TrainResult.load(REFERENCE_DIR / f"{name}.pt")
