@@ -145,7 +145,7 @@ def _evaluate(args) -> None:
         raise ValueError(f"{args.checkpoint} tells {model.num_classes} classes apart, the book's scenes "
                          f"{len(data.CLASSES)}: pass --root, the folder that holds the VOCdevkit/VOC2012 "
                          "it was trained for")
-    split = data.voc_dataset(args.root, args.split, num_classes=model.num_classes, train=False)
+    split = data.voc_dataset(args.root, args.split, num_classes=model.num_classes, augment=False)
     result = evaluate(model, split, device=args.device, boundary=args.boundary, progress=True)
     result.pop("confusion")
     print(json.dumps(_strict_json(result), indent=2, allow_nan=False))

@@ -211,14 +211,14 @@ def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 class ObjectImages(Dataset):
-    """Single-object images and their shape, normalised like the scenes; flipped when training.
+    """Single-object images and their shape, normalised like the scenes; flipped at random with ``augment``.
 
     The images are drawn on first use, so a dataset whose model is already
     trained costs nothing.
     """
 
-    def __init__(self, count: int, size: int, seed: int, train: bool = True):
-        self.count, self.size, self.seed, self.train = count, size, seed, train
+    def __init__(self, count: int, size: int, seed: int, augment: bool = True):
+        self.count, self.size, self.seed, self.augment = count, size, seed, augment
         self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
@@ -232,7 +232,7 @@ class ObjectImages(Dataset):
     def __getitem__(self, index: int):
         images, labels = _drawn_objects(self.count, self.size, self.seed)
         image = (images[index].float() / 255 - self.mean) / self.std
-        if self.train and torch.rand(()) < 0.5:
+        if self.augment and torch.rand(()) < 0.5:
             image = image.flip(-1)
         return image, labels[index]
 
@@ -434,12 +434,12 @@ def _missing(root: Path, what: str) -> FileNotFoundError:
 
 
 def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
-                patch_size: int | None = None, train: bool | None = None, keep_decoded: bool = False,
+                patch_size: int | None = None, augment: bool | None = None, keep_decoded: bool = False,
                 download: bool = False) -> SegmentationDataset:
     """A VOC-layout dataset: the book's scenes by default, or real PASCAL VOC 2012.
 
     ``root`` is the folder that holds ``VOCdevkit/VOC2012``. Training sets
-    (``train=True``, the default for ``image_set="train"``) are randomly
+    (``augment=True``, the default for ``image_set="train"``) are randomly
     flipped and, with ``patch_size``, cut to random square patches (labels padded with 255);
     all images are normalised with the ImageNet mean and deviation.
     ``keep_decoded`` keeps the decoded files in memory (see :class:`SegmentationDataset`).
@@ -462,14 +462,14 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
         raise ValueError(f"line {blank[0]} of {split_file} is blank: remove it (each line names one image)")
     if num_classes is None:
         num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
-    train = image_set == "train" if train is None else train
+    augment = image_set == "train" if augment is None else augment
     source = VOCSegmentation(root, year="2012", image_set=image_set)
-    return SegmentationDataset(source, num_classes, train_transforms(patch_size) if train else eval_transforms(),
+    return SegmentationDataset(source, num_classes, train_transforms(patch_size) if augment else eval_transforms(),
                                keep_decoded)
 
 
 def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int | None = None,
-                train: bool | None = None, download: bool = False) -> SegmentationDataset:
+                augment: bool | None = None, download: bool = False) -> SegmentationDataset:
     """The Semantic Boundaries Dataset (the paper's extra training data) through torchvision's ``SBDataset``.
 
     ``root`` holds SBD's ``img/``, ``cls/`` and the split files (``train.txt``,
@@ -483,8 +483,8 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int |
                                 "that holds them (benchmark_RELEASE/dataset in SBD's archive), or leave SBD "
                                 "out (--sbd) and train on VOC alone")
     source = SBDataset(root, image_set=image_set, mode="segmentation")
-    train = image_set.startswith("train") if train is None else train
-    return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if train else eval_transforms())
+    augment = image_set.startswith("train") if augment is None else augment
+    return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if augment else eval_transforms())
 
 
 def _download(fetch, name: str, root: Path) -> None:

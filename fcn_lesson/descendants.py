@@ -33,9 +33,8 @@ def dilated_backbone(layout: Layout) -> nn.Sequential:
     """The VGG backbone at output stride 8: pool4 and pool5 become 3x3 max-pools of stride 1 (padding 1)
     and block5's convolutions are dilated by 2, so that they still read pool4's grid."""
     backbone = vgg_backbone(layout, padding=1)
-    for stage in (4, 5):
-        block = backbone[stage - 1]
-        setattr(block, f"pool{stage}", nn.MaxPool2d(3, stride=1, padding=1))
+    for number in (4, 5):
+        setattr(backbone[number - 1], f"pool{number}", nn.MaxPool2d(3, stride=1, padding=1))
     for module in backbone[4].modules():
         if isinstance(module, nn.Conv2d):
             module.dilation, module.padding = (2, 2), (2, 2)
@@ -93,8 +92,8 @@ class UNetFCN(nn.Module):
         self.layout, self.num_classes = fit_layout(layout_of(backbone)), num_classes
         self.backbone = vgg_backbone(self.layout, padding=1)
         widths = self.layout.widths
-        # every decoder step as wide as the deepest stage: mirroring the mini encoder's narrow first
-        # stages (8 channels) left too few features to carry the classes to the output (chapter 9)
+        # every decoder step as wide as the deepest block: mirroring the mini encoder's narrow first
+        # blocks (8 channels) left too few features to carry the classes to the output (chapter 9)
         width = widths[-1]
         self.decoder = nn.ModuleList(_Up(width, widths[k], width) for k in (3, 2, 1, 0))
         self.final = nn.Sequential(OrderedDict(

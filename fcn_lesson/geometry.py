@@ -22,10 +22,10 @@ from torch import nn
 
 __all__ = [
     "CoordMap",
-    "FusionPlan",
+    "FusionGeometry",
     "coord_map",
     "crop_offset",
-    "fusion_plan",
+    "fusion_geometry",
     "interpolation_misalignment",
     "layer_map",
     "layer_table",
@@ -222,8 +222,9 @@ def layer_table(layers: Layers, size: int) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class FusionPlan:
-    """The crops of an FCN and, per checked input size, the sizes of the maps they cut.
+class FusionGeometry:
+    """The geometry of an FCN's fusion: its crops and, per checked input size, the sizes of the maps
+    they cut.
 
     ``crops[j]`` aligns skip ``j`` (coarsest first) with the upsampled running
     score; ``crops[-1]`` aligns the final upsampled score with the input.
@@ -234,22 +235,22 @@ class FusionPlan:
     sizes: dict[int, tuple[tuple[int, int], ...]]
 
 
-def fusion_plan(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
-                sizes: Iterable[int] = ()) -> FusionPlan:
+def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
+                sizes: Iterable[int] = ()) -> FusionGeometry:
     """Derive every crop of an FCN from its layers, and check they fit inputs of ``sizes``.
 
-    ``stages`` split the path from the image to the coarsest score: the output
-    of every stage but the last feeds a skip (through a 1x1 score layer, which
+    ``segments`` split the path from the image to the coarsest score: the output
+    of every segment but the last feeds a skip (through a 1x1 score layer, which
     moves nothing). ``upsamplers[j]`` upsamples the running score before skip
     ``j`` is added (coarsest skip first); the last one brings the score to the
-    input's resolution. FCN-32s: one stage, one upsampler; FCN-8s: three, three.
+    input's resolution. FCN-32s: one segment, one upsampler; FCN-8s: three, three.
     Raises ``ValueError`` if a crop is impossible or cuts outside its map.
     """
-    if len(stages) != len(upsamplers):
-        raise ValueError(f"an FCN with {len(stages)} stages needs {len(stages)} upsamplers, "
+    if len(segments) != len(upsamplers):
+        raise ValueError(f"an FCN with {len(segments)} segments needs {len(segments)} upsamplers, "
                          f"got {len(upsamplers)}")
-    prefixes = [[layer for stage in stages[:i + 1] for layer in leaves(stage)] for i in range(len(stages))]
-    skips = list(reversed(range(len(stages) - 1))) + [None]  # None: the final crop, to the input
+    prefixes = [[layer for segment in segments[:i + 1] for layer in leaves(segment)] for i in range(len(segments))]
+    skips = list(reversed(range(len(segments) - 1))) + [None]  # None: the final crop, to the input
 
     running, crops = coord_map(prefixes[-1]), []
     for upsample, skip in zip(upsamplers, skips):
@@ -270,7 +271,7 @@ def fusion_plan(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
                                  f"but its map has only {have}: increase the first layer's padding")
             cuts.append((have, need))
         checked[size] = tuple(cuts)
-    return FusionPlan(tuple(crops), checked)
+    return FusionGeometry(tuple(crops), checked)
 
 
 def interpolation_misalignment(score: CoordMap, n: int, size: int) -> float:
@@ -285,16 +286,16 @@ def interpolation_misalignment(score: CoordMap, n: int, size: int) -> float:
     return max(abs(scale * ((j + 0.5) * n / size - 0.5) + offset - j) for j in range(size))
 
 
-def smallest_padding(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
+def smallest_padding(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
                      sizes: Iterable[int] = (), limit: int = 256) -> int:
     """The smallest padding of the first layer for which every crop is valid and fits every size.
 
     With no ``sizes`` only the crop offsets are checked (all whole and >= 0).
     Sizes from 1 to twice the output stride cover every case: once the padding
     is fixed, the sizes repeat their behaviour with that period. The layers are
-    those of :func:`fusion_plan`; the first one's padding is varied and then restored.
+    those of :func:`fusion_geometry`; the first one's padding is varied and then restored.
     """
-    first = leaves(stages[0])[0]
+    first = leaves(segments[0])[0]
     if not isinstance(first, nn.Conv2d):
         raise ValueError(f"the first layer must be a Conv2d to vary its padding, got {type(first).__name__}")
     sizes, original = list(sizes), first.padding
@@ -302,7 +303,7 @@ def smallest_padding(stages: Sequence[Layers], upsamplers: Sequence[nn.Module],
         for padding in range(limit + 1):
             first.padding = (padding, padding)
             try:
-                fusion_plan(stages, upsamplers, sizes)
+                fusion_geometry(segments, upsamplers, sizes)
             except ValueError:
                 continue
             return padding

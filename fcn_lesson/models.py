@@ -27,7 +27,7 @@ def _whole(value) -> bool:
 
 @dataclass(frozen=True)
 class Layout:
-    """The shape of a VGG-style network: five conv stages, each closed by a 2x2 max-pool.
+    """The shape of a VGG-style network: five blocks of convolutions, each closed by a 2x2 max-pool.
 
     ``fc6_kernel`` is the side of pool5 on the classifier's native input, which
     is therefore ``32 * fc6_kernel`` pixels (224 for VGG16). ``padding`` is the
@@ -45,7 +45,7 @@ class Layout:
 
     def __post_init__(self):
         if len(self.widths) != 5 or len(self.convs) != 5:
-            raise ValueError("a VGG layout has five stages: give five widths and five conv counts")
+            raise ValueError("a VGG layout has five blocks: give five widths and five conv counts")
         for name in ("widths", "convs"):
             if not all(_whole(value) and value >= 1 for value in getattr(self, name)):
                 raise ValueError(f"a layout's {name} must be whole numbers >= 1, got {getattr(self, name)}")
@@ -69,24 +69,24 @@ LAYOUTS = {"vgg16": VGG16, "mini": MINI}
 
 
 def vgg_backbone(layout: Layout, padding: int = 1) -> nn.Sequential:
-    """Five stages ``block1`` .. ``block5``, each ending in a ceil-mode 2x2 max-pool.
+    """Five blocks ``block1`` .. ``block5``, each ending in a ceil-mode 2x2 max-pool.
 
     Only the first convolution gets ``padding``; the others pad by 1, so that
     3x3 convolutions keep the size. Pools round up (``ceil_mode``), as Caffe's
     do, which the crop arithmetic assumes.
     """
     blocks, channels = OrderedDict(), 3
-    for stage, (width, count) in enumerate(zip(layout.widths, layout.convs), start=1):
+    for block, (width, count) in enumerate(zip(layout.widths, layout.convs), start=1):
         layers = OrderedDict()
         for i in range(1, count + 1):
-            pad = padding if (stage, i) == (1, 1) else 1
-            layers[f"conv{stage}_{i}"] = nn.Conv2d(channels, width, 3, padding=pad)
+            pad = padding if (block, i) == (1, 1) else 1
+            layers[f"conv{block}_{i}"] = nn.Conv2d(channels, width, 3, padding=pad)
             if layout.batch_norm:
-                layers[f"bn{stage}_{i}"] = nn.BatchNorm2d(width)
-            layers[f"relu{stage}_{i}"] = nn.ReLU(inplace=True)
+                layers[f"bn{block}_{i}"] = nn.BatchNorm2d(width)
+            layers[f"relu{block}_{i}"] = nn.ReLU(inplace=True)
             channels = width
-        layers[f"pool{stage}"] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        blocks[f"block{stage}"] = nn.Sequential(layers)
+        layers[f"pool{block}"] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        blocks[f"block{block}"] = nn.Sequential(layers)
     return nn.Sequential(blocks)
 
 
@@ -179,11 +179,11 @@ class FCN(nn.Module):
             self.upscore_pool4 = bilinear_upsampler(num_classes, 2, learnable=learnable_upsampling)
             factor = 8
         self.upscore = bilinear_upsampler(num_classes, factor, learnable=learnable_upsampling)
-        self.crops = geometry.fusion_plan(*self.geometry_paths()).crops
+        self.crops = geometry.fusion_geometry(*self.geometry_paths()).crops
         self._sizes_checked: set[int] = set()
 
     def geometry_paths(self):
-        """The ``(stages, upsamplers)`` that :func:`geometry.fusion_plan` derives the crops from."""
+        """The ``(segments, upsamplers)`` that :func:`geometry.fusion_geometry` derives the crops from."""
         return _paths(self.skips, self.backbone, self.head, self.score_fr, self._upsamplers())
 
     def _upsamplers(self) -> list[nn.Module]:
@@ -194,7 +194,7 @@ class FCN(nn.Module):
         for size in x.shape[2:]:
             if size not in self._sizes_checked:
                 try:
-                    geometry.fusion_plan(*self.geometry_paths(), sizes=[size])
+                    geometry.fusion_geometry(*self.geometry_paths(), sizes=[size])
                 except ValueError as err:
                     raise ValueError(f"this {type(self).__name__} (first-layer padding {self.padding}) "
                                      f"cannot take a side of {size} px: {err}") from None
@@ -314,15 +314,15 @@ def layout_of(backbone: str | Layout) -> Layout:
 
 
 def _paths(skips, backbone, head, score_fr, upsamplers):
-    """Split the network at pool3 and pool4 into the stages that feed skips."""
+    """Split the network at pool3 and pool4 into the segments that feed skips."""
     blocks = list(backbone)
     cuts = {0: [5], 1: [4, 5], 2: [3, 4, 5]}[skips]
-    stages, start = [], 0
+    segments, start = [], 0
     for cut in cuts:
-        stages.append(blocks[start:cut])
+        segments.append(blocks[start:cut])
         start = cut
-    stages[-1] = stages[-1] + [head, score_fr]
-    return stages, upsamplers
+    segments[-1] = segments[-1] + [head, score_fr]
+    return segments, upsamplers
 
 
 @lru_cache(maxsize=None)
@@ -348,8 +348,8 @@ def fit_layout(layout: Layout) -> Layout:
     def needed(skips: int) -> int:
         upsamplers = [bilinear_upsampler(1, 2) for _ in range(skips)]
         upsamplers.append(bilinear_upsampler(1, 32 >> skips))
-        stages, upsamplers = _paths(skips, vgg_backbone(probe), _head(probe), nn.Identity(), upsamplers)
-        return geometry.smallest_padding(stages, upsamplers, range(1, 65))
+        segments, upsamplers = _paths(skips, vgg_backbone(probe), _head(probe), nn.Identity(), upsamplers)
+        return geometry.smallest_padding(segments, upsamplers, range(1, 65))
 
     return replace(layout, padding=max(needed(skips) for skips in (0, 1, 2)))
 

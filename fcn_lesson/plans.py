@@ -158,11 +158,28 @@ def _finished_before_stripping(checkpoint: Path, model: nn.Module, stage: Stage,
         return None
     state = read_checkpoint(checkpoint)
     full = {"data": data.description, "from": parent.fingerprint}
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
     if state["epoch"] < state["epochs"] or state["fingerprint"] != run_fingerprint(model, stage.config, full,
-                                                                                   processes):
+                                                                                   _processes()):
         return None
     return TrainResult.load(checkpoint)
+
+
+def _drop_stale(checkpoint: Path, model: nn.Module, config: TrainConfig, origin: dict) -> None:
+    """In the chapters' cache (``retrain``), remove a checkpoint that another run made (an older recipe,
+    other data, a damaged file), so that the stage is trained anew; elsewhere ``fit`` refuses it."""
+    try:
+        stale = read_checkpoint(checkpoint)["fingerprint"] != run_fingerprint(model, config, origin, _processes())
+    except FileNotFoundError:  # none there (or another process of the job removed it first)
+        return
+    except ValueError:
+        stale = True
+    if stale:
+        checkpoint.unlink(missing_ok=True)
+
+
+def _processes() -> int:
+    """How many processes train together (``torchrun`` sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | None = None, retrain: bool = False,
@@ -187,7 +204,10 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
             train_set, val_set = data.objects if stage.model == "classifier" else (data.train, data.val)
             if progress and is_main_process():
                 print(f"-- {stage.name} ({stage.model}, from {stage.start}) --", flush=True)
-            before = _finished_before_stripping(out / f"{stage.name}.pt", model, stage, data, trained)
+            checkpoint = out / f"{stage.name}.pt"
+            if retrain:
+                _drop_stale(checkpoint, model, stage.config, origin)
+            before = _finished_before_stripping(checkpoint, model, stage, data, trained)
             if before is not None:
                 trained[stage.name] = before
                 if progress and is_main_process():
@@ -195,6 +215,6 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
                 continue
             trained[stage.name] = fit(model, train_set, stage.config, val_data=val_set,
                                       num_classes=None if stage.model == "classifier" else data.num_classes,
-                                      checkpoint=out / f"{stage.name}.pt", origin=origin, replace_stale=retrain,
+                                      checkpoint=checkpoint, origin=origin,
                                       device=device, num_workers=num_workers, progress=progress)
     return trained

@@ -91,7 +91,7 @@ class Recipe:
 
     @property
     def trains(self) -> bool:
-        """Whether the schedules are long enough for a claim about what a model learned to be checked.
+        """Whether the training runs are long enough for a claim about what a model learned to be checked.
 
         The tests' quick recipe trains for seconds: its models have learned
         nothing to assert about, only that the code runs.
@@ -191,7 +191,7 @@ RECIPES = {recipe.name: recipe for recipe in (CPU, GPU, QUICK)}
 
 
 def quick_mode() -> bool:
-    """True when ``FCN_LESSON_QUICK`` is set (the tests set it): every schedule shrinks to seconds."""
+    """True when ``FCN_LESSON_QUICK`` is set (the tests set it): every training run shrinks to seconds."""
     return os.environ.get("FCN_LESSON_QUICK", "") not in ("", "0")
 
 
@@ -222,7 +222,7 @@ def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
     train_set, val_set = scene_datasets(recipe, root)
     size = recipe.layout.native_size
     objects = (data.ObjectImages(recipe.pretraining_images, size, recipe.scene_seed),
-               data.ObjectImages(max(recipe.pretraining_images // 10, 8), size, recipe.scene_seed + 1, train=False))
+               data.ObjectImages(max(recipe.pretraining_images // 10, 8), size, recipe.scene_seed + 1, augment=False))
     description = {"scenes": {"train": recipe.train_scenes, "val": recipe.val_scenes, "size": recipe.scene_size,
                               "seed": recipe.scene_seed, "format": data.SCENES_FORMAT},
                    "objects": objects[0].description}

@@ -229,8 +229,8 @@ def misalignment(model: nn.Module) -> tuple[float, float]:
                 layer.bias.zero_()
                 for c in range(2):
                     layer.weight[c, c] = 1 / len(scores) if layer in scores else 1 / (k * k)
-    stages, upsamplers = probe.geometry_paths()
-    margin = receptive_field([layer for stage in stages for layer in stage] + list(upsamplers))
+    segments, upsamplers = probe.geometry_paths()
+    margin = receptive_field([layer for segment in segments for layer in segment] + list(upsamplers))
     size = 2 * margin + 32
     ramp = torch.arange(size, dtype=torch.float32)
     image = torch.stack([ramp[:, None].expand(size, size), ramp[None, :].expand(size, size),

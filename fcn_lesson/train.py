@@ -247,16 +247,14 @@ class _Run:
 
 def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data: Dataset | None = None,
         num_classes: int | None = None, checkpoint: str | Path | None = None, origin: dict | None = None,
-        replace_stale: bool = False, device: str | torch.device | None = None, num_workers: int = 0,
-        progress: bool = True) -> TrainResult:
+        device: str | torch.device | None = None, num_workers: int = 0, progress: bool = True) -> TrainResult:
     """Train ``model`` on ``train_data`` as ``config`` says; score ``val_data`` after every epoch.
 
     With ``checkpoint``, the run is saved after every epoch and resumed from
     the file if it exists, but only if the file was made by the same run:
     same configuration, same model and same ``origin`` (a description of the
     starting weights and the data, which the plans give). A file made by any
-    other run is refused with a ``ValueError`` naming what differs, or with
-    ``replace_stale`` (a cache's own files) trained anew and overwritten.
+    other run is refused with a ``ValueError`` naming what differs.
     """
     run = _set_up(model, train_data, config, origin, pick_device(device), num_workers)
     if config.loss == "balanced":
@@ -264,7 +262,7 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
             raise ValueError("loss='balanced' weighs the classes of a segmentation set: pass num_classes")
         run.class_weights = balanced_weights(train_data, num_classes).to(run.device)
     if checkpoint is not None and Path(checkpoint).exists():
-        _resume(run, checkpoint, replace_stale)
+        _resume(run, checkpoint)
         if run.history and progress and is_main_process():  # say why no epoch lines follow, or fewer
             done = len(run.history)
             state = "finished, loaded" if done >= run.epochs else f"resumed after epoch {done}"
@@ -322,6 +320,8 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
     loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=num_workers > 0, generator=generator)
+    if dist.is_initialized() and device.type == "cuda":  # batch norm over the whole batch, not each GPU's
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # (NCCL only; in place: the model holds the layers)
     net = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
     scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16 and device.type == "cuda")
     processes = dist.get_world_size() if dist.is_initialized() else 1
@@ -329,17 +329,10 @@ def _set_up(model, train_data, config, origin, device, num_workers) -> _Run:
                 epochs, origin, processes, run_fingerprint(model, config, origin, processes))
 
 
-def _resume(run: _Run, checkpoint, replace_stale: bool) -> None:
+def _resume(run: _Run, checkpoint) -> None:
     """Continue the run saved in ``checkpoint``, if it is this run."""
-    try:
-        state = read_checkpoint(checkpoint, run.device)
-    except ValueError:
-        if replace_stale:
-            return
-        raise
+    state = read_checkpoint(checkpoint, run.device)
     if state["fingerprint"] != run.fingerprint:
-        if replace_stale:
-            return
         raise ValueError(f"{checkpoint} was made by another run ({_difference(state, run)}): "
                          "train into another folder (or run the command that made it)")
     run.model.load_state_dict(state["state_dict"])

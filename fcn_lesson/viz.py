@@ -240,9 +240,9 @@ def draw_ruler(model, size: int, ax=None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3.6))
-    stages, upsamplers = model.geometry_paths()
+    segments, upsamplers = model.geometry_paths()
     last = upsamplers[-1]
-    coarse = list(stages) + list(upsamplers[:-1])  # the path to the map the last upsampler reads
+    coarse = list(segments) + list(upsamplers[:-1])  # the path to the map the last upsampler reads
     pool5, read = geometry.coord_map(model.backbone), geometry.coord_map(coarse)
     out = geometry.coord_map(coarse + [last])
     n5, n, m = (geometry.output_size(layers, size) for layers in (model.backbone, coarse, coarse + [last]))

@@ -84,7 +84,7 @@ def test_evaluate_scores_a_voc_tree_of_mixed_image_sizes(tmp_path, capsys):
     checkpoint = tmp_path / "out" / "fcn8s.pt"
     assert main(["evaluate", str(checkpoint), "--root", str(voc)]) == 0
     printed = json.loads(capsys.readouterr().out)
-    model, split = load_model(checkpoint), data.voc_dataset(voc, "val", train=False)
+    model, split = load_model(checkpoint), data.voc_dataset(voc, "val", augment=False)
     one_by_one = sum(evaluate(model, [split[i]], num_classes=21)["confusion"] for i in range(len(split)))
     expected = evaluate(model, split)
     assert torch.equal(expected["confusion"], one_by_one)

@@ -127,7 +127,7 @@ def test_voc_dataset_pairs(scenes):
 
 def test_train_transforms_move_image_and_label_together(scenes):
     torch.manual_seed(0)
-    raw_image, raw_label = data.voc_dataset(scenes, "train", train=False)[0]
+    raw_image, raw_label = data.voc_dataset(scenes, "train", augment=False)[0]
     for _ in range(5):
         image, label = data.voc_dataset(scenes, "train", patch_size=48)[0]
         # find the crop in the original: the label must sit under the same pixels as the image
@@ -182,7 +182,7 @@ def test_labels_outside_the_classes_are_named(damaged):
 
 
 def test_sbd_reads_through_torchvision(tmp_path):
-    dataset = data.sbd_dataset(make_fake_sbd(tmp_path / "sbd"), "train", train=False)
+    dataset = data.sbd_dataset(make_fake_sbd(tmp_path / "sbd"), "train", augment=False)
     image, label = dataset[1]
     assert len(dataset) == 2 and image.shape == (3, 20, 30) and label.shape == (20, 30)
     assert label.max() < 21

@@ -97,7 +97,7 @@ def test_crop_offset_and_its_refusals():
 @pytest.mark.parametrize("cls, crops", [(FCN32s, (19,)), (FCN16s, (5, 27)), (FCN8s, (5, 9, 31))])
 def test_vgg16_crops_are_the_papers(cls, crops):
     assert cls(21, backbone=narrow(VGG16)).crops == crops
-    assert geometry.fusion_plan(*cls(21, backbone=narrow(VGG16)).geometry_paths()).crops == crops
+    assert geometry.fusion_geometry(*cls(21, backbone=narrow(VGG16)).geometry_paths()).crops == crops
 
 
 def test_receptive_field_matches_a_gradient_measurement():
@@ -143,25 +143,25 @@ def test_layer_table_rows():
     assert pools[-1]["receptive_field"] == 212 and pools[-1]["offset"] == "-83.5"
 
 
-def test_fusion_plan_checks_that_every_crop_fits():
-    stages, upsamplers = FCN8s(21, backbone=narrow(VGG16)).geometry_paths()
-    plan = geometry.fusion_plan(stages, upsamplers, sizes=range(1, 65))
+def test_fusion_geometry_checks_that_every_crop_fits():
+    segments, upsamplers = FCN8s(21, backbone=narrow(VGG16)).geometry_paths()
+    plan = geometry.fusion_geometry(segments, upsamplers, sizes=range(1, 65))
     assert plan.crops == (5, 9, 31) and len(plan.sizes) == 64
     assert all(crop + need <= have for cuts in plan.sizes.values() for crop, (have, need) in zip(plan.crops, cuts))
     # a 3x3 fc6 leaves no margin for the pool3 crop: no padding can make FCN-8s fit every size
-    stages, upsamplers = FCN8s(21, backbone=replace(narrow(MINI), fc6_kernel=3, padding=200)).geometry_paths()
-    assert geometry.fusion_plan(stages, upsamplers).crops == (1, 1, 195)
+    segments, upsamplers = FCN8s(21, backbone=replace(narrow(MINI), fc6_kernel=3, padding=200)).geometry_paths()
+    assert geometry.fusion_geometry(segments, upsamplers).crops == (1, 1, 195)
     with pytest.raises(ValueError, match="crop 2 needs"):
-        geometry.fusion_plan(stages, upsamplers, sizes=range(1, 65))
+        geometry.fusion_geometry(segments, upsamplers, sizes=range(1, 65))
     with pytest.raises(ValueError, match="upsamplers"):
-        geometry.fusion_plan(stages, upsamplers[:2])
+        geometry.fusion_geometry(segments, upsamplers[:2])
 
 
 def test_smallest_padding_why_100_and_not_81():
     model = FCN32s(21, backbone=narrow(VGG16))
-    stages, upsamplers = model.geometry_paths()
-    assert geometry.smallest_padding(stages, upsamplers) == 81  # crop >= 0 only
-    assert geometry.smallest_padding(stages, upsamplers, range(1, 65)) == 97  # and a 1 px input works
+    segments, upsamplers = model.geometry_paths()
+    assert geometry.smallest_padding(segments, upsamplers) == 81  # crop >= 0 only
+    assert geometry.smallest_padding(segments, upsamplers, range(1, 65)) == 97  # and a 1 px input works
     assert model.backbone[0][0].padding == (100, 100)  # restored
     for cls in (FCN16s, FCN8s):
         assert geometry.smallest_padding(*cls(21, backbone=narrow(VGG16)).geometry_paths(), range(1, 65)) <= 97
@@ -179,7 +179,7 @@ def test_the_mini_layout_is_derived():
         fit_layout(replace(MINI, fc6_kernel=3))
     for cls in (FCN32s, FCN16s, FCN8s):  # every size 1..2x the stride works, and so every size
         for layout in (fitted, VGG16):
-            geometry.fusion_plan(*cls(2, backbone=narrow(layout)).geometry_paths(), sizes=range(1, 300))
+            geometry.fusion_geometry(*cls(2, backbone=narrow(layout)).geometry_paths(), sizes=range(1, 300))
 
 
 def test_leaves_flattens_nested_sequentials_in_order():

@@ -109,3 +109,17 @@ def test_a_stage_from_a_stripped_parent_is_another_run_than_from_the_full_one(tm
     again = run_plan(plan, data, tmp_path / "out", progress=False)
     assert again["classifier"].fingerprint == full["classifier"].fingerprint and again["classifier"].weights_only
     assert again["fcn32s"].fingerprint != full["fcn32s"].fingerprint
+
+
+def test_the_cache_trains_anew_over_a_damaged_checkpoint_of_its_own(tmp_path, quick_scenes):
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
+    plan = Plan("one", MINI, (Stage("classifier", "classifier", ONE),))
+    out = tmp_path / "cache"
+    first = run_plan(plan, data, out, retrain=True, progress=False)
+    (out / "classifier.pt").write_bytes(b"half a file")
+    again = run_plan(plan, data, out, retrain=True, progress=False)
+    assert again["classifier"].fingerprint == first["classifier"].fingerprint and len(again["classifier"].history) == 1
+    with pytest.raises(ValueError, match="not a readable checkpoint"):  # a user's folder: refused, kept
+        (out / "classifier.pt").write_bytes(b"half a file")
+        run_plan(plan, data, out, progress=False)
+    assert (out / "classifier.pt").read_bytes() == b"half a file"

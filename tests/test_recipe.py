@@ -17,7 +17,7 @@ def test_quick_mode_is_on_in_the_tests(monkeypatch):
 
 
 def test_object_images_are_drawn_on_first_use():
-    objects = data.ObjectImages(4, 32, seed=0, train=False)
+    objects = data.ObjectImages(4, 32, seed=0, augment=False)
     assert len(objects) == 4 and objects.description == {"objects": 4, "size": 32, "seed": 0}
     image, label = objects[0]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32
