@@ -141,11 +141,12 @@ def _load_segmenter(args):
 
 def _evaluate(args) -> None:
     model = _load_segmenter(args)
-    if args.root is None and model.num_classes != len(data.CLASSES):
-        raise ValueError(f"{args.checkpoint} tells {model.num_classes} classes apart, the book's scenes "
-                         f"{len(data.CLASSES)}: pass --root, the folder that holds the VOCdevkit/VOC2012 "
-                         "it was trained for")
-    split = data.voc_dataset(args.root, args.split, num_classes=model.num_classes, augment=False)
+    split = data.voc_dataset(args.root, args.split, augment=False)
+    if model.num_classes != split.num_classes:
+        what = "the book's scenes" if split.num_classes == len(data.CLASSES) else "PASCAL VOC"
+        raise ValueError(f"{args.checkpoint} tells {model.num_classes} classes apart, {what} "
+                         f"{split.num_classes}: pass --root, the folder that holds the VOCdevkit/VOC2012 it was "
+                         "trained for")
     result = evaluate(model, split, device=args.device, boundary=args.boundary, progress=True)
     result.pop("confusion")
     print(json.dumps(_strict_json(result), indent=2, allow_nan=False))

@@ -427,10 +427,11 @@ class SegmentationDataset(Dataset):
 
 
 def _missing(root: Path, what: str) -> FileNotFoundError:
+    where = f"{root} does not exist" if not root.exists() else f"no {what} under {root}"
     return FileNotFoundError(
-        f"no {what} under {root}. Generate the book's dataset with `python -m fcn_lesson make-data` "
-        f"(or fcn_lesson.data.make_dataset()), or for PASCAL VOC pass the folder that holds "
-        f"VOCdevkit/VOC2012 (download=True fetches it when you are online)")
+        f"{where}: pass the folder that holds VOCdevkit/VOC2012, the book's scenes (made by "
+        f"`python -m fcn_lesson make-data --root FOLDER`) or PASCAL VOC 2012 (unpacked there, or fetched "
+        f"with download=True when online)")
 
 
 def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
@@ -460,7 +461,7 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
     blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
     if blank:
         raise ValueError(f"line {blank[0]} of {split_file} is blank: remove it (each line names one image)")
-    if num_classes is None:
+    if num_classes is None:  # the scenes' 7 where make_dataset made them, else PASCAL VOC's 21
         num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
     augment = image_set == "train" if augment is None else augment
     source = VOCSegmentation(root, year="2012", image_set=image_set)

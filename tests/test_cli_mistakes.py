@@ -122,6 +122,9 @@ def test_evaluate_scores_every_segmentation_model_and_refuses_a_mismatch(scenes,
     assert main(["evaluate", str(voc), "--root", str(make_fake_voc(tmp_path / "voc"))]) == 0
     scored = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert None in scored["class_iu"]
+    _, scenes_model = scenes
+    assert main(["evaluate", str(scenes_model), "--root", str(tmp_path / "voc")]) == 2
+    assert "tells 7 classes apart, PASCAL VOC 21: pass --root" in error_line(capsys)
 
 
 def test_a_split_that_is_not_there_names_those_that_are(scenes, capsys):
