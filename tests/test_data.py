@@ -130,7 +130,7 @@ def test_train_transforms_move_image_and_label_together(scenes):
     raw_image, raw_label = data.voc_dataset(scenes, "train", augment=False)[0]
     for _ in range(5):
         image, label = data.voc_dataset(scenes, "train", patch_size=48)[0]
-        # find the crop in the original: the label must sit under the same pixels as the image
+        # find the patch in the original: the label must sit under the same pixels as the image
         found = False
         for flip in (False, True):
             ref_image = raw_image.flip(-1) if flip else raw_image
