@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import data, folders, fullscale, notebooks, recipe as recipes
+from . import data, download, folders, fullscale, notebooks, recipe as recipes
 from .checkpoints import load_model, read_checkpoint, strip_checkpoint
 from .registry import SEGMENTATION_MODELS, model_spec
 from .train import PRECISIONS, evaluate, is_main_process, pick_device, predict
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: Options that mean something for one kind of data only.
-_VOC_ONLY = ("sbd", "backbone", "random_init", "steps", "limit", "download")
+_VOC_ONLY = ("sbd", "split", "backbone", "random_init", "steps", "limit", "download")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +108,8 @@ def _train_voc(args, device):
         recipe = recipe.with_precision(args.precision)
     _say(f"{recipe.name} recipe on {device}, backbone {args.backbone} "
          f"({'random' if args.random_init else 'ImageNet'} weights); checkpoints in {args.out}")
-    return fullscale.train_voc(recipe, args.out, args.root, sbd_root=args.sbd, backbone=args.backbone or "vgg16",
+    return fullscale.train_voc(recipe, args.out, args.root, sbd_root=args.sbd, split=args.split or "modern",
+                               backbone=args.backbone or "vgg16",
                                pretrained=not args.random_init, steps=args.steps, limit=args.limit,
                                num_workers=args.workers, download=args.download, device=device)
 
@@ -141,7 +142,8 @@ def _load_segmenter(args):
 
 def _evaluate(args) -> None:
     model = _load_segmenter(args)
-    split = data.voc_dataset(args.root, args.split, augment=False)
+    ids = download.seg11valid(data.default_root("splits")) if args.split == "seg11valid" else None
+    split = data.voc_dataset(args.root, args.split, augment=False, ids=ids)
     if model.num_classes != split.num_classes:
         what = "the book's scenes" if split.num_classes == len(data.CLASSES) else "PASCAL VOC"
         raise ValueError(f"{args.checkpoint} tells {model.num_classes} classes apart, {what} "
@@ -211,6 +213,17 @@ def _predict(args) -> int:
     return 0
 
 
+def _download(args) -> None:
+    voc = download.prepare_voc(args.root, local=args.local_voc)
+    print(f"PASCAL VOC 2012: {voc / 'VOCdevkit' / 'VOC2012'}")
+    if not args.no_sbd:
+        print(f"SBD: {download.prepare_sbd(args.sbd, local=args.local_sbd)}")
+    ids = download.seg11valid(data.default_root("splits"))
+    print(f"seg11valid: {len(ids)} image ids in {data.default_root('splits') / download.SEG11VALID.filename}")
+    print(f"train with: python -m fcn_lesson train --data voc --root {voc}"
+          + ("" if args.no_sbd else f" --sbd {args.sbd if args.local_sbd is None else args.local_sbd}"))
+
+
 def _student_edition(args) -> None:
     written = notebooks.student_edition(args.book, args.out)
     print(f"wrote the student edition ({len(written)} chapters, solutions removed) to {args.out}; "
@@ -276,8 +289,26 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=_whole_number(1), default=None,
                        help="voc: use only the first N images (smoke runs)")
     train.add_argument("--workers", type=_whole_number(0), default=4, help="voc: data-loading processes per GPU")
-    train.add_argument("--download", action="store_true", help="voc: fetch VOC (and SBD) into --root/--sbd")
+    train.add_argument("--download", action="store_true",
+                       help="voc: fetch VOC (and SBD) into --root/--sbd first if they are not there "
+                            "(see the download command)")
+    train.add_argument("--split", choices=fullscale.SPLITS, default=None,
+                       help="voc: modern (VOC 2012 train + SBD train_noval; VOC 2012 val) or paper (SBD "
+                            "train; the paper's seg11valid, on which its scores are) (default: modern)")
     train.set_defaults(run=_train)
+
+    fetch = sub.add_parser("download", help="fetch PASCAL VOC 2012, SBD and the paper's validation list",
+                           description="Fetch PASCAL VOC 2012 and SBD, each from the first of its sources that "
+                                       "gives a copy with the official checksum (an interrupted transfer "
+                                       "resumes), or use a copy you have (--local-voc, --local-sbd: the archive "
+                                       "or the folder it was unpacked into); then the paper's seg11valid list.")
+    fetch.add_argument("--root", type=Path, default=data.default_root("voc"),
+                       help="folder for VOC (it will hold VOCdevkit/VOC2012; new, empty, or made by download)")
+    fetch.add_argument("--sbd", type=Path, default=data.default_root("sbd"), help="folder for SBD")
+    fetch.add_argument("--local-voc", type=Path, default=None, help="VOCtrainval_11-May-2012.tar, or its folder")
+    fetch.add_argument("--local-sbd", type=Path, default=None, help="benchmark.tgz, or its folder")
+    fetch.add_argument("--no-sbd", action="store_true", help="VOC alone")
+    fetch.set_defaults(run=_download)
 
     student = sub.add_parser("student-edition", help="write the book without its solutions, for a class",
                              description="Write the student edition: every chapter with its solutions removed "
@@ -299,7 +330,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "evaluate":
             command.add_argument("--root", type=Path, default=None,
                                  help="folder holding VOCdevkit/VOC2012 (default: the book's scenes)")
-            command.add_argument("--split", default="val", help="train, val or trainval (scored without augmentation)")
+            command.add_argument("--split", default="val",
+                                 help="train, val, trainval, or seg11valid (the paper's validation images, "
+                                      "VOC only); scored without augmentation")
             command.add_argument("--boundary", type=_whole_number(0), default=None,
                                  help="also score the pixels within this many pixels of an object's outline")
         else:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import urllib.error
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from torchvision.datasets import SBDataset, VOCSegmentation
 from torchvision.transforms import v2
 
 from . import folders
+from .download import prepare_sbd, prepare_voc
 
 __all__ = [
     "CAFFE_MEAN_BGR",
@@ -436,7 +436,7 @@ def _missing(root: Path, what: str) -> FileNotFoundError:
 
 def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num_classes: int | None = None,
                 patch_size: int | None = None, augment: bool | None = None, keep_decoded: bool = False,
-                download: bool = False) -> SegmentationDataset:
+                download: bool = False, ids: list[str] | None = None) -> SegmentationDataset:
     """A VOC-layout dataset: the book's scenes by default, or real PASCAL VOC 2012.
 
     ``root`` is the folder that holds ``VOCdevkit/VOC2012``. Training sets
@@ -444,10 +444,15 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
     flipped and, with ``patch_size``, cut to random square patches (labels padded with 255);
     all images are normalised with the ImageNet mean and deviation.
     ``keep_decoded`` keeps the decoded files in memory (see :class:`SegmentationDataset`).
+    ``ids`` gives the split as image ids instead of a split file (the paper's seg11valid, read from
+    VOC 2012's folders); ``image_set`` then only names it. ``download`` fetches VOC 2012 into ``root``
+    first if it is not there (see :func:`fcn_lesson.download.prepare_voc`).
     """
     root = Path(root) if root is not None else default_root()
     if download:
-        _download(lambda: VOCSegmentation(root, year="2012", image_set=image_set, download=True), "PASCAL VOC 2012", root)
+        root = prepare_voc(root)
+    if ids is not None:
+        return _listed_dataset(root, image_set, ids, num_classes, patch_size, augment)
     splits = root / _VOC_DIR / "ImageSets" / "Segmentation"
     split_file = splits / f"{image_set}.txt"
     if not split_file.is_file():
@@ -474,11 +479,15 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int |
     """The Semantic Boundaries Dataset (the paper's extra training data) through torchvision's ``SBDataset``.
 
     ``root`` holds SBD's ``img/``, ``cls/`` and the split files (``train.txt``,
-    ``val.txt``, or ``train_noval.txt``, which leaves out VOC2012 val images).
+    ``val.txt``, or ``train_noval.txt``, which leaves out VOC2012 val images), or the archive's
+    ``benchmark_RELEASE/dataset`` that does. ``download`` fetches SBD into ``root`` first if it is not
+    there (see :func:`fcn_lesson.download.prepare_sbd`).
     """
     root = Path(root)
     if download:
-        _download(lambda: SBDataset(root, image_set=image_set, mode="segmentation", download=True), "SBD", root)
+        root = prepare_sbd(root)
+    if not (root / "cls").is_dir() and (root / "benchmark_RELEASE" / "dataset" / "cls").is_dir():
+        root = root / "benchmark_RELEASE" / "dataset"
     if not (root / f"{image_set}.txt").exists() or not (root / "cls").is_dir():
         raise FileNotFoundError(f"no SBD split {image_set}.txt with img/ and cls/ under {root}: pass the folder "
                                 "that holds them (benchmark_RELEASE/dataset in SBD's archive), or leave SBD "
@@ -488,10 +497,29 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int |
     return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if augment else eval_transforms())
 
 
-def _download(fetch, name: str, root: Path) -> None:
-    try:
-        fetch()
-    except (urllib.error.URLError, OSError, RuntimeError) as err:
-        raise ConnectionError(f"could not download {name} into {root} ({err}). Download it where there is "
-                              f"internet, unpack it under {root}, and run again without --download "
-                              "(download=False)") from None
+class _ListedImages:
+    """VOC 2012's images and labels for a list of ids, read as torchvision's ``VOCSegmentation`` reads
+    a split file's: (RGB image, label image)."""
+
+    def __init__(self, voc: Path, ids: list[str]):
+        self.images = [str(voc / "JPEGImages" / f"{name}.jpg") for name in ids]
+        self.masks = [str(voc / "SegmentationClass" / f"{name}.png") for name in ids]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return Image.open(self.images[index]).convert("RGB"), Image.open(self.masks[index])
+
+
+def _listed_dataset(root: Path, name: str, ids: list[str], num_classes, patch_size, augment) -> SegmentationDataset:
+    voc = root / _VOC_DIR
+    if not (voc / "SegmentationClass").is_dir():
+        raise _missing(root, f"{_VOC_DIR}/SegmentationClass")
+    missing = [image for image in ids if not (voc / "SegmentationClass" / f"{image}.png").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the {len(ids)} images of {name} have no label under "
+                                f"{voc / 'SegmentationClass'} (the first: {missing[0]}): pass the root of the "
+                                "whole PASCAL VOC 2012 (train + val)")
+    transforms = train_transforms(patch_size) if augment else eval_transforms()
+    return SegmentationDataset(_ListedImages(voc, ids), num_classes or VOC_CLASSES, transforms)

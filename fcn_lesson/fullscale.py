@@ -17,11 +17,12 @@ from pathlib import Path
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from . import data
+from .download import seg11valid
 from .models import LAYOUTS
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first
 
-__all__ = ["MODERN", "PAPER", "RECIPES", "VOCRecipe", "timed_images", "train_voc", "voc_sets"]
+__all__ = ["MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe", "timed_images", "train_voc", "voc_sets"]
 
 
 @dataclass(frozen=True)
@@ -92,40 +93,63 @@ def _stem(path: str) -> str:
     return Path(path).stem
 
 
-def voc_sets(voc_root: str | Path, *, sbd_root: str | Path | None = None, patch_size: int | None = None,
-             download: bool = False, limit: int | None = None) -> tuple[Dataset, Dataset]:
-    """(train, val): VOC2012 train plus, with ``sbd_root``, SBD's ``train_noval`` images VOC train lacks;
-    VOC2012 val for validation. ``limit`` keeps the first images of each (smoke runs)."""
-    train = data.voc_dataset(voc_root, "train", patch_size=patch_size, download=download)
-    val = data.voc_dataset(voc_root, "val", download=download)
-    if sbd_root is not None:
-        sbd = data.sbd_dataset(sbd_root, "train_noval", patch_size=patch_size, download=download)
-        known = {_stem(train.files(i)[0]) for i in range(len(train))}
-        extra = [i for i in range(len(sbd)) if _stem(sbd.files(i)[0]) not in known]
-        train = ConcatDataset([train, Subset(sbd, extra)])
+#: How the images are split into training and validation (see :func:`voc_sets`).
+SPLITS = ("modern", "paper")
+
+
+def voc_sets(voc_root: str | Path, *, sbd_root: str | Path | None = None, split: str = "modern",
+             patch_size: int | None = None, download: bool = False,
+             limit: int | None = None) -> tuple[Dataset, Dataset]:
+    """(train, val) of PASCAL VOC, with SBD's labels where ``sbd_root`` is given.
+
+    ``split="modern"``: VOC 2012 train plus, with ``sbd_root``, SBD's ``train_noval`` images VOC train
+    lacks; VOC 2012 val for validation. ``split="paper"``: the authors' split (the reference
+    implementation's ``data/pascal/README.md``): SBD train (8,498 images) for training, and for
+    validation *seg11valid*, the 736 VOC 2011 val images SBD does not train on (read from VOC 2012's
+    folders, which hold them; the list is fetched once into ``data/splits``). The paper's and the
+    reference models' scores are on seg11valid. ``limit`` keeps the first images of each (smoke runs).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"no split {split!r}: use one of {', '.join(SPLITS)}")
+    if split == "paper":
+        if sbd_root is None:
+            raise ValueError("the paper's split trains on SBD: pass its folder (sbd_root, --sbd)")
+        held_out = seg11valid(data.default_root("splits"))
+        val = data.voc_dataset(voc_root, "seg11valid", ids=held_out, download=download)
+        sbd = data.sbd_dataset(sbd_root, "train", patch_size=patch_size, download=download)
+        excluded = set(held_out)
+        train = Subset(sbd, [i for i in range(len(sbd)) if _stem(sbd.files(i)[0]) not in excluded])
+    else:
+        train = data.voc_dataset(voc_root, "train", patch_size=patch_size, download=download)
+        val = data.voc_dataset(voc_root, "val", download=download)
+        if sbd_root is not None:
+            sbd = data.sbd_dataset(sbd_root, "train_noval", patch_size=patch_size, download=download)
+            known = {_stem(train.files(i)[0]) for i in range(len(train))}
+            extra = [i for i in range(len(sbd)) if _stem(sbd.files(i)[0]) not in known]
+            train = ConcatDataset([train, Subset(sbd, extra)])
     if limit is not None:
         train, val = Subset(train, range(min(limit, len(train)))), Subset(val, range(min(limit, len(val))))
     return train, val
 
 
 def train_voc(recipe: VOCRecipe, out: str | Path, voc_root: str | Path, *, sbd_root: str | Path | None = None,
-              backbone: str = "vgg16", pretrained: bool = True, steps: int | None = None,
+              split: str = "modern", backbone: str = "vgg16", pretrained: bool = True, steps: int | None = None,
               limit: int | None = None, num_workers: int = 4, download: bool = False, device=None,
               progress: bool = True) -> dict[str, TrainResult]:
     """Train FCN-32s, then FCN-16s and FCN-8s from it, writing ``out/<stage>.pt`` (resumable).
 
     ``pretrained`` transplants torchvision's ImageNet VGG16 (``backbone="vgg16"``
     only; offline it raises a ``ConnectionError`` saying how to get the
-    weights). ``steps`` replaces the recipe's steps per stage and ``limit``
+    weights). ``split`` is :func:`voc_sets`'s. ``steps`` replaces the recipe's steps per stage and ``limit``
     the number of images, for smoke runs. Validation scores full images,
     one at a time where their sizes differ.
     """
     plan = recipe.plan(backbone=backbone, pretrained=pretrained, steps=steps)
     with main_process_first(device):  # under torchrun, one process downloads
-        train_set, val_set = voc_sets(voc_root, sbd_root=sbd_root, patch_size=recipe.patch_size,
+        train_set, val_set = voc_sets(voc_root, sbd_root=sbd_root, split=split, patch_size=recipe.patch_size,
                                       download=download, limit=limit)
     num_classes = (val_set.dataset if isinstance(val_set, Subset) else val_set).num_classes
-    description = {"voc": "VOC2012" + (" + SBD" if sbd_root else ""), "train": len(train_set),
+    description = {"voc": "VOC2012" + (" + SBD" if sbd_root else ""), "split": split, "train": len(train_set),
                    "val": len(val_set), "patch_size": recipe.patch_size}
     return run_plan(plan, TrainingData(train_set, val_set, num_classes, description), out,
                     device=device, num_workers=num_workers, progress=progress)
