@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU: every chapter executed under nbval with the GPU recipe
-# (FCN_LESSON_QUICK=0: the full schedule a Colab user runs), then the throughput benchmark on CUDA.
-# Prints one table (chapter, seconds, pass) and the benchmark's table; the logs stay in the folder it names.
+# (FCN_LESSON_QUICK=0: the full schedule a Colab user runs), then the throughput benchmark on CUDA, then
+# the full-scale recipes' seconds per iteration, written to fcn_lesson/gpu_timings.json (chapter 8 reads
+# them; commit that file). Prints the tables; the logs stay in the folder it names.
 #
 #     bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -30,4 +31,6 @@ for notebook in book/*.ipynb; do
 done
 echo
 python benchmarks/throughput.py --device cuda 2>&1 | tee "$logs/throughput.log"
+echo
+python benchmarks/gpu_timings.py 2>&1 | tee "$logs/gpu_timings.log"
 exit $failed

@@ -1,4 +1,4 @@
-"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,student-edition} --help``.
+"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,download,student-edition} --help``.
 
 Every mistake a user can make (a missing file, a folder that is not ours, a
 device that is not there, a checkpoint from another run, an option out of

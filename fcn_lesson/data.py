@@ -490,8 +490,8 @@ def sbd_dataset(root: str | Path, image_set: str = "train", *, patch_size: int |
         root = root / "benchmark_RELEASE" / "dataset"
     if not (root / f"{image_set}.txt").exists() or not (root / "cls").is_dir():
         raise FileNotFoundError(f"no SBD split {image_set}.txt with img/ and cls/ under {root}: pass the folder "
-                                "that holds them (benchmark_RELEASE/dataset in SBD's archive), or leave SBD "
-                                "out (--sbd) and train on VOC alone")
+                                "that holds them (benchmark_RELEASE/dataset in SBD's archive, which "
+                                "`python -m fcn_lesson download` fetches)")
     source = SBDataset(root, image_set=image_set, mode="segmentation")
     augment = image_set.startswith("train") if augment is None else augment
     return SegmentationDataset(source, VOC_CLASSES, train_transforms(patch_size) if augment else eval_transforms())

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import Layout, check_images, check_num_classes, fit_layout, layout_of, vgg_backbone
+from .models import Layout, check_images, check_num_classes, fit_layout, layout_of, under_autocast, vgg_backbone
 
 __all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "torchvision_fcn"]
 
@@ -62,7 +62,7 @@ class DilatedFCN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_images(self, x)
         score = self.head(self.backbone(x))
-        if torch.is_autocast_enabled(x.device.type):  # interpolate in float32 under mixed precision
+        if under_autocast(x):  # interpolate in float32 under mixed precision
             score = score.float()
         return F.interpolate(score, size=x.shape[2:], mode="bilinear", align_corners=False)
 

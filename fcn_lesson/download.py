@@ -100,7 +100,7 @@ def fetch(item: Download, folder: str | Path, *, urls: tuple[str, ...] | None = 
     raise ConnectionError(
         f"could not download {item.name}. Tried: " + "; ".join(tried) + f". By hand: get {item.filename} "
         f"(MD5 {item.md5}) wherever you can (a mirror, a course drive, a copy on another machine), and "
-        f"put it in {folder}, or pass its path (local=...; the download command's --local-voc, --local-sbd)")
+        f"put it in {folder} (or pass its path as local=...)")
 
 
 def prepare_voc(root: str | Path, *, local: str | Path | None = None, progress: bool = True) -> Path:

@@ -11,18 +11,22 @@ on the book's scenes (any VOC-layout root).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from . import data
+from .descendants import count_flops
 from .download import seg11valid
-from .models import LAYOUTS
+from .models import LAYOUTS, FCN8s
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first
 
-__all__ = ["MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe", "timed_images", "train_voc", "voc_sets"]
+__all__ = ["DRIVE", "ESTIMATE_GPU", "GPU_TIMINGS", "MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe",
+           "checkpoint_folder", "iteration_flops", "timed_images", "train_voc", "training_hours", "voc_sets"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,51 @@ def timed_images(trains: bool = True) -> tuple[tuple[int, int], ...]:
     return (125, 167), (250, 333), (375, 500)
 
 
+#: Where Colab mounts Google Drive (``from google.colab import drive; drive.mount("/content/drive")``).
+DRIVE = Path("/content/drive/MyDrive")
+#: Seconds per iteration of each recipe measured on a GPU by ``benchmarks/gpu_check.sh``; absent until
+#: someone has run it, and then the chapter prints it instead of the estimate.
+GPU_TIMINGS = Path(__file__).resolve().parent / "gpu_timings.json"
+#: The GPU an estimate assumes: an NVIDIA T4 (Colab's free GPU), its datasheet's peak FLOP/s in float32
+#: and with float16 tensor cores (mixed precision).
+ESTIMATE_GPU = ("NVIDIA T4", {"float32": 8.1e12, "mixed": 65e12})
+
+
+def checkpoint_folder(name: str = "checkpoints-voc") -> Path:
+    """Where full-scale checkpoints go: on Google Drive when it is mounted (Colab), so that the same
+    cell resumes after a disconnect; else ``name`` in the working directory."""
+    return DRIVE / "fcn_lesson" / name if DRIVE.is_dir() else Path(name)
+
+
+def iteration_flops(recipe: VOCRecipe) -> int:
+    """Floating-point operations of one training iteration of VGG16 FCN-8s in ``recipe``: three times
+    a forward pass (the backward pass costs about two), over the batch, on a 500 x 375 image (the
+    paper's, one at a time at its own size) or on the recipe's patches. Counted on the meta device."""
+    height, width = (recipe.patch_size,) * 2 if recipe.patch_size else (375, 500)
+    with torch.device("meta"):
+        model = FCN8s(21, backbone="vgg16")
+    return 3 * recipe.fcn32s.batch_size * count_flops(model, height, width)
+
+
+def training_hours(recipe: VOCRecipe) -> tuple[float, str]:
+    """Hours for the three stages of ``recipe`` on one GPU, and what that figure is.
+
+    Measured seconds per iteration (:data:`GPU_TIMINGS`) when a GPU check has
+    run; else an estimate: :func:`iteration_flops` at the peak of
+    :data:`ESTIMATE_GPU`, which no real run reaches, so a lower bound.
+    """
+    steps = sum(config.steps for config in recipe.configs)
+    if GPU_TIMINGS.is_file():
+        measured = json.loads(GPU_TIMINGS.read_text())
+        seconds = measured["seconds_per_iteration"][recipe.name]
+        return steps * seconds / 3600, f"measured on {measured['device']} ({measured['date']})"
+    name, peaks = ESTIMATE_GPU
+    precision = "float32" if recipe.fcn32s.precision == "float32" else "mixed"
+    seconds = iteration_flops(recipe) / peaks[precision]
+    return steps * seconds / 3600, (f"an estimate, not a measurement: FLOPs at the {precision} peak of an "
+                                    f"{name} ({peaks[precision] / 1e12:g} TFLOP/s), a lower bound")
+
+
 def _stem(path: str) -> str:
     return Path(path).stem
 
@@ -114,9 +163,10 @@ def voc_sets(voc_root: str | Path, *, sbd_root: str | Path | None = None, split:
     if split == "paper":
         if sbd_root is None:
             raise ValueError("the paper's split trains on SBD: pass its folder (sbd_root, --sbd)")
-        held_out = seg11valid(data.default_root("splits"))
-        val = data.voc_dataset(voc_root, "seg11valid", ids=held_out, download=download)
         sbd = data.sbd_dataset(sbd_root, "train", patch_size=patch_size, download=download)
+        data.voc_dataset(voc_root, "val", download=download)  # VOC is there (or fetched) before the list
+        held_out = seg11valid(data.default_root("splits"))
+        val = data.voc_dataset(voc_root, "seg11valid", ids=held_out)
         excluded = set(held_out)
         train = Subset(sbd, [i for i in range(len(sbd)) if _stem(sbd.files(i)[0]) not in excluded])
     else:

@@ -18,7 +18,7 @@ from . import geometry
 from .surgery import bilinear_upsampler
 
 __all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "LAYOUTS", "Layout", "MINI", "VGG16", "VGGClassifier", "check_images",
-           "check_num_classes", "fit_layout", "layout_of", "upsample", "vgg_backbone"]
+           "check_num_classes", "fit_layout", "layout_of", "under_autocast", "upsample", "vgg_backbone"]
 
 
 def _whole(value) -> bool:
@@ -285,9 +285,15 @@ def _check_dtype(model: nn.Module, x: torch.Tensor) -> None:
     if not x.is_floating_point():
         raise ValueError(f"expected normalised floating-point images, got {x.dtype}: convert pixels with "
                          "data.eval_transforms() (uint8 0..255 -> normalised float32)")
-    if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
+    if x.dtype != weights and not under_autocast(x):
         raise ValueError(f"the images are {x.dtype} but the weights are {weights}: "
                          f"pass x.to({weights}) (or convert the model with model.to({weights}))")
+
+
+def under_autocast(x: torch.Tensor) -> bool:
+    """Whether mixed precision (autocast) is on for ``x``'s device; never on the meta device, where
+    nothing is computed (FLOPs are counted there without allocating a model)."""
+    return x.device.type != "meta" and torch.is_autocast_enabled(x.device.type)
 
 
 def upsample(upsampler: nn.Module, score: torch.Tensor) -> torch.Tensor:
@@ -298,7 +304,7 @@ def upsample(upsampler: nn.Module, score: torch.Tensor) -> torch.Tensor:
     slower). Outside autocast a float64, float16 or bfloat16 model upsamples in
     its type, so that its output has its weights' type.
     """
-    if torch.is_autocast_enabled(score.device.type):
+    if under_autocast(score):
         with torch.autocast(score.device.type, enabled=False):
             return upsampler(score.float())
     return upsampler(score)

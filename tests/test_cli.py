@@ -40,13 +40,14 @@ def image_file(path, size=(50, 70)):
     return path
 
 
-@pytest.mark.parametrize("command", [[], ["make-data"], ["train"], ["evaluate"], ["predict"], ["student-edition"]])
+@pytest.mark.parametrize("command", [[], ["make-data"], ["train"], ["evaluate"], ["predict"], ["download"],
+                                     ["student-edition"]])
 def test_help_explains_every_command(command, capsys):
     assert main(command + ["--help"]) == 0
     text = capsys.readouterr().out
     assert "usage: python -m fcn_lesson" in text
     if not command:
-        for name in ("make-data", "train", "evaluate", "predict", "student-edition"):
+        for name in ("make-data", "train", "evaluate", "predict", "download", "student-edition"):
             assert name in text
 
 

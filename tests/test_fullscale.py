@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fcn_lesson import checkpoints, data, fullscale
+from fcn_lesson import checkpoints, data, descendants, fullscale
 from fcn_lesson.models import FCN8s
 from fcn_lesson.checkpoints import load_checkpoint
 from fcn_lesson.train import TrainConfig
@@ -109,3 +109,24 @@ def test_pretrained_training_offline_says_how_to_get_the_weights(tmp_path, offli
 def test_the_scenes_are_a_voc_root_too(scenes):
     train, val = fullscale.voc_sets(scenes, limit=3)
     assert len(train) == 3 and train.dataset.num_classes == len(data.CLASSES)
+
+
+def test_training_hours_are_an_estimate_until_a_gpu_measured_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(fullscale, "GPU_TIMINGS", tmp_path / "gpu_timings.json")
+    flops = fullscale.iteration_flops(fullscale.PAPER)
+    assert flops == 3 * descendants.count_flops(FCN8s(21, backbone="vgg16"), 375, 500)
+    hours, what = fullscale.training_hours(fullscale.PAPER)
+    assert hours == pytest.approx(300_000 * flops / 8.1e12 / 3600)
+    assert what.startswith("an estimate, not a measurement") and "lower bound" in what
+    assert fullscale.training_hours(fullscale.MODERN)[1].startswith("an estimate")
+    (tmp_path / "gpu_timings.json").write_text('{"device": "NVIDIA H200", "torch": "2", "date": "2026-12-01", '
+                                               '"seconds_per_iteration": {"paper": 0.05, "modern": 0.4}}')
+    assert fullscale.training_hours(fullscale.PAPER) == (pytest.approx(300_000 * 0.05 / 3600),
+                                                         "measured on NVIDIA H200 (2026-12-01)")
+
+
+def test_checkpoints_go_to_google_drive_when_it_is_mounted(tmp_path, monkeypatch):
+    monkeypatch.setattr(fullscale, "DRIVE", tmp_path / "MyDrive")
+    assert fullscale.checkpoint_folder() == fullscale.Path("checkpoints-voc")
+    (tmp_path / "MyDrive").mkdir()
+    assert fullscale.checkpoint_folder() == tmp_path / "MyDrive" / "fcn_lesson" / "checkpoints-voc"
