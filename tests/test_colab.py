@@ -48,41 +48,19 @@ def colab_like_python(tmp_path: Path) -> Path:
     return python
 
 
-def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
-    python = colab_like_python(tmp_path)
-    chapter = nbformat.read(ROOT / "book" / "01_task_data_scores.ipynb", as_version=4)
-    cells = [cell.source for cell in chapter.cells if cell.cell_type == "code"][:3]
+def first_code_cells(chapter: str, count: int) -> list[str]:
+    """The chapter's first ``count`` code cells, its setup cell installing this checkout, not the tag."""
+    notebook = nbformat.read(ROOT / "book" / chapter, as_version=4)
+    cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"][:count]
     assert notebooks.install_source() in cells[0]
-    cells[0] = cells[0].replace(notebooks.install_source(), ROOT.as_uri())  # this checkout, not the tag
-    (tmp_path / "cells.json").write_text(json.dumps(cells))
-    (tmp_path / "kernel.py").write_text(KERNEL)
-    content = tmp_path / "content"  # Colab's working directory: no repository around it
-    content.mkdir()
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "FCN_LESSON_QUICK": "1", "MPLBACKEND": "Agg",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env.pop("FCN_LESSON_DATA", None)
-    result = subprocess.run([python, str(tmp_path / "kernel.py"), str(tmp_path / "cells.json")], cwd=content,
-                            env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "before the setup cell: no fcn_lesson" in result.stdout
-    installed = Path(result.stdout.split("fcn_lesson from ")[-1].strip()).parent
-    assert tmp_path / "colab" in installed.parents  # installed into the kernel's environment
-    assert (installed / "reference" / "fcn8s.pt").exists()  # the chapters' shipped models came along
-    assert "training and" in result.stdout  # the chapter's data cell ran: scenes made under ~/.cache
-    assert (tmp_path / "home" / ".cache" / "fcn_lesson").is_dir()
-
-
-def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_manual_route(tmp_path):
-    python = colab_like_python(tmp_path)
-    chapter = nbformat.read(ROOT / "book" / "08_full_scale.ipynb", as_version=4)
-    cells = [cell.source for cell in chapter.cells if cell.cell_type == "code"][:3]
-    assert "fullscale.voc_sets(" in cells[2]  # the data cell
     cells[0] = cells[0].replace(notebooks.install_source(), ROOT.as_uri())
-    offline = ("import urllib.error, urllib.request\n"
-               "def refuse(*args, **kwargs):\n"
-               "    raise urllib.error.URLError('no network (simulated)')\n"
-               "urllib.request.urlopen = refuse\n")
-    cells.insert(2, offline)
+    return cells
+
+
+def run_in_colab_kernel(tmp_path: Path, cells: list[str]) -> str:
+    """Run ``cells`` in a fresh Colab-like kernel, in a working directory with no repository around it
+    (Colab's /content); its standard output."""
+    python = colab_like_python(tmp_path)
     (tmp_path / "cells.json").write_text(json.dumps(cells))
     (tmp_path / "kernel.py").write_text(KERNEL)
     content = tmp_path / "content"
@@ -93,8 +71,29 @@ def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_ma
     result = subprocess.run([python, str(tmp_path / "kernel.py"), str(tmp_path / "cells.json")], cwd=content,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "in Colab: True" in result.stdout
-    assert "no full-scale data here: could not download SBD" in result.stdout  # the first it needs
-    assert "no answer (no network (simulated))" in result.stdout
-    assert "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in result.stdout
-    assert "SMOKE SCALE" in result.stdout
+    return result.stdout
+
+
+def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
+    stdout = run_in_colab_kernel(tmp_path, first_code_cells("01_task_data_scores.ipynb", 3))
+    assert "before the setup cell: no fcn_lesson" in stdout
+    installed = Path(stdout.split("fcn_lesson from ")[-1].strip()).parent
+    assert tmp_path / "colab" in installed.parents  # installed into the kernel's environment
+    assert (installed / "reference" / "fcn8s.pt").exists()  # the chapters' shipped models came along
+    assert "training and" in stdout  # the chapter's data cell ran: scenes made under ~/.cache
+    assert (tmp_path / "home" / ".cache" / "fcn_lesson").is_dir()
+
+
+def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_manual_route(tmp_path):
+    cells = first_code_cells("08_full_scale.ipynb", 3)
+    assert "fullscale.voc_sets(" in cells[2]  # the data cell
+    offline = ("import urllib.error, urllib.request\n"
+               "def refuse(*args, **kwargs):\n"
+               "    raise urllib.error.URLError('no network (simulated)')\n"
+               "urllib.request.urlopen = refuse\n")
+    stdout = run_in_colab_kernel(tmp_path, cells[:2] + [offline] + cells[2:])
+    assert "in Colab: True" in stdout
+    assert "no full-scale data here: could not download SBD" in stdout  # the first it needs
+    assert "no answer (no network (simulated))" in stdout
+    assert "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in stdout
+    assert "SMOKE SCALE" in stdout
