@@ -23,9 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from . import folders
+from .progress import live, tqdm
 
 __all__ = ["SBD", "SBD_TRAIN_NOVAL", "SEG11VALID", "VOC2012", "Download", "fetch", "prepare_sbd",
            "prepare_voc", "seg11valid"]
@@ -183,7 +182,7 @@ def _transfer(url: str, part: Path, progress: bool, label: str) -> None:
         total = int(response.headers.get("Content-Length", 0)) + (have if resumed else 0)
         with open(part, "ab" if resumed else "wb") as out, \
                 tqdm(total=total or None, initial=have if resumed else 0, unit="B", unit_scale=True,
-                     desc=label, disable=not progress, leave=False) as bar:
+                     desc=label, disable=not (progress and live()), leave=False) as bar:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -28,17 +27,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-try:  # a widget bar in Jupyter when ipywidgets is there (Colab has it)
-    import ipywidgets  # noqa: F401
-    from tqdm.auto import tqdm
-    _WIDGETS = True
-except ImportError:
-    from tqdm import tqdm
-    _WIDGETS = False
-
 from .checkpoints import fingerprint, read_checkpoint, rebuild_model, save_checkpoint
 from .data import IGNORE_INDEX, class_shares
 from .metrics import boundary_mask, confusion_matrix, scores
+from .progress import live, tqdm
 from .registry import model_spec
 
 __all__ = ["TrainConfig", "TrainResult", "balanced_weights", "evaluate", "fit", "is_main_process",
@@ -199,16 +191,6 @@ def main_process_first(device: str | torch.device | None = None):
     yield
     if is_main_process() and dist.is_initialized():
         dist.barrier()
-
-
-def _live_bars() -> bool:
-    """Progress bars where someone watches them: a terminal, or Jupyter with widgets.
-
-    Elsewhere (a notebook executed for the book, a CI log) every redraw of a
-    text bar would stay in the output as one more line; the one line per epoch
-    that ``fit`` prints says what matters there.
-    """
-    return _WIDGETS or sys.stderr.isatty()
 
 
 def run_fingerprint(model: nn.Module, config: TrainConfig, origin: dict | None, processes: int = 1) -> str:
@@ -374,7 +356,7 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
     run.net.train()
     began, seen, total_loss = time.perf_counter(), 0, 0.0
     bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
-               disable=not (progress and is_main_process() and _live_bars()))
+               disable=not (progress and is_main_process() and live()))
     for images, targets in bar:
         images = _to_device(images, run.device)
         targets = targets.to(run.device, non_blocking=True)
@@ -475,7 +457,7 @@ def evaluate(model: nn.Module, data: Dataset, *, num_classes: int | None = None,
     model.eval().to(device)
     autocast = mixed_precision(device, precision)
     confusion, correct, count, band_correct, band_count = None, 0, 0, 0, 0
-    for images, targets in tqdm(_equal_size_batches(data, batch_size), disable=not (progress and _live_bars()),
+    for images, targets in tqdm(_equal_size_batches(data, batch_size), disable=not (progress and live()),
                                 leave=False, desc="evaluating", total=math.ceil(len(data) / batch_size)):
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             logits = model(_to_device(images, device))

@@ -327,3 +327,13 @@ def test_a_run_in_other_processes_or_from_stripped_weights_is_another_run(tmp_pa
     assert one != train.run_fingerprint(model, config, origin, processes=2)
     stripped = {"data": "d", "from": {"fingerprint": "f", "weights": "half precision (stripped for shipping)"}}
     assert one != train.run_fingerprint(model, config, stripped)
+
+
+def test_progress_bars_only_where_someone_watches(monkeypatch):
+    from fcn_lesson import progress
+
+    monkeypatch.setattr(progress.sys, "stderr", type("Log", (), {"isatty": lambda self: False})())
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert not progress.live()  # a notebook executed for the book or the tests, a CI log
+    monkeypatch.setenv("JPY_SESSION_NAME", "book/06_fcn32s.ipynb")  # a kernel that JupyterLab started
+    assert progress.live() == progress._WIDGETS
