@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Callable
 
 import torch
@@ -37,8 +38,19 @@ __all__ = [
     "check_shard",
     "check_transplant_test",
     "check_transposed_conv",
+    "scope",
     "zipped_transplant",
 ]
+
+
+def scope(checker: Callable) -> tuple[str, str]:
+    """(what ``checker`` catches, what it cannot tell), as its docstring says: the page for instructors
+    lists both, so that a grader knows what a ✓ is worth."""
+    text = " ".join((checker.__doc__ or "").split())
+    found = re.search(r"Catches: (.*?) Cannot tell: (.*)$", text)
+    if not found:
+        raise ValueError(f"{checker.__name__}'s docstring says neither what it catches nor what it cannot tell")
+    return found.group(1), found.group(2)
 
 
 class _Wrong(Exception):
@@ -73,7 +85,13 @@ def _call(fn: Callable, *args):
 
 
 def check_confusion_matrix(fn: Callable) -> bool:
-    """``fn(pred, target, num_classes)`` must count like :func:`fcn_lesson.metrics.confusion_matrix`."""
+    """``fn(pred, target, num_classes)`` must count like :func:`fcn_lesson.metrics.confusion_matrix`.
+
+    Catches: a 255 pixel counted, rows and columns swapped, counts that are not whole numbers, and a
+    function right on one small case but wrong on a batch of 2 x 16 x 16 maps with 5 classes.
+    Cannot tell: whether the answer is fast on full-size maps, or what it does with a prediction outside
+    0..num_classes-1.
+    """
 
     def checks() -> str:
         target = torch.tensor([[0, 0, 1], [1, 2, 255]])
@@ -105,7 +123,12 @@ def check_confusion_matrix(fn: Callable) -> bool:
 
 
 def check_mean_iu(fn: Callable) -> bool:
-    """``fn(confusion)`` must return the mean IU of a confusion matrix, skipping classes that never occur."""
+    """``fn(confusion)`` must return the mean IU of a confusion matrix, skipping classes that never occur.
+
+    Catches: the pixel accuracy or the mean accuracy returned instead, and a class absent from both target
+    and prediction counted as 0 or turned into nan.
+    Cannot tell: any matrix it was not given: two 3 x 3 cases, so an answer tuned to them would pass.
+    """
 
     def checks() -> str:
         confusion = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
@@ -132,11 +155,16 @@ def check_mean_iu(fn: Callable) -> bool:
 
 
 def check_output_size(fn: Callable) -> bool:
-    """``fn(size, kernel, stride, padding, ceil_mode)``: the output side of a convolution or pooling layer."""
+    """``fn(size, kernel, stride, padding, ceil_mode)``: the output side of a convolution or pooling layer.
+
+    Catches: rounding down where ceil_mode rounds up, the padding left out, and PyTorch's rule
+    that drops a last ceil-mode window starting in the right-hand padding.
+    Cannot tell: dilation (the exercise has none), and any case beyond its seven.
+    """
 
     def checks() -> str:
         cases = [(224, 3, 1, 1, False), (224, 2, 2, 0, False), (7, 2, 2, 0, True), (7, 2, 2, 0, False),
-                 (422, 3, 1, 100, False), (13, 3, 2, 1, True)]
+                 (422, 3, 1, 100, False), (13, 3, 2, 1, True), (5, 2, 2, 1, True)]
         for size, kernel, stride, padding, ceil_mode in cases:
             layer = (nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode) if ceil_mode
                      else nn.Conv2d(1, 1, kernel, stride, padding))
@@ -146,6 +174,9 @@ def check_output_size(fn: Callable) -> bool:
                 hint = ""
                 if ceil_mode and got == expected - 1:
                     hint = " With ceil_mode the last, partial window counts too: round the division up."
+                elif ceil_mode and got == expected + 1:
+                    hint = (" With ceil_mode, a last window that starts in the right-hand padding is"
+                            " dropped: it would see no input pixel.")
                 elif not ceil_mode and got == expected + 1:
                     hint = " Without ceil_mode, a window that does not fit is dropped: round down."
                 elif got == expected + 2 * padding or got == expected - 2 * padding:
@@ -158,7 +189,12 @@ def check_output_size(fn: Callable) -> bool:
 
 
 def check_receptive_field(fn: Callable) -> bool:
-    """``fn(layers)``: the receptive field (in input pixels) of one output pixel of a stack of layers."""
+    """``fn(layers)``: the receptive field (in input pixels) of one output pixel of a stack of layers.
+
+    Catches: a kernel's taps not multiplied by the strides before it, on four stacks up to VGG16's pool5
+    (212 pixels).
+    Cannot tell: dilated or transposed layers, which the exercise does not ask for.
+    """
 
     def checks() -> str:
         stacks = {
@@ -189,7 +225,13 @@ def _vgg16_features() -> list[nn.Module]:
 
 
 def check_convolutionalize(fn: Callable) -> bool:
-    """``fn(linear, in_channels, kernel_size)`` must return a Conv2d that computes what ``linear`` does."""
+    """``fn(linear, in_channels, kernel_size)`` must return a Conv2d that computes what ``linear`` does.
+
+    Catches: a layer that is not a Conv2d, a wrong weight shape, a forgotten bias, and weights reordered
+    channel-last instead of as nn.Flatten orders them.
+    Cannot tell: inputs larger than the kernel: it compares one 4 x 3 x 3 map, where the convolution gives
+    one value per class.
+    """
 
     def checks() -> str:
         torch.manual_seed(0)
@@ -233,7 +275,13 @@ def zipped_transplant(fcn: nn.Module, vgg16: nn.Module) -> nn.Module:
 
 def check_transplant_test(test: Callable) -> bool:
     """``test(transplant)`` must return True for a transplant that copies every weight
-    (``surgery.transplant_vgg16``) and False for one that silently copies no convolution."""
+    (``surgery.transplant_vgg16``) and False for one that silently copies no convolution.
+
+    Catches: a test that rejects the real transplant, and one that passes a transplant copying fc6 and fc7
+    but no convolution.
+    Cannot tell: other silent failures (a transplant that copies only some convolutions, or copies biases
+    but not weights).
+    """
 
     def checks() -> str:
         if _call(test, surgery.transplant_vgg16) is not True:
@@ -250,7 +298,12 @@ def check_transplant_test(test: Callable) -> bool:
 
 
 def check_bilinear_kernel(fn: Callable) -> bool:
-    """``fn(size)`` must return the size x size bilinear kernel of :func:`surgery.bilinear_kernel`."""
+    """``fn(size)`` must return the size x size bilinear kernel of :func:`surgery.bilinear_kernel`.
+
+    Catches: a wrong shape, a kernel normalised to sum to 1, and an odd size centred one tap off, for sizes
+    3, 4, 5 and 16.
+    Cannot tell: how the kernel is then placed into a ConvTranspose2d (chapter 4 does that in the open).
+    """
 
     def checks() -> str:
         for size in (4, 3, 16, 5):
@@ -273,7 +326,12 @@ def check_bilinear_kernel(fn: Callable) -> bool:
 
 
 def check_transposed_conv(fn: Callable) -> bool:
-    """``fn(x, weight, stride)`` for one-channel 2-D tensors must equal ``conv_transpose2d`` (no padding)."""
+    """``fn(x, weight, stride)`` for one-channel 2-D tensors must equal ``conv_transpose2d`` (no padding).
+
+    Catches: a wrong output size and a flipped kernel, against conv_transpose2d on four input, kernel and
+    stride cases.
+    Cannot tell: padding, several channels or batches: the exercise is one channel, no padding.
+    """
 
     def checks() -> str:
         torch.manual_seed(0)
@@ -297,7 +355,12 @@ def check_transposed_conv(fn: Callable) -> bool:
 
 
 def check_layer_map(fn: Callable) -> bool:
-    """``fn(kernel, stride, padding, transposed)`` -> (scale, offset): output pixel i sits at scale * i + offset."""
+    """``fn(kernel, stride, padding, transposed)`` -> (scale, offset): output pixel i sits at scale * i + offset.
+
+    Catches: a transposed convolution's scale given as the stride instead of its inverse, and a window's
+    offset that forgets its centre, on eight layers including the 64/32 upsampler.
+    Cannot tell: how the maps compose through a whole network: chapter 5's cells and `geometry` do that.
+    """
 
     def checks() -> str:
         cases = [(3, 1, 1, False), (3, 1, 100, False), (2, 2, 0, False), (7, 1, 0, False), (5, 2, 1, False),
@@ -326,7 +389,12 @@ def check_layer_map(fn: Callable) -> bool:
 
 
 def check_crop_offset(fn: Callable) -> bool:
-    """``fn(source, target)`` for two (scale, offset) pairs: the crop that puts source on target."""
+    """``fn(source, target)`` for two (scale, offset) pairs: the crop that puts source on target.
+
+    Catches: a crop with its sign reversed and a shift left in input pixels instead of the cropped map's, on
+    the crops 19, 5, 9 and 31.
+    Cannot tell: pairs of maps with different scales, which never need cropping in FCN.
+    """
 
     def checks() -> str:
         cases = [((1, -19), (1, 0)), ((16, -91.5), (16, -11.5)), ((8, -95.5), (8, -23.5)), ((1, -31), (1, 0))]
@@ -367,7 +435,12 @@ def _scored_fcn(num_classes: int = 3):
 
 
 def check_predict(fn: Callable) -> bool:
-    """``fn(model, image)`` for one normalised 3 x H x W image must return its H x W map of class indices."""
+    """``fn(model, image)`` for one normalised 3 x H x W image must return its H x W map of class indices.
+
+    Catches: a model left in training mode, a gradient graph kept, the batch or class dimension left in,
+    scores returned instead of class indices.
+    Cannot tell: speed, or inputs other than one normalised 3 x H x W image (a batch, an image in 0..255).
+    """
 
     def checks() -> str:
         model, image = _scored_fcn(), torch.randn(3, 37, 45)
@@ -400,7 +473,13 @@ def check_predict(fn: Callable) -> bool:
 
 
 def check_fuse(fn: Callable) -> bool:
-    """``fn(coarse, skip, offset)``: crop the skip scores at ``offset`` to the coarse map's size and add."""
+    """``fn(coarse, skip, offset)``: crop the skip scores at ``offset`` to the coarse map's size and add.
+
+    Catches: concatenating instead of summing, a crop taken at 0 or from the far end, and a wrong output
+    shape, on three map sizes and offsets.
+    Cannot tell: whether the offset given is the right one: the fusion is checked, the alignment is chapter
+    5's.
+    """
 
     def checks() -> str:
         torch.manual_seed(0)
@@ -426,7 +505,12 @@ def check_fuse(fn: Callable) -> bool:
 
 
 def check_boundary_mask(fn: Callable) -> bool:
-    """``fn(target, width)`` must mark the pixels within ``width`` of a class change, like ``metrics.boundary_mask``."""
+    """``fn(target, width)`` must mark the pixels within ``width`` of a class change, like ``metrics.boundary_mask``.
+
+    Catches: 255 pixels in the band, and a band one pixel too narrow or too wide, for widths 0, 1 and 2.
+    Cannot tell: label maps with more than one object, or classes that touch (one rectangle on background is
+    tried).
+    """
 
     def checks() -> str:
         target = torch.zeros(12, 12, dtype=torch.long)
@@ -454,7 +538,12 @@ def check_boundary_mask(fn: Callable) -> bool:
 
 
 def check_effective_lr(fn: Callable) -> bool:
-    """``fn(lr, momentum, pixels)``: the mean-loss learning rate that takes the paper's steps in the long run."""
+    """``fn(lr, momentum, pixels)``: the mean-loss learning rate that takes the paper's steps in the long run.
+
+    Catches: momentum or the pixel count left out, on three learning rates.
+    Cannot tell: whether the equivalence holds during the first steps, before momentum has built up (it is a
+    long-run rule).
+    """
 
     def checks() -> str:
         for lr, momentum, pixels in ((1e-10, 0.99, 500 * 375), (1e-12, 0.99, 500 * 500), (1e-3, 0.9, 1)):
@@ -474,7 +563,13 @@ def check_effective_lr(fn: Callable) -> bool:
 
 
 def check_caffe_input(fn: Callable) -> bool:
-    """``fn(conv)``: a copy of a first convolution that gives the same outputs on Caffe's input convention."""
+    """``fn(conv)``: a copy of a first convolution that gives the same outputs on Caffe's input convention.
+
+    Catches: the given convolution changed in place, RGB left unflipped, the means left out of the bias, and
+    a wrong scale.
+    Cannot tell: convolutions with padding, where the folded means differ at the border (the case tried has
+    none).
+    """
 
     def checks() -> str:
         torch.manual_seed(0)
@@ -504,7 +599,12 @@ def check_caffe_input(fn: Callable) -> bool:
 
 
 def check_shard(fn: Callable) -> bool:
-    """``fn(n, rank, world)``: the dataset indices one process trains on, as ``DistributedSampler`` (no shuffle)."""
+    """``fn(n, rank, world)``: the dataset indices one process trains on, as ``DistributedSampler`` (no shuffle).
+
+    Catches: unequal shares and the right indices in another order, against DistributedSampler without
+    shuffling on four dataset and world sizes.
+    Cannot tell: shuffling: with shuffle, each epoch's order also depends on the seed and the epoch.
+    """
     from torch.utils.data.distributed import DistributedSampler
 
     def checks() -> str:
@@ -529,7 +629,12 @@ def check_shard(fn: Callable) -> bool:
 
 
 def check_rarefy(fn: Callable) -> bool:
-    """``fn(net)``: one pass that gives shift-and-stitch's dense output (strides 1, later layers dilated)."""
+    """``fn(net)``: one pass that gives shift-and-stitch's dense output (strides 1, later layers dilated).
+
+    Catches: the given network changed, a stride set to 1 without the dilation that must follow it, against
+    shift-and-stitch on a network of three convolutions and two pools.
+    Cannot tell: the border: it compares the interior only, where padding cannot make the two differ.
+    """
     from . import stitch
 
     def checks() -> str:
@@ -564,7 +669,12 @@ def check_rarefy(fn: Callable) -> bool:
 
 
 def check_decoder_sides(fn: Callable) -> bool:
-    """``fn(size)``: per step of a U-Net decoder on ceil-mode pools, (side upsampled, side of the map it joins)."""
+    """``fn(size)``: per step of a U-Net decoder on ceil-mode pools, (side upsampled, side of the map it joins).
+
+    Catches: a wrong number of steps and sides that forget ceil-mode's extra pixel, on sides 33, 97, 128 and
+    500 against the U-Net's own forward pass.
+    Cannot tell: how the decoder then crops or pads the one-pixel excess (chapter 9 shows it).
+    """
     from .descendants import UNetFCN
 
     def measured(size: int) -> list[tuple[int, int]]:
@@ -593,7 +703,13 @@ def check_decoder_sides(fn: Callable) -> bool:
 
 
 def check_conv_flops(fn: Callable) -> bool:
-    """``fn(in_channels, out_channels, kernel, height, width)``: FLOPs of a size-keeping convolution."""
+    """``fn(in_channels, out_channels, kernel, height, width)``: FLOPs of a size-keeping convolution.
+
+    Catches: a count of multiply-adds instead of FLOPs, and a bias counted, against `descendants.count_flops`
+    on four layers.
+    Cannot tell: other layer kinds: pools, activations and transposed convolutions are counted by
+    `descendants.count_flops`.
+    """
     from .descendants import count_flops
 
     def checks() -> str:

@@ -6,25 +6,36 @@ apart (a test compares every chapter's first code cell with it). The student
 edition is the book without its solutions: gated solutions (code) become
 stubs whose body is ``...`` and whose checker call stays, so that the
 notebook still runs top to bottom and the checker says "not implemented
-yet"; solutions in prose are removed.
+yet"; solutions in prose are removed. It is committed as ``student/`` (a
+test keeps it equal to what :func:`student_edition` writes), so that a
+student opens it from a link: :func:`colab_url`.
 """
 from __future__ import annotations
 
 import ast
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from . import REPOSITORY, __version__, folders
 
-__all__ = ["PAGE_WIDTH", "SETUP_TAG", "install_source", "setup_cell", "student_edition", "stub"]
+__all__ = ["CHAPTER_TIMES", "PAGE_WIDTH", "SETUP_TAG", "STUDENT_EDITION", "Exercise", "chapter_times",
+           "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
 
 #: The setup cell's tag: Jupyter Book leaves the cell out of the HTML (it does nothing there).
 SETUP_TAG = "remove-cell"
 #: Characters of code that fit a line of the rendered page.
 PAGE_WIDTH = 88
 
+#: Seconds each chapter took, per device, as ``benchmarks/chapters.py --record`` measured them.
+CHAPTER_TIMES = Path(__file__).resolve().parent / "chapter_times.json"
+#: Where the repository keeps its student edition, the one the book's links open.
+STUDENT_EDITION = "student"
+#: The marker of cells whose stored output nbval compares: the only outputs the student edition keeps.
+_CHECKED_OUTPUT = "# NBVAL_CHECK_OUTPUT"
 #: Copied as they are into the student edition, beside its notebooks.
 _BOOK_FILES = ("_config.yml", "_toc.yml")
 _PROSE_SOLUTION = re.compile(r"\n*^:::\{solution\}.*?^:::$\n?", re.MULTILINE | re.DOTALL)
@@ -33,6 +44,50 @@ _PROSE_SOLUTION = re.compile(r"\n*^:::\{solution\}.*?^:::$\n?", re.MULTILINE | r
 def install_source() -> str:
     """What Colab's pip installs: this repository at the tag of this version."""
     return f"git+{REPOSITORY}@v{__version__}"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a chapter, as the page for instructors lists it."""
+
+    chapter: str               # the chapter's title, "2. A classifier to start from"
+    label: str                 # the exercise's label, "ch2-output-size"
+    checker: str | None        # the ``checks`` function a coding exercise calls; None for discussion
+    grading: str | None        # a discussion exercise's grading notes (in its solution: None without it)
+
+
+_LABEL = re.compile(r"^:label: (\S+)", re.MULTILINE)
+_CHECKER = re.compile(r"checks\.(check_\w+)")
+_GRADING = re.compile(r"^\*\*Grading\.\*\* (.*?)(?:\n\n|\n:::)", re.MULTILINE | re.DOTALL)
+
+
+def exercises(chapters: list[Path]) -> list[Exercise]:
+    """The exercises of ``chapters`` (notebooks), in order: which checker each coding one calls, and
+    the grading notes each discussion one's solution ends with (absent from the student edition)."""
+    found = []
+    for path in chapters:
+        cells = nbformat.read(path, as_version=4).cells
+        chapter = cells[0].source.splitlines()[0].lstrip("# ")
+        for cell in cells:
+            for label in _LABEL.findall(cell.source):
+                checker = _CHECKER.search(cell.source)
+                solution = re.search(rf"^:::\{{solution\}} {re.escape(label)}$.*?^:::$",
+                                     "\n".join(c.source for c in cells), re.MULTILINE | re.DOTALL)
+                grading = _GRADING.search(solution.group(0)) if solution and not checker else None
+                found.append(Exercise(chapter, label, checker and checker.group(1),
+                                      grading and " ".join(grading.group(1).split())))
+    return found
+
+
+def chapter_times() -> dict:
+    """What ``benchmarks/chapters.py --record`` measured: per device (``cpu``, ``cuda``), the machine,
+    the date and each chapter's seconds from an empty cache; ``{}`` before any measurement."""
+    return json.loads(CHAPTER_TIMES.read_text()) if CHAPTER_TIMES.is_file() else {}
+
+
+def colab_url(path: str) -> str:
+    """The link that opens the repository's notebook at ``path`` (relative to its root) in Colab."""
+    return f"https://colab.research.google.com/github/{REPOSITORY.removeprefix('https://github.com/')}/blob/main/{path}"
 
 
 def setup_cell(source: str | None = None) -> str:
@@ -87,16 +142,31 @@ def _strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         if cell.cell_type == "markdown":
             cell.source = _PROSE_SOLUTION.sub("\n", cell.source).rstrip("\n")
+        if cell.cell_type == "code":
+            _clear(cell)
         cells.append(cell)
     notebook.cells = cells
     return notebook
 
 
+def _clear(cell: nbformat.NotebookNode) -> None:
+    """A student runs each cell and sees its output appear; only the outputs nbval compares stay,
+    so that the edition is tested like the book. Without outputs and timings, the edition changes
+    only when the book's text or code does, not each time a chapter is executed again."""
+    cell.metadata.pop("execution", None)
+    cell.execution_count = None
+    if _CHECKED_OUTPUT not in cell.source:
+        cell.outputs = []
+    for output in cell.outputs:
+        if "execution_count" in output:
+            output.execution_count = None
+
+
 def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
     """Write the student edition of the book at ``book_root`` into ``out``; return the notebooks written.
 
-    ``out`` gets ``book/`` (every chapter without its solutions, the other
-    cells and their outputs as they are, and the book's other files) and the Jupyter Book
+    ``out`` gets ``book/`` (every chapter without its solutions and without the outputs a
+    student makes by running it, and the book's other files) and the Jupyter Book
     configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
     new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`); the same book
     gives the same files, byte for byte, and a file a student changed is never written over

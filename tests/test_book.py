@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import fcn_lesson
-from fcn_lesson import notebooks
+from fcn_lesson import checks, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
@@ -88,6 +88,46 @@ def test_student_edition_has_no_solutions(tmp_path):
         notebooks.student_edition(ROOT, ROOT / "book" / "student")
 
 
+def test_the_committed_student_edition_is_what_student_edition_writes(tmp_path):
+    written = tmp_path / "student"
+    notebooks.student_edition(ROOT, written)
+    committed = ROOT / notebooks.STUDENT_EDITION
+
+    def files(folder):
+        return {path.relative_to(folder).as_posix(): path.read_bytes()
+                for path in sorted(folder.rglob("*")) if path.is_file()}
+
+    expected, found = files(written), files(committed)
+    redo = "run `python -m fcn_lesson student-edition --out student` and commit student/"
+    assert sorted(found) == sorted(expected), redo
+    for name, content in expected.items():
+        assert found[name] == content, f"student/{name} differs from the book: {redo}"
+
+
+def test_the_student_edition_keeps_only_the_outputs_nbval_compares(tmp_path):
+    for path in notebooks.student_edition(ROOT, tmp_path / "student"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert cell.execution_count is None and "execution" not in cell.metadata, path.name
+                assert not cell.outputs or "# NBVAL_CHECK_OUTPUT" in cell.source, path.name
+
+
+def test_the_readme_and_the_preface_link_every_chapter_of_the_student_edition():
+    readme, preface = (ROOT / "README.md").read_text(), (ROOT / "book" / "intro.md").read_text()
+    for chapter in CHAPTERS:
+        student = f"{notebooks.STUDENT_EDITION}/book/{chapter.name}"
+        assert (ROOT / student).is_file()
+        assert f"]({notebooks.colab_url(student)})" in readme, chapter.name
+        assert f"]({notebooks.colab_url(student)})" in preface, chapter.name
+        assert f"{{download}}`notebook <../{student}>`" in preface, chapter.name
+
+
+def test_colab_url_opens_the_repositorys_main_branch():
+    url = notebooks.colab_url("student/book/01_task_data_scores.ipynb")
+    assert url == ("https://colab.research.google.com/github/fcn-step-by-step/fcn-step-by-step/blob/main/"
+                   "student/book/01_task_data_scores.ipynb")
+
+
 def test_student_edition_runs_top_to_bottom_under_nbval(tmp_path):
     out = tmp_path / "student"
     notebooks.student_edition(ROOT, out)
@@ -116,3 +156,24 @@ def test_a_virtual_environment_inside_the_repository_is_not_part_of_the_book(tmp
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "site-packages" not in result.stdout + result.stderr
     assert not list((tmp_path / "_build" / "html").rglob("README.html"))
+
+
+def test_exercises_lists_each_with_its_checker_or_its_grading_notes(tmp_path):
+    found = notebooks.exercises(CHAPTERS)
+    assert len({exercise.label for exercise in found}) == len(found)
+    coding = [e for e in found if e.checker]
+    assert coding and all(hasattr(checks, e.checker) and e.grading is None for e in coding)
+    discussion = [e for e in found if not e.checker]
+    assert discussion and all(e.grading and "**" not in e.grading for e in discussion)
+    first = found[0]
+    assert first.chapter.startswith("1. ") and first.label.startswith("ch1-")
+    students = notebooks.student_edition(ROOT, tmp_path / "student")
+    chapters = [path for path in students if path.name[:2].isdigit()]
+    assert [e.grading for e in notebooks.exercises(chapters)] == [None] * len(found)  # no notes for students
+
+
+def test_chapter_times_were_recorded_for_every_chapter_on_the_cpu():
+    record = notebooks.chapter_times()["cpu"]
+    assert sorted(record["seconds"]) == [path.stem for path in CHAPTERS]
+    assert all(seconds > 0 for seconds in record["seconds"].values())
+    assert record["machine"] and record["date"]

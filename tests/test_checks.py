@@ -1,6 +1,7 @@
 """Every checker accepts a right answer and rejects the typical wrong ones with specific feedback."""
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -62,9 +63,13 @@ def test_mean_iu_checker(capsys):
 
 
 def test_output_size_checker(capsys):
-    def right(size, kernel, stride, padding, ceil_mode):
+    def ceil_without_the_padding_rule(size, kernel, stride, padding, ceil_mode):
         span = size + 2 * padding - kernel
         return (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+
+    def right(size, kernel, stride, padding, ceil_mode):
+        steps = ceil_without_the_padding_rule(size, kernel, stride, padding, ceil_mode) - 1
+        return steps if ceil_mode and steps * stride >= size + padding else steps + 1
 
     assert checks.check_output_size(right)
 
@@ -74,7 +79,8 @@ def test_output_size_checker(capsys):
     def no_padding(size, kernel, stride, padding, ceil_mode):
         return right(size, kernel, stride, 0, ceil_mode)
 
-    for wrong, message in ((always_floor, "round the division up"), (no_padding, "both sides")):
+    for wrong, message in ((always_floor, "round the division up"), (no_padding, "both sides"),
+                           (ceil_without_the_padding_rule, "starts in the right-hand padding")):
         feedback(capsys)
         assert not checks.check_output_size(wrong)
         assert message in feedback(capsys)
@@ -366,3 +372,17 @@ def test_conv_flops_checker(capsys):
     assert checks.check_conv_flops(lambda c_in, c_out, k, h, w: 2 * c_in * c_out * k * k * h * w)
     assert not checks.check_conv_flops(lambda c_in, c_out, k, h, w: c_in * c_out * k * k * h * w)
     assert "multiply-add is two" in feedback(capsys)
+
+
+def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
+    checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
+    assert len(checkers) == 19
+    for checker in checkers:
+        catches, cannot = checks.scope(checker)
+        assert catches and cannot and "Cannot tell" not in catches, checker.__name__
+
+    def undocumented(fn):
+        """Checks something."""
+
+    with pytest.raises(ValueError, match="undocumented's docstring says neither"):
+        checks.scope(undocumented)

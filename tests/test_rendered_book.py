@@ -2,8 +2,8 @@
 
 Checks, page by page: no Sphinx error boxes or notebook tracebacks; every internal link and anchor
 resolves; every image loads; math is typeset by MathJax (served with the book, so offline too);
-chapter pages carry their Colab launch button and every figure their notebook draws; solution
-dropdowns open when clicked. Screenshots of the preface, its architecture diagram, chapter 5's ruler and
+chapter pages carry their Colab launch button and every figure their notebook draws; the preface opens
+every chapter of the student edition (Colab, download); solution dropdowns open when clicked. Screenshots of the preface, its architecture diagram, chapter 5's ruler and
 chapter 7 are kept in _build/screenshots.
 """
 import os
@@ -122,6 +122,21 @@ def test_chapter_pages_launch_in_colab_and_show_every_figure(site, browser, note
     assert shown >= 1, f"{notebook.stem}: a chapter without a single figure"
     setup = notebooks.setup_cell().splitlines()[0]  # the cell's opening comment
     assert setup not in page.inner_text("main"), "the Colab setup cell should be hidden"
+    page.close()
+
+
+def test_the_preface_opens_every_chapter_without_solutions_in_one_click(site, browser):
+    page, _ = open_page(browser, site / "book" / "intro.html")
+    colab = page.locator(f"a[href*='colab.research.google.com'][href*='/{notebooks.STUDENT_EDITION}/book/']")
+    downloads = page.locator("main a.download")
+    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert colab.count() == downloads.count() == len(chapters)
+    for index, chapter in enumerate(chapters):
+        student = f"{notebooks.STUDENT_EDITION}/book/{chapter.name}"
+        assert colab.nth(index).get_attribute("href") == notebooks.colab_url(student)
+        target, _ = local_target(downloads.nth(index).evaluate("a => a.href"))
+        assert target.read_bytes() == (ROOT / student).read_bytes(), chapter.name
+        assert "solution-start" not in target.read_text(), chapter.name
     page.close()
 
 
