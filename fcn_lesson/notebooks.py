@@ -149,6 +149,14 @@ def _strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
+def _launching_students(config: str) -> str:
+    """The book's configuration, with the launch buttons opening the repository's student edition."""
+    repository = "repository:\n"
+    if repository not in config:
+        raise ValueError("_config.yml has no `repository:` section: the launch buttons need one")
+    return config.replace(repository, f"{repository}  path_to_book: {STUDENT_EDITION}  # launch the student edition\n", 1)
+
+
 def _clear(cell: nbformat.NotebookNode) -> None:
     """A student runs each cell and sees its output appear; only the outputs nbval compares stay,
     so that the edition is tested like the book. Without outputs and timings, the edition changes
@@ -180,12 +188,15 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
         raise ValueError(f"{out} is the book itself or inside its chapters: write the student edition "
                          "into another folder")
     files = {name: (book_root / name).read_bytes() for name in _BOOK_FILES}
+    files["_config.yml"] = _launching_students(files["_config.yml"].decode()).encode()
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(book_root)
         if not path.is_file() or {".ipynb_checkpoints", "__pycache__"} & set(relative.parts):
             continue
         if path.suffix == ".ipynb":
             files[relative.as_posix()] = nbformat.writes(_strip(nbformat.read(path, as_version=4))).encode()
+        elif path.suffix == ".md":  # the preface's links to the edition's notebooks: beside it, in the edition
+            files[relative.as_posix()] = path.read_text().replace(f"<../{STUDENT_EDITION}/book/", "<").encode()
         else:
             files[relative.as_posix()] = path.read_bytes()
     folders.write_files(out, "student-edition", files)

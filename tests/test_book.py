@@ -112,6 +112,18 @@ def test_the_student_edition_keeps_only_the_outputs_nbval_compares(tmp_path):
                 assert not cell.outputs or "# NBVAL_CHECK_OUTPUT" in cell.source, path.name
 
 
+def test_the_student_editions_launch_buttons_and_downloads_open_the_student_edition(tmp_path):
+    out = tmp_path / "student"
+    notebooks.student_edition(ROOT, out)
+    config = yaml.safe_load((out / "_config.yml").read_text())
+    assert config["repository"]["path_to_book"] == notebooks.STUDENT_EDITION
+    assert config["repository"]["url"] == fcn_lesson.REPOSITORY
+    preface = (out / "book" / "intro.md").read_text()
+    for chapter in CHAPTERS:
+        assert f"{{download}}`notebook <{chapter.name}>`" in preface  # beside the preface, in the edition
+        assert (out / "book" / chapter.name).is_file()
+
+
 def test_the_readme_and_the_preface_link_every_chapter_of_the_student_edition():
     readme, preface = (ROOT / "README.md").read_text(), (ROOT / "book" / "intro.md").read_text()
     for chapter in CHAPTERS:

@@ -54,6 +54,8 @@ def test_mean_iu_checker(capsys):
         return torch.nan_to_num(hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag())).mean()
 
     for wrong, message in ((lambda h: metrics.scores(h)["pixel_accuracy"], "pixel accuracy"),
+                           (lambda h: torch.tensor(metrics.scores(h)["pixel_accuracy"], dtype=torch.float32),
+                            "pixel accuracy"),
                            (lambda h: metrics.scores(h)["mean_accuracy"], "mean accuracy"),
                            (with_absent_as_nan, "nan"), (with_absent_as_zero, "must not count as 0"),
                            (lambda h: ..., "not implemented")):
@@ -79,8 +81,13 @@ def test_output_size_checker(capsys):
     def no_padding(size, kernel, stride, padding, ceil_mode):
         return right(size, kernel, stride, 0, ceil_mode)
 
+    def drop_test_without_the_padding(size, kernel, stride, padding, ceil_mode):
+        steps = ceil_without_the_padding_rule(size, kernel, stride, padding, ceil_mode) - 1
+        return steps if ceil_mode and steps * stride >= size else steps + 1
+
     for wrong, message in ((always_floor, "round the division up"), (no_padding, "both sides"),
-                           (ceil_without_the_padding_rule, "starts in the right-hand padding")):
+                           (ceil_without_the_padding_rule, "starts in the right-hand padding"),
+                           (drop_test_without_the_padding, "only if it starts in the right-hand padding")):
         feedback(capsys)
         assert not checks.check_output_size(wrong)
         assert message in feedback(capsys)
@@ -166,7 +173,13 @@ def test_bilinear_kernel_checker(capsys):
     def box(size):
         return torch.ones(size, size)
 
-    for wrong, message in ((normalised, "not the scale"), (box, "size 4: expected"), (lambda s: None, "returns nothing")):
+    def centred_as_if_even(size):
+        factor = (size + 1) // 2
+        tent = 1 - (torch.arange(size) - (factor - 0.5)).abs() / factor
+        return tent[:, None] * tent[None, :]
+
+    for wrong, message in ((normalised, "not the scale"), (box, "size 4: expected"), (lambda s: None, "returns nothing"),
+                           (centred_as_if_even, "the centre is the middle tap")):
         feedback(capsys)
         assert not checks.check_bilinear_kernel(wrong)
         assert message in feedback(capsys)
