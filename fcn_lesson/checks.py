@@ -231,7 +231,7 @@ def check_convolutionalize(fn: Callable) -> bool:
 
     Catches: a layer that is not a Conv2d, a wrong weight shape, a forgotten bias, and weights reordered
     channel-last instead of as nn.Flatten orders them.
-    Cannot tell: inputs larger than the kernel: it compares one 4 x 3 x 3 map, where the convolution gives
+    Cannot tell: inputs larger than the kernel: it compares 4 x 3 x 3 maps, where the convolution gives
     one value per class.
     """
 
@@ -516,7 +516,7 @@ def check_boundary_mask(fn: Callable) -> bool:
     """``fn(target, width)`` must mark the pixels within ``width`` of a class change, like ``metrics.boundary_mask``.
 
     Catches: 255 pixels in the band, and a band one pixel too narrow or too wide, for widths 0, 1 and 2.
-    Cannot tell: label maps with more than one object, or classes that touch (one rectangle on background is
+    Cannot tell: label maps with more than one object, or two objects that touch (one rectangle on background is
     tried).
     """
 
@@ -730,7 +730,7 @@ def check_conv_flops(fn: Callable) -> bool:
             if got * 2 == expected:
                 raise _Wrong("half the count: a multiply-add is two floating-point operations")
             if got == expected // 2 + c_out * h * w or got == expected + c_out * h * w:
-                raise _Wrong("leave the bias out: FlopCounterMode counts the multiply-adds only")
+                raise _Wrong("leave the bias out: FlopCounterMode counts the products and sums of the weights only")
             raise _Wrong(f"{case}: expected {expected}, got {got}")
         return "2 x C_in x C_out x k^2 x H x W: every output value is a k x k x C_in dot product"
 
