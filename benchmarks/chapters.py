@@ -28,8 +28,7 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fcn_lesson import notebooks  # noqa: E402  (the repository's module, installed or not)
+from fcn_lesson import notebooks
 
 BUDGET_S = 240
 ROOT = Path(__file__).resolve().parent.parent

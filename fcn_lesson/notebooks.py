@@ -68,11 +68,12 @@ def exercises(chapters: list[Path]) -> list[Exercise]:
     for path in chapters:
         cells = nbformat.read(path, as_version=4).cells
         chapter = cells[0].source.splitlines()[0].lstrip("# ")
+        text = "\n".join(cell.source for cell in cells)
         for cell in cells:
             for label in _LABEL.findall(cell.source):
                 checker = _CHECKER.search(cell.source)
-                solution = re.search(rf"^:::\{{solution\}} {re.escape(label)}$.*?^:::$",
-                                     "\n".join(c.source for c in cells), re.MULTILINE | re.DOTALL)
+                solution = re.search(rf"^:::\{{solution\}} {re.escape(label)}$.*?^:::$", text,
+                                     re.MULTILINE | re.DOTALL)
                 grading = _GRADING.search(solution.group(0)) if solution and not checker else None
                 found.append(Exercise(chapter, label, checker and checker.group(1),
                                       grading and " ".join(grading.group(1).split())))

@@ -3,8 +3,9 @@
 Checks, page by page: no Sphinx error boxes or notebook tracebacks; every internal link and anchor
 resolves; every image loads; math is typeset by MathJax (served with the book, so offline too);
 chapter pages carry their Colab launch button and every figure their notebook draws; the preface opens
-every chapter of the student edition (Colab, download); solution dropdowns open when clicked. Screenshots of the preface, its architecture diagram, chapter 5's ruler and
-chapter 7 are kept in _build/screenshots.
+every chapter of the student edition (Colab, download); solution dropdowns open when clicked.
+Screenshots of the preface, its architecture diagram, chapter 5's ruler and chapter 7 are kept in
+_build/screenshots.
 """
 import os
 import re
