@@ -1,4 +1,5 @@
-"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,download,student-edition} --help``.
+"""Command line: ``python -m fcn_lesson {make-data,train,evaluate,predict,download,results,student-edition}
+--help``.
 
 Every mistake a user can make (a missing file, a folder that is not ours, a
 device that is not there, a checkpoint from another run, an option out of
@@ -18,6 +19,7 @@ from PIL import Image
 
 from . import data, download, folders, fullscale, notebooks, recipe as recipes
 from .checkpoints import load_model, read_checkpoint, strip_checkpoint
+from .reference_models import REFERENCE_PLANS
 from .registry import SEGMENTATION_MODELS, model_spec
 from .train import PRECISIONS, evaluate, is_main_process, pick_device, predict
 
@@ -224,6 +226,15 @@ def _download(args) -> None:
           + ("" if args.no_sbd else f" --sbd {args.sbd if args.local_sbd is None else args.local_sbd}"))
 
 
+def _results(args) -> None:
+    from . import evidence  # loads the stored results only for this command
+
+    if args.record is not None:
+        print(f"wrote {evidence.record(args.record)}")
+        return
+    print(evidence.report(args.plan, args.scenes))
+
+
 def _student_edition(args) -> None:
     written = notebooks.student_edition(args.book, args.out)
     print(f"wrote the student edition ({len(written)} chapters, solutions removed) to {args.out}; "
@@ -319,6 +330,20 @@ def parser() -> argparse.ArgumentParser:
     student.add_argument("--book", type=Path, default=Path(__file__).resolve().parent.parent,
                          help="the book's repository root (default: the one this module is in)")
     student.set_defaults(run=_student_edition)
+
+    results = sub.add_parser("results", help="print every arm and comparison of chapters 6, 7 and 9, with verdicts",
+                             description="Print, from the shipped models' stored per-scene counts, each arm of "
+                                         "the reference plans (its seeds, its mean IU with a 95% interval over "
+                                         "seeds and scenes) and each comparison the chapters draw, with its "
+                                         "verdict and whether the fresh scenes agree. Nothing is trained or "
+                                         "scored.")
+    results.add_argument("--plan", choices=REFERENCE_PLANS, default=None, help="only this plan's arms")
+    results.add_argument("--scenes", choices=("val", "fresh"), default="val",
+                         help="the book's validation scenes (default) or the fresh ones")
+    results.add_argument("--record", type=Path, default=None, metavar="FOLDER",
+                         help="instead: score the models train made in FOLDER on both scene sets and write "
+                              "FOLDER/results.npz (how the shipped results were made)")
+    results.set_defaults(run=_results)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),
                                 ("predict", "write colour-coded PNG masks for images", _predict)):

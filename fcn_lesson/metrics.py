@@ -19,26 +19,34 @@ __all__ = ["boundary_mask", "confusion_matrix", "scores"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: int = 255) -> torch.Tensor:
+                     ignore_index: int = 255, *, per_image: bool = False) -> torch.Tensor:
     """``num_classes x num_classes`` counts: row = true class, column = predicted class.
 
     Pixels whose target is ``ignore_index`` (VOC's object borders) are left out.
     ``pred`` holds class indices, not scores: take ``logits.argmax(1)`` first.
+    With ``per_image``, ``N x H x W`` maps give one matrix per image, ``N x num_classes x num_classes``
+    (the per-scene counts :mod:`fcn_lesson.evidence` stores).
     """
+    if per_image and pred.dim() != 3:
+        raise ValueError(f"per_image counts N x H x W maps; got {tuple(pred.shape)}")
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape; "
                          "pass class indices (logits.argmax(1)), not the logits")
     if pred.is_floating_point() or target.is_floating_point():
         raise ValueError("pass integer class indices (e.g. logits.argmax(1)), not floating-point scores")
     valid = target != ignore_index
+    image = torch.arange(len(pred)).view(-1, 1, 1).expand_as(pred)[valid] if per_image else 0
     pred, target = pred[valid].long(), target[valid].long()
     for name, values in (("prediction", pred), ("target", target)):
         if values.numel() and (values.min() < 0 or values.max() >= num_classes):
             bad = values[(values < 0) | (values >= num_classes)][0].item()
             raise ValueError(f"{name} holds class {bad}, outside 0..{num_classes - 1} "
                              f"(and not the ignore index {ignore_index})")
-    counts = torch.bincount(target * num_classes + pred, minlength=num_classes ** 2)
-    return counts.reshape(num_classes, num_classes).cpu()
+    images = valid.shape[0] if per_image else 1
+    counts = torch.bincount((image * num_classes + target) * num_classes + pred,
+                            minlength=images * num_classes ** 2)
+    shape = (images, num_classes, num_classes) if per_image else (num_classes, num_classes)
+    return counts.reshape(shape).cpu()
 
 
 def scores(confusion: torch.Tensor) -> dict:

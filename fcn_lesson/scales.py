@@ -15,7 +15,10 @@ bins of thickness, in units of the strides 8, 16 and 32, and each bin gets
   of an outline (:func:`metrics.boundary_mask`), a background pixel counting
   for the thickest object within ``band``.
 
-Everything works on whole stacks of label maps at once.
+Everything works on whole stacks of label maps at once, and both scores are
+ratios of counts kept per scene (:func:`thickness_counts`), so that a set of
+scenes is scored by adding its scenes' counts (:mod:`fcn_lesson.evidence`
+stores them for the shipped models).
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import torch.nn.functional as F
 
 from .metrics import boundary_mask
 
-__all__ = ["STRIDE_BINS", "by_thickness", "depth", "local_thickness"]
+__all__ = ["COUNTS", "STRIDE_BINS", "binned_scores", "by_thickness", "depth", "local_thickness",
+           "thickness_counts"]
 
 #: Thickness bins (px): thinner than one FCN-8s cell, up to one FCN-16s cell, up to one FCN-32s cell, more.
 STRIDE_BINS = (1, 8, 16, 32, 10_000)
@@ -81,23 +85,28 @@ def local_thickness(labels: torch.Tensor, ignore_index: int = 255) -> torch.Tens
     return thickness
 
 
-def by_thickness(predictions: dict[str, torch.Tensor], labels: torch.Tensor, num_classes: int, *,
-                 bins: tuple[int, ...] = STRIDE_BINS, reach: int = 8, band: int = 3,
-                 ignore_index: int = 255) -> dict[str, list[dict]]:
-    """Per model, IU and boundary accuracy of its ``N x H x W`` predictions in each thickness bin
-    ``[bins[i], bins[i+1])``, each row named by its ``bin`` ("1-7", ..., ">= 32"; the labels'
-    thickness is computed once for all of them)."""
+#: The counts :func:`thickness_counts` keeps per scene and bin, in this order (additive over scenes).
+COUNTS = ("right", "pixels", "bled", "band_right", "band_pixels")
+
+
+def thickness_counts(predictions: dict[str, torch.Tensor], labels: torch.Tensor, num_classes: int, *,
+                     bins: tuple[int, ...] = STRIDE_BINS, reach: int = 8, band: int = 3,
+                     ignore_index: int = 255) -> dict[str, torch.Tensor]:
+    """Per model, per scene and thickness bin ``[bins[i], bins[i+1])``, the :data:`COUNTS` behind the
+    bin's IU and boundary accuracy: ``N x bins x 5`` integers (the labels' thickness is computed once
+    for all models). Counts add over scenes, so that any set of scenes (a bootstrap draw, a subset)
+    is scored by summing its rows (:func:`binned_scores`)."""
     labels = _check(labels)
     thickness = local_thickness(labels, ignore_index)
     background = labels == 0
     edges = boundary_mask(labels, band, ignore_index)
     edge_thickness = torch.where(background, _grow(thickness, band), thickness) * edges
     near = {cls: _grow(thickness * (labels == cls), reach) for cls in range(1, num_classes)}
-    return {name: _binned(predicted, labels, thickness, edge_thickness, near, bins)
+    return {name: _counted(predicted, labels, thickness, edge_thickness, near, bins)
             for name, predicted in predictions.items()}
 
 
-def _binned(predicted, labels, thickness, edge_thickness, near, bins) -> list[dict]:
+def _counted(predicted, labels, thickness, edge_thickness, near, bins) -> torch.Tensor:
     if predicted.shape != labels.shape:
         raise ValueError(f"predictions {tuple(predicted.shape)} and labels {tuple(labels.shape)} "
                          "differ in shape")
@@ -109,14 +118,35 @@ def _binned(predicted, labels, thickness, edge_thickness, near, bins) -> list[di
         given = wrong & (predicted == cls)
         bleeding[given] = thickness_near[given]
     right = predicted == labels
-    table = []
+    columns = []
     for low, high in zip(bins[:-1], bins[1:]):
         inside = (thickness >= low) & (thickness < high)
-        bled = (bleeding >= low) & (bleeding < high)
         banded = (edge_thickness >= low) & (edge_thickness < high)
-        union = int(inside.sum() + bled.sum())
+        bled = (bleeding >= low) & (bleeding < high)
+        columns.append(torch.stack([(right & inside).flatten(1).sum(1), inside.flatten(1).sum(1),
+                                    bled.flatten(1).sum(1), (right & banded).flatten(1).sum(1),
+                                    banded.flatten(1).sum(1)], 1))
+    return torch.stack(columns, 1)
+
+
+def binned_scores(counts: torch.Tensor, bins: tuple[int, ...] = STRIDE_BINS) -> list[dict]:
+    """The rows of :func:`by_thickness` from :func:`thickness_counts` (``N x bins x 5``, summed here,
+    or already summed to ``bins x 5``): per bin its label, its object pixels, IU and boundary accuracy."""
+    total = counts.reshape(-1, *counts.shape[-2:]).sum(0).tolist()
+    table = []
+    for (low, high), (right, pixels, bled, band_right, band_pixels) in zip(zip(bins[:-1], bins[1:]), total):
         label = f"{low}-{high - 1}" if high != bins[-1] else f">= {low}"
-        table.append({"bin": label, "low": low, "high": high, "pixels": int(inside.sum()),
-                      "iu": int((right & inside).sum()) / union if union else float("nan"),
-                      "boundary_accuracy": float(right[banded].float().mean()) if banded.any() else float("nan")})
+        table.append({"bin": label, "low": low, "high": high, "pixels": pixels,
+                      "iu": right / (pixels + bled) if pixels + bled else float("nan"),
+                      "boundary_accuracy": band_right / band_pixels if band_pixels else float("nan")})
     return table
+
+
+def by_thickness(predictions: dict[str, torch.Tensor], labels: torch.Tensor, num_classes: int, *,
+                 bins: tuple[int, ...] = STRIDE_BINS, reach: int = 8, band: int = 3,
+                 ignore_index: int = 255) -> dict[str, list[dict]]:
+    """Per model, IU and boundary accuracy of its ``N x H x W`` predictions in each thickness bin
+    ``[bins[i], bins[i+1])``, each row named by its ``bin`` ("1-7", ..., ">= 32")."""
+    counts = thickness_counts(predictions, labels, num_classes, bins=bins, reach=reach, band=band,
+                              ignore_index=ignore_index)
+    return {name: binned_scores(counted, bins) for name, counted in counts.items()}

@@ -15,8 +15,9 @@ from matplotlib.patches import Patch
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["class_legend", "colorize", "continued", "denormalize", "draw_fcn", "overlay", "plot_by_thickness",
-           "plot_history", "show_kernel", "show_pairs", "table"]
+__all__ = ["class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
+           "estimate_table", "lineage", "overlay", "plot_by_thickness", "plot_history", "show_kernel", "show_pairs",
+           "table", "verdict_table"]
 
 
 def colorize(label: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -149,12 +150,35 @@ def table(header: Sequence[str], rows: Sequence[Sequence]):
     return Markdown("\n".join(lines))
 
 
+def verdict_table(verdicts, fresh=None):
+    """:class:`~fcn_lesson.stats.Verdict` s as a table: each difference with its interval, its verdict,
+    how many seeds stand behind it, and (given the same comparisons on other scenes, ``fresh``)
+    whether those scenes give the same verdict."""
+    header = ["comparison", "difference", "95% interval", "verdict", "seeds"]
+    rows = [[f"{v.a} - {v.b}" + (f", {v.statistic}" if v.statistic else ""), f"{v.difference:+.3f}",
+             f"{v.low:+.3f} to {v.high:+.3f}", v.outcome, v.seeds] for v in verdicts]
+    if fresh is not None:
+        header.append("fresh scenes")
+        for row, verdict, other in zip(rows, verdicts, fresh):
+            row.append("same" if other.ahead == verdict.ahead else f"{other.outcome}: undecided")
+    return table(header, rows)
+
+
+def estimate_table(estimates, header: Sequence[str] = ("arm", "mean over seeds", "95% interval", "seeds")):
+    """:class:`~fcn_lesson.stats.Estimate` s as a table: value, interval, seeds."""
+    return table(header, [[e.name, e.value, f"{e.low:.3f} to {e.high:.3f}", e.seeds] for e in estimates])
+
+
 def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy")):
-    """Scores per thickness bin (:func:`scales.by_thickness`), one panel per score, one line per model."""
+    """Scores per thickness bin (:func:`scales.by_thickness`), one panel per score, one line per model;
+    where a row also has ``<score>_low`` and ``<score>_high`` (an interval), a band around the line."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 3.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, rows in tables.items():
-            ax.plot(range(len(rows)), [row[key] for row in rows], marker="o", label=name)
+            line, = ax.plot(range(len(rows)), [row[key] for row in rows], marker="o", label=name)
+            if all(f"{key}_low" in row for row in rows):  # an interval: drawn as a band
+                ax.fill_between(range(len(rows)), [row[f"{key}_low"] for row in rows],
+                                [row[f"{key}_high"] for row in rows], color=line.get_color(), alpha=0.2)
         first = next(iter(tables.values()))
         ax.set_xticks(range(len(first)))
         ax.set_xticklabels([row["bin"] for row in first])

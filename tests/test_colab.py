@@ -80,6 +80,7 @@ def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
     installed = Path(stdout.split("fcn_lesson from ")[-1].strip()).parent
     assert tmp_path / "colab" in installed.parents  # installed into the kernel's environment
     assert (installed / "reference" / "fcn8s.pt").exists()  # the chapters' shipped models came along
+    assert (installed / "reference" / "results.npz").exists()  # and their stored scores
     assert "training and" in stdout  # the chapter's data cell ran: scenes made under ~/.cache
     assert (tmp_path / "home" / ".cache" / "fcn_lesson").is_dir()
 

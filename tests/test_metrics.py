@@ -15,6 +15,18 @@ def test_confusion_matrix_counts_by_hand():
     assert hist.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
 
 
+def test_per_image_confusion_matrices_add_up_to_the_whole():
+    target = torch.tensor([[[0, 0], [1, 255]], [[2, 2], [1, 0]]])
+    pred = torch.tensor([[[0, 1], [1, 2]], [[2, 0], [1, 0]]])
+    each = confusion_matrix(pred, target, 3, per_image=True)
+    assert each.shape == (2, 3, 3)
+    assert each[0].tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    assert each[1].tolist() == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
+    assert torch.equal(each.sum(0), confusion_matrix(pred, target, 3))
+    with pytest.raises(ValueError, match="per_image counts N x H x W"):
+        confusion_matrix(pred[0], target[0], 3, per_image=True)
+
+
 def test_scores_by_hand():
     hist = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
     s = scores(hist)

@@ -51,6 +51,19 @@ def test_scores_by_thickness_put_each_error_in_its_bin():
     assert tables["missing"][0]["boundary_accuracy"] < 1.0 == tables["missing"][2]["boundary_accuracy"]
 
 
+def test_thickness_counts_add_over_scenes_to_the_scores_of_all_of_them():
+    labels = torch.cat([_scene(), _scene().flip(-1)])
+    predicted = labels.clone()
+    predicted[0][labels[0] == 5] = 0  # the first scene misses its bar, the second is perfect
+    bins = (1, 4, 8, 100)
+    counts = scales.thickness_counts({"model": predicted}, labels, 7, bins=bins)["model"]
+    assert counts.shape == (2, len(bins) - 1, len(scales.COUNTS))
+    whole = scales.by_thickness({"model": predicted}, labels, 7, bins=bins)["model"]
+    assert scales.binned_scores(counts, bins) == whole
+    assert scales.binned_scores(counts[1], bins)[0]["iu"] == 1.0 > scales.binned_scores(counts[0], bins)[0]["iu"]
+    assert whole[0]["pixels"] == 2 * 3 * 28
+
+
 def test_scores_by_thickness_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="differ in shape"):
         scales.by_thickness({"x": torch.zeros(1, 8, 8, dtype=torch.long)}, torch.zeros(1, 9, 9, dtype=torch.long), 7)

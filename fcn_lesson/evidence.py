@@ -1,0 +1,363 @@
+"""Results as data: what every shipped model scored, scene by scene, and the verdicts the chapters draw.
+
+Chapters 6, 7 and 9 compare the shipped models (:mod:`fcn_lesson.reference_models`).
+A single score per model says nothing about how much of a difference is the
+draw of scenes or of seeds, and scoring every model anew costs minutes. So
+every shipped model is scored once, per scene, on two sets of scenes:
+
+* ``val``: the book's validation scenes (the reference recipe's 300), the
+  scenes the chapters show and report;
+* ``fresh``: 1000 more scenes drawn the same way from another seed, which no
+  sentence of the book was written from: every verdict a chapter states must
+  come out the same on them (a test checks), so that no verdict rests on one
+  draw.
+
+Per scene it keeps counts that add up over scenes (:data:`FIELDS`): the
+confusion matrix, correct and all pixels within 1, 3 and 8 px of an outline,
+and the thickness counts of :func:`scales.thickness_counts`. Every score the
+chapters compare is a ratio of sums of them (:data:`STATISTICS`), which is
+what lets :mod:`fcn_lesson.stats` bootstrap scenes and seeds together.
+
+:data:`ARMS` are the rows of the experiments (one model trained from each
+seed, seed ``i`` starting from the classifier of seed ``i``), and
+:data:`COMPARISONS` the comparisons the chapters draw; :func:`verdicts` gives
+a chapter its verdicts. :func:`record` scores the models of a training folder
+and writes the counts there (``results.npz``), so that they ship with the
+weights; a test re-scores a sample of scenes and checks the stored counts.
+
+Why 300 and 1000 scenes: scene sampling moves a paired difference of mean IU
+by about +-0.02 on 300 scenes (the bootstrap measures it for each
+comparison), against effects of 0.05 to 0.4 between the architectures; the
+1000 fresh scenes halve that again, so a verdict that flips between the two
+sets is one the book must not state.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from . import data, folders, scales, stats
+from .metrics import boundary_mask, confusion_matrix, scores as metrics_scores
+from .recipe import ABLATION_SEEDS, scene_datasets
+from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE
+from .train import TrainResult, predict
+
+__all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FIELDS", "FRESH_SCENES", "FRESH_SEED", "RESULTS_FILE",
+           "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim", "compare", "count_scenes", "counts",
+           "estimate", "load", "record", "report", "scene_set", "scores", "verdicts"]
+
+#: The file beside the weights that holds their per-scene counts.
+RESULTS_FILE = "results.npz"
+#: Widths (px) of the outline bands whose accuracy is counted.
+BOUNDARY_WIDTHS = (1, 3, 8)
+#: What is counted per scene: name -> the meaning of its last axes.
+FIELDS = {"confusion": "true class x predicted class",
+          "boundary": f"band width {BOUNDARY_WIDTHS} px x (correct, pixels)",
+          "thickness": f"thickness bin x {scales.COUNTS}"}
+#: The fresh scenes: the validation split of a set made with this seed (and one unused training scene).
+FRESH_SEED = 1
+FRESH_SCENES = 1000
+SCENE_SETS = ("val", "fresh")
+_FORMAT = 1
+
+
+def scene_set(name: str) -> Dataset:
+    """The scenes ``name`` ("val" or "fresh") every shipped model was scored on, made on first use."""
+    if name == "val":
+        return scene_datasets(REFERENCE_RECIPE)[1]
+    if name == "fresh":
+        fresh = data.make_dataset(None, train=1, val=FRESH_SCENES, size=REFERENCE_RECIPE.scene_size,
+                                  seed=FRESH_SEED, name=f"{REFERENCE_RECIPE.dataset}-fresh")
+        return data.voc_dataset(fresh, "val", keep_decoded=True)
+    raise ValueError(f"no scene set {name!r}; there are {', '.join(SCENE_SETS)}")
+
+
+@torch.inference_mode()
+def count_scenes(models: dict[str, nn.Module], scenes: Dataset, num_classes: int,
+                 batch_size: int = 50) -> dict[str, dict[str, torch.Tensor]]:
+    """Per model, per scene of ``scenes``, the counts of :data:`FIELDS` of its predictions (on the CPU,
+    in float32: the same counts on every run). What depends on the labels alone (the outline bands,
+    the shapes' thickness) is computed once for all models."""
+    counted = {name: {field: [] for field in FIELDS} for name in models}
+    for model in models.values():
+        model.cpu().float().eval()
+    for start in range(0, len(scenes), batch_size):
+        indices = range(start, min(start + batch_size, len(scenes)))
+        images, labels = map(torch.stack, zip(*(scenes[i] for i in indices)))
+        bands = [boundary_mask(labels, width) for width in BOUNDARY_WIDTHS]
+        predicted = {name: predict(model, images, batch_size) for name, model in models.items()}
+        thickness = scales.thickness_counts(predicted, labels, num_classes)
+        for name, classes in predicted.items():
+            right = classes == labels
+            counted[name]["confusion"].append(confusion_matrix(classes, labels, num_classes, per_image=True))
+            counted[name]["boundary"].append(torch.stack([torch.stack([(right & band).flatten(1).sum(1),
+                                                                       band.flatten(1).sum(1)], 1)
+                                                          for band in bands], 1))
+            counted[name]["thickness"].append(thickness[name])
+    return {name: {field: torch.cat(parts).int() for field, parts in fields.items()}
+            for name, fields in counted.items()}
+
+
+def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, progress: bool = True) -> Path:
+    """Score the models ``train`` made in ``folder`` (those of :data:`ARMS`, or ``names``) on every
+    scene set and write their counts, fingerprints and histories to ``folder/results.npz``."""
+    folder = Path(folder)
+    if folders.made_by(folder) != "train":
+        raise ValueError(f"{folder} was not made by train: record the results of a training folder")
+    names = names or [stage for arm in ARMS.values() for stage in arm.stages.values()]
+    trained = {name: TrainResult.load(folder / f"{name}.pt") for name in names}
+    arrays = {}
+    for scenes in SCENE_SETS:
+        dataset = scene_set(scenes)
+        if progress:
+            print(f"{len(trained)} models on {len(dataset)} {scenes} scenes", flush=True)
+        counted = count_scenes({name: result.model for name, result in trained.items()}, dataset,
+                               len(data.CLASSES))
+        arrays.update({f"{name}/{scenes}/{field}": counts.numpy()
+                       for name, fields in counted.items() for field, counts in fields.items()})
+    meta = {"format": _FORMAT, "fields": FIELDS,
+            "models": {name: {"fingerprint": result.fingerprint, "history": result.history}
+                       for name, result in trained.items()},
+            "scenes": {"val": f"{REFERENCE_RECIPE.dataset}, seed {REFERENCE_RECIPE.scene_seed}, split val",
+                       "fresh": f"{REFERENCE_RECIPE.dataset}-fresh, seed {FRESH_SEED}, split val"}}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)
+    folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
+    load.cache_clear()
+    return folder / RESULTS_FILE
+
+
+@cache
+def load(folder: Path = REFERENCE_DIR) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The stored results of ``folder``: (meta, counts by "<stage>/<scenes>/<field>")."""
+    path = Path(folder) / RESULTS_FILE
+    try:
+        with np.load(path) as stored:
+            meta = json.loads(str(stored["meta"]))
+            counts = {key: torch.from_numpy(stored[key]) for key in stored.files if key != "meta"}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: run python -m fcn_lesson results --record "
+                                f"{folder}") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is not a results file ({err}): record it again with "
+                         f"python -m fcn_lesson results --record {folder}") from None
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path} is in another format than this fcn_lesson reads: record it again")
+    return meta, counts
+
+
+# --- the arms and what is compared ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arm:
+    """A row of an experiment: the stage trained from each seed offset, in one of the reference plans."""
+
+    name: str
+    plan: str
+    stages: dict[int, str]  # seed offset -> stage name
+    about: str  # what differs from the row it is compared with
+
+
+def _arm(name: str, plan: str, stage: str, about: str) -> Arm:
+    """The arm of ``stage``: its seed-0 stage and the stages ``_seed<i>`` the plan trains beside it."""
+    trained = {s.name for s in REFERENCE_RECIPE.plan(plan).stages}
+    seeds = {offset: stage + (f"_seed{offset}" if offset else "") for offset in ABLATION_SEEDS}
+    return Arm(name, plan, {offset: s for offset, s in seeds.items() if s in trained}, about)
+
+
+#: The rows of chapters 7 and 9, by the name the chapters give them.
+ARMS = {arm.name: arm for arm in (
+    _arm("FCN-32s", "ablation", "fcn32s_one_stage", "one stage, no skip"),
+    _arm("FCN-16s", "ablation", "fcn16s_one_stage", "one stage, the pool4 skip"),
+    _arm("FCN-8s", "ablation", "fcn8s_one_stage", "one stage, the pool4 and pool3 skips"),
+    _arm("FCN-8s staged", "ablation", "fcn8s", "trained 32s -> 16s -> 8s, as the paper"),
+    _arm("at once", "ablation", "fcn8s_at_once", "the paper's at-once factors (pool4 x 0.01, pool3 x 0.0001)"),
+    _arm("at once, SGD", "ablation", "fcn8s_at_once_sgd", "the factors, SGD with momentum 0.99, summed loss"),
+    _arm("learned upsampling", "ablation", "fcn8s_learned_up", "its bilinear upsamplers learned"),
+    _arm("no pre-training", "ablation", "fcn8s_scratch", "from random weights"),
+    _arm("dilated", "after", "dilated", "a dilated backbone at stride 8, interpolation"),
+    _arm("U-Net", "after", "unet", "a U-Net decoder"),
+    _arm("plain loss, rare disc", "imbalance", "rare_fcn8s", "FCN-8s trained where the disc is rare"),
+    _arm("balanced loss, rare disc", "imbalance", "rare_fcn8s_balanced", "the same with a balanced loss"),
+)}
+
+
+def _mean_iu(confusion: torch.Tensor) -> torch.Tensor:
+    diag = confusion.diagonal(dim1=-2, dim2=-1)
+    return torch.nanmean(diag / (confusion.sum(-1) + confusion.sum(-2) - diag), -1)
+
+
+def _class_iu(index: int):
+    def iu(confusion: torch.Tensor) -> torch.Tensor:
+        right = confusion[..., index, index]
+        return right / (confusion[..., index, :].sum(-1) + confusion[..., :, index].sum(-1) - right)
+    return iu
+
+
+def _pixel_accuracy(confusion: torch.Tensor) -> torch.Tensor:
+    return confusion.diagonal(dim1=-2, dim2=-1).sum(-1) / confusion.sum((-2, -1))
+
+
+def _ratio(row: int, numerator: int | tuple, denominator: int | tuple):
+    def ratio(counts: torch.Tensor) -> torch.Tensor:
+        picked = counts[..., row, :]
+        over = sum(picked[..., i] for i in (denominator if isinstance(denominator, tuple) else (denominator,)))
+        return picked[..., numerator] / over
+    return ratio
+
+
+#: The thickness bins' names, as :func:`scales.binned_scores` gives them ("1-7", ..., ">= 32").
+THICKNESS_BINS = tuple(row["bin"] for row in scales.binned_scores(
+    torch.zeros(len(scales.STRIDE_BINS) - 1, len(scales.COUNTS))))
+
+
+#: The scores compared, by name: (the field of counts it reads, the score of summed counts).
+STATISTICS = {
+    "mean IU": ("confusion", _mean_iu),
+    "pixel accuracy": ("confusion", _pixel_accuracy),
+    **{f"IU {name}": ("confusion", _class_iu(index)) for index, name in enumerate(data.CLASSES)},
+    **{f"boundary accuracy {width} px": ("boundary", _ratio(i, 0, 1)) for i, width in enumerate(BOUNDARY_WIDTHS)},
+    **{f"IU thickness {label} px": ("thickness", _ratio(i, 0, (1, 2))) for i, label in enumerate(THICKNESS_BINS)},
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A comparison a chapter draws: ``statistic`` of arm ``a`` against ``b_statistic`` (by default the
+    same) of arm ``b``. ``settled``: its verdict is the same on both scene sets, and the chapter states
+    it; an unsettled one (the sets disagree) the chapter reports as undecided (a test checks which)."""
+
+    chapter: int
+    a: str
+    b: str
+    statistic: str = "mean IU"
+    b_statistic: str | None = None
+    settled: bool = True
+
+    @property
+    def key(self) -> str:
+        if self.b_statistic is None:
+            return f"{self.a} vs {self.b}, {self.statistic}"
+        return f"{self.a}, {self.statistic} vs {self.b}, {self.b_statistic}"
+
+
+def _claims() -> list[Claim]:
+    claims = [Claim(6, "FCN-32s", "FCN-32s", f"IU {found}", f"IU {thin}")
+              for found in ("disc", "square", "triangle", "cross") for thin in ("ring", "bar")]
+    claims += [Claim(7, "FCN-16s", "FCN-32s"), Claim(7, "FCN-8s", "FCN-16s"), Claim(7, "FCN-8s", "FCN-32s"),
+               Claim(7, "FCN-8s staged", "FCN-8s"), Claim(7, "FCN-8s", "at once"),
+               Claim(7, "at once", "FCN-32s"), Claim(7, "FCN-32s", "at once, SGD"),
+               Claim(7, "FCN-8s", "no pre-training"), Claim(7, "learned upsampling", "FCN-8s")]
+    bins = [f"IU thickness {label} px" for label in THICKNESS_BINS]
+    unsettled = {("FCN-8s", "FCN-16s", "IU thickness 8-15 px"), ("FCN-8s", "FCN-16s", "IU cross"),
+                 ("balanced loss, rare disc", "plain loss, rare disc", "IU disc")}
+    claims += [Claim(7, finer, coarser, statistic) for finer, coarser in (("FCN-8s", "FCN-32s"), ("FCN-8s", "FCN-16s"))
+               for statistic in bins]
+    claims += [Claim(7, finer, coarser, f"IU {name}") for finer, coarser in (("FCN-16s", "FCN-32s"),
+                                                                             ("FCN-8s", "FCN-16s"))
+               for name in data.CLASSES[1:]]
+    claims += [Claim(7, "FCN-8s", "FCN-32s", f"boundary accuracy {width} px") for width in BOUNDARY_WIDTHS]
+    claims += [Claim(9, "dilated", "FCN-8s"), Claim(9, "U-Net", "FCN-8s"), Claim(9, "U-Net", "dilated")]
+    claims += [Claim(9, descendant, "FCN-8s", statistic) for descendant in ("dilated", "U-Net")
+               for statistic in [*bins, "boundary accuracy 3 px"]]
+    claims += [Claim(9, "FCN-8s", "plain loss, rare disc", "IU disc"),
+               Claim(9, "plain loss, rare disc", "balanced loss, rare disc")]
+    claims += [Claim(9, "balanced loss, rare disc", "plain loss, rare disc", f"IU {name}")
+               for name in data.CLASSES]
+    return [replace(claim, settled=False) if (claim.a, claim.b, claim.statistic) in unsettled else claim
+            for claim in claims]
+
+
+#: Every comparison the chapters draw; each chapter states no more than its verdict (and calls the
+#: unsettled ones undecided).
+COMPARISONS = {claim.key: claim for claim in _claims()}
+
+
+def counts(stage: str, field: str = "confusion", scenes: str = "val") -> torch.Tensor:
+    """The stored per-scene counts of one shipped stage: ``field`` of :data:`FIELDS` on ``scenes``."""
+    stored = load()[1]
+    key = f"{stage}/{scenes}/{field}"
+    if key not in stored:
+        raise ValueError(f"no stored {field} counts of {stage!r} on the {scenes!r} scenes; the stages "
+                         f"are {', '.join(load()[0]['models'])}, the fields {', '.join(FIELDS)}")
+    return stored[key]
+
+
+def scores(stage: str, scenes: str = "val") -> dict:
+    """The four scores and per-class IU of one shipped stage on ``scenes`` (:func:`metrics.scores` of
+    its stored confusion counts, summed over the scenes)."""
+    return metrics_scores(counts(stage, "confusion", scenes).sum(0))
+
+
+def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:
+    return torch.stack([counts(arm.stages[seed], field, scenes) for seed in seeds])
+
+
+def _arm_named(name: str) -> Arm:
+    if name not in ARMS:
+        raise ValueError(f"no arm {name!r}; there are {', '.join(ARMS)}")
+    return ARMS[name]
+
+
+def _statistic(name: str):
+    if name not in STATISTICS:
+        raise ValueError(f"no statistic {name!r}; there are {', '.join(STATISTICS)}")
+    return STATISTICS[name]
+
+
+def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val") -> stats.Estimate:
+    """``arm``'s ``statistic`` on ``scenes``, its mean over the arm's seeds with its interval."""
+    field, score = _statistic(statistic)
+    row = _arm_named(arm)
+    return stats.estimate(arm, _counts(row, field, scenes, sorted(row.stages)), score)
+
+
+def compare(claim: Claim, scenes: str = "val") -> stats.Verdict:
+    """The verdict on ``claim`` from the stored counts on ``scenes``, paired by scene and by the seeds
+    both arms were trained from."""
+    a, b = _arm_named(claim.a), _arm_named(claim.b)
+    (field, score_a), (field_b, score_b) = (_statistic(claim.statistic),
+                                            _statistic(claim.b_statistic or claim.statistic))
+    if field != field_b:
+        raise ValueError(f"{claim.key}: the two statistics read different counts ({field}, {field_b})")
+    seeds = sorted(set(a.stages) & set(b.stages))
+    counts_a, counts_b = _counts(a, field, scenes, seeds), _counts(b, field, scenes, seeds)
+    name_a = claim.a if claim.b_statistic is None else f"{claim.a}, {claim.statistic}"
+    name_b = claim.b if claim.b_statistic is None else f"{claim.b}, {claim.b_statistic}"
+    return stats.compare(name_a, counts_a, name_b, counts_b, (score_a, score_b), paired=True,
+                         statistic=claim.statistic if claim.b_statistic is None else "")
+
+
+def verdicts(chapter: int, scenes: str = "val") -> dict[str, stats.Verdict]:
+    """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`."""
+    return {key: compare(claim, scenes) for key, claim in COMPARISONS.items() if claim.chapter == chapter}
+
+
+def report(plan: str | None = None, scenes: str = "val") -> str:
+    """The grid as text, for ``python -m fcn_lesson results``: each arm of ``plan`` (or of every
+    reference plan) with its seeds and mean IU, then each comparison the chapters draw between
+    them, with its verdict on ``scenes`` and whether the other scene set agrees."""
+    if plan is not None and plan not in REFERENCE_PLANS:
+        raise ValueError(f"no reference plan {plan!r}; there are {', '.join(REFERENCE_PLANS)}")
+    arms = [arm for arm in ARMS.values() if plan in (None, arm.plan)]
+    other = next(name for name in SCENE_SETS if name != scenes)
+    lines = [f"mean IU on the {scenes} scenes, mean over seeds [95% interval over seeds and scenes]:"]
+    for arm in arms:
+        lines.append(f"  {estimate(arm.name, scenes=scenes)}  - {arm.about}")
+    names = {arm.name for arm in arms}
+    lines.append(f"\ncomparisons the chapters draw (verdict on the {scenes} scenes; on the {other} scenes):")
+    for claim in COMPARISONS.values():
+        if claim.a in names or claim.b in names:
+            verdict, check = compare(claim, scenes), compare(claim, other)
+            agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
+            lines.append(f"  ch{claim.chapter} {verdict}; {other}: {agree}")
+    return "\n".join(lines)

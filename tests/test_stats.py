@@ -1,0 +1,72 @@
+"""The bootstrap over seeds and scenes: its point estimates by hand, its verdicts on clear and on null
+differences, what pairing removes, and its refusals."""
+import pytest
+import torch
+
+from fcn_lesson import stats
+
+
+def _right(counts: torch.Tensor) -> torch.Tensor:
+    """Accuracy from (right, pixels) counts."""
+    return counts[..., 0] / counts[..., 1]
+
+
+def _scenes(accuracies, pixels=100):
+    """seeds x scenes x 2 counts: scene j of seed i has accuracies[i][j] of its pixels right."""
+    right = (torch.as_tensor(accuracies, dtype=torch.float64) * pixels).round()
+    return torch.stack([right, torch.full_like(right, pixels)], -1)
+
+
+def test_estimate_is_the_mean_over_seeds_of_the_score_of_summed_scenes():
+    counts = _scenes([[0.5, 1.0, 0.9], [0.2, 0.4, 0.6]], pixels=10)
+    counts[0, 0, 1] = 30  # a larger first scene: the ratio of sums is not the mean of ratios
+    counts[0, 0, 0] = 15
+    found = stats.estimate("a", counts, _right)
+    assert found.value == pytest.approx(((15 + 10 + 9) / 50 + 12 / 30) / 2)
+    assert found.low <= found.value <= found.high and (found.seeds, found.scenes) == (2, 3)
+
+
+def test_a_clear_difference_is_a_verdict_and_a_null_one_is_not():
+    generator = torch.Generator().manual_seed(1)
+    noise = torch.rand(3, 200, generator=generator) * 0.2
+    better, worse = _scenes(0.7 + noise), _scenes(0.5 + noise)
+    clear = stats.compare("better", better, "worse", worse, _right, paired=True)
+    assert clear.ahead == "better" and clear.outcome == "better ahead"
+    assert clear.low > 0.15 and clear.difference == pytest.approx(0.2, abs=0.01)
+    assert stats.compare("worse", worse, "better", better, _right, paired=True).ahead == "better"
+    null = stats.compare("a", better, "b", better.clone(), _right, paired=True)
+    assert null.ahead is None and null.outcome == "not told apart" and null.low <= 0 <= null.high
+
+
+def test_pairing_removes_what_both_sides_share():
+    generator = torch.Generator().manual_seed(2)
+    seed_effect = torch.tensor([[0.0], [0.15], [-0.15]])  # each seed moves both arms alike
+    scene_effect = torch.rand(1, 100, generator=generator) * 0.2
+    a = _scenes(0.6 + seed_effect + scene_effect)
+    b = _scenes(0.57 + seed_effect + scene_effect)
+    paired = stats.compare("a", a, "b", b, _right, paired=True)
+    unpaired = stats.compare("a", a, "b", b, _right, paired=False)
+    assert paired.ahead == "a" and unpaired.ahead is None
+    assert paired.high - paired.low < (unpaired.high - unpaired.low) / 5
+
+
+def test_two_scores_of_one_model_and_one_seed_are_said_so():
+    counts = _scenes([[0.9, 0.8, 0.95, 0.9]])
+    verdict = stats.compare("a", counts, "a again", counts, (_right, lambda c: _right(c) - 0.5), paired=True)
+    assert verdict.ahead == "a" and verdict.difference == pytest.approx(0.5)
+    assert "one seed" in str(verdict) and verdict.seeds == 1
+
+
+def test_the_same_draws_give_the_same_verdict():
+    counts = _scenes(torch.rand(2, 30, generator=torch.Generator().manual_seed(3)).tolist())
+    first = stats.compare("a", counts, "b", counts.flip(1), _right, paired=True)
+    assert first == stats.compare("a", counts, "b", counts.flip(1), _right, paired=True)
+
+
+def test_mismatched_counts_are_refused_naming_both_arms():
+    with pytest.raises(ValueError, match="a and b were not counted on the same scenes"):
+        stats.compare("a", _scenes([[0.5] * 4]), "b", _scenes([[0.5] * 5]), _right, paired=False)
+    with pytest.raises(ValueError, match="same seeds on both sides: a has 2, b 1"):
+        stats.compare("a", _scenes([[0.5] * 4] * 2), "b", _scenes([[0.5] * 4]), _right, paired=True)
+    with pytest.raises(ValueError, match="seeds x scenes"):
+        stats.estimate("a", torch.ones(3, 2), _right)
