@@ -11,6 +11,9 @@ reused. Where things go:
   a new model is registered there);
 - the data and the scores: ``data`` (the scenes, VOC and SBD), ``metrics``
   (the paper's four scores), ``scales`` (scores by the thickness of shapes);
+- the evidence: ``evidence`` (the shipped models' scores, stored scene by
+  scene; the arms and comparisons the chapters draw), ``stats`` (intervals
+  over seeds and scenes, and the verdicts they allow);
 - training: ``train`` (one ``TrainConfig``, one ``fit``, one ``TrainResult``),
   ``plans`` (what is trained from what, run by one loop), ``recipe`` and
   ``fullscale`` (the plans the book runs on its scenes and on VOC: a new plan
@@ -23,7 +26,9 @@ Words with one meaning each: a *crop* is an alignment offset (a random cut of
 an image is a *patch*); a *stage* is one training run of a *plan* (a VGG
 *block* is a group of layers ending in a pool); a *recipe* is the scale and
 settings the plans of one dataset are made from; a *schedule* is how the
-learning rate changes over the steps.
+learning rate changes over the steps; an *arm* is a row of an experiment (one
+model trained from each of its seeds), and a *verdict* what an interval over
+seeds and scenes allows to be said of two arms.
 
 Submodules load when first used, so ``python -m fcn_lesson`` can answer a
 Ctrl-C while torch loads.
