@@ -264,9 +264,10 @@ def fit(model: nn.Module, train_data: Dataset, config: TrainConfig, *, val_data:
 
 
 def balanced_weights(data: Dataset, num_classes: int) -> torch.Tensor:
-    """Median-frequency class weights: the median of the classes' pixel shares (:func:`~fcn_lesson.data.class_shares`)
-    over each class's share. A rare class weighs more than a common one, so that each class contributes
-    about equally to the loss (the median-frequency balancing of Eigen and Fergus)."""
+    """Class weights: the median of the classes' pixel shares (:func:`~fcn_lesson.data.class_shares`) over
+    each class's share. A rare class weighs more than a common one, so that each class contributes about
+    equally to the loss: a variant of the median-frequency balancing of Eigen and Fergus, whose
+    frequencies count only the images that contain the class (a global share weighs a rare class more)."""
     share = class_shares(data, num_classes)
     present = share > 0  # an absent class is never a target: its weight is never used (0 here)
     weights = torch.zeros(num_classes, dtype=torch.float64)

@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
 __all__ = ["class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
-           "estimate_table", "lineage", "overlay", "plot_by_thickness", "plot_history", "show_kernel", "show_pairs",
+           "lineage", "overlay", "plot_by_thickness", "plot_history", "show_kernel", "show_pairs",
            "table", "verdict_table"]
 
 
@@ -162,11 +162,6 @@ def verdict_table(verdicts, fresh=None):
         for row, verdict, other in zip(rows, verdicts, fresh):
             row.append("same" if other.ahead == verdict.ahead else f"{other.outcome}: undecided")
     return table(header, rows)
-
-
-def estimate_table(estimates, header: Sequence[str] = ("arm", "mean over seeds", "95% interval", "seeds")):
-    """:class:`~fcn_lesson.stats.Estimate` s as a table: value, interval, seeds."""
-    return table(header, [[e.name, e.value, f"{e.low:.3f} to {e.high:.3f}", e.seeds] for e in estimates])
 
 
 def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy")):

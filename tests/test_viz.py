@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from fcn_lesson import data, viz  # noqa: E402
+from fcn_lesson import data, stats, viz  # noqa: E402
 
 
 def test_colorize_uses_the_voc_palette():
@@ -63,6 +63,19 @@ def test_plot_by_thickness_draws_one_line_per_model():
     fig = viz.plot_by_thickness({"a": rows, "b": rows})
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1-7", ">= 8"]
+    assert not fig.axes[0].collections  # no interval given, no band drawn
+    banded = [{**row, "iu_low": row["iu"] - 0.1, "iu_high": row["iu"] + 0.1} for row in rows]
+    fig = viz.plot_by_thickness({"a": banded}, keys=("iu",))
+    assert len(fig.axes[0].collections) == 1  # the interval, as a band around the line
+
+
+def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
+    ahead = stats.Verdict("FCN-8s", "FCN-16s", 0.047, 0.017, 0.075, 3, 300, True, "mean IU")
+    apart = stats.Verdict("FCN-8s", "FCN-16s", 0.028, -0.009, 0.061, 3, 300, True, "IU bar")
+    lines = viz.verdict_table([ahead, apart], [ahead, ahead]).data.splitlines()
+    assert lines[2] == "| FCN-8s - FCN-16s, mean IU | +0.047 | +0.017 to +0.075 | FCN-8s ahead | 3 | same |"
+    assert lines[3].endswith("| not told apart | 3 | FCN-8s ahead: undecided |")
+    assert "fresh" not in viz.verdict_table([ahead]).data
 
 
 def test_draw_fcn_labels_the_derived_crops_and_every_layer():
