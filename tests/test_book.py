@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import fcn_lesson
-from fcn_lesson import checks, notebooks
+from fcn_lesson import checks, data, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
@@ -144,7 +144,9 @@ def test_colab_url_opens_the_repositorys_main_branch():
 def test_student_edition_runs_top_to_bottom_under_nbval(tmp_path):
     out = tmp_path / "student"
     notebooks.student_edition(ROOT, out)
-    env = {**os.environ, "FCN_LESSON_QUICK": "1"}
+    # the book's own data cache: scenes and quick-mode models made once serve both editions (the cache
+    # keys everything by its fingerprint, as chapters that share a model rely on)
+    env = {**os.environ, "FCN_LESSON_QUICK": "1", "FCN_LESSON_DATA": str(data.default_root("."))}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
                              str(out / "book")], cwd=out, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
