@@ -4,41 +4,41 @@ A trained model's score on a validation set moves for two reasons: which
 scenes the set happened to draw, and which seed trained the model (its first
 weights, the order of its batches and, in the book's seeded rows, its
 classifier). A difference between two models is a result only when its
-interval covers both. :func:`compare` draws both, in a two-level bootstrap:
+interval covers both. :func:`compare` measures each:
 
-1. **scenes**: the validation scenes are drawn with replacement, and every
-   model is scored on the same draw, so that a hard scene counts against both
-   sides (paired by scene);
-2. **seeds**: the seeds are drawn with replacement, the same draw for both
-   sides where both were trained from the same seeds (paired by seed: the same
-   classifier, the same data order), a draw for each side otherwise.
+1. **scenes**: a bootstrap. The validation scenes are drawn with replacement
+   (4000 draws), every model scored on the same draw, so that a hard scene
+   counts against both sides (paired by scene). A draw's score is computed
+   from the drawn scenes' counts *summed* (mean IU is a ratio of sums over
+   scenes, not a mean of per-scene IUs), which is why a bootstrap: such ratios
+   have no simple formula, and it needs nothing but the per-scene counts
+   (:mod:`fcn_lesson.evidence` stores them). Its variance, seeds held fixed,
+   is the scene part.
+2. **seeds**: the spread of the per-seed differences (paired: seed ``i`` of
+   both sides shares its classifier and data order; otherwise the spreads of
+   the two sides, Welch's way), over the number of seeds: the seed part.
 
-A draw's score is computed from the drawn scenes' counts *summed* (mean IU is
-a ratio of sums over scenes, not a mean of per-scene IUs), and averaged over
-the drawn seeds. The percentiles of the draws' differences give the interval
-(95 % by default), and the interval gives the verdict: A ahead when it lies
-wholly above zero, B ahead when wholly below, otherwise not told apart at
-this budget.
-
-Why a bootstrap: the scores are ratios of sums whose sampling distribution
-has no simple formula, and the bootstrap needs nothing but the per-scene
-counts (:mod:`fcn_lesson.evidence` stores them). Its limits travel with every
-:class:`Verdict`: with ``k`` seeds the seed level sees only ``k`` values, and
-its spread is the plug-in one, too narrow by a factor of about
-``sqrt((k - 1) / k)``; with one seed it cannot see seed variation at all, and
-the verdict speaks for that seed alone (``Verdict.seeds``).
+The interval is the difference plus or minus Student's t quantile times the
+square root of the two parts added, with the seeds' degrees of freedom
+(``k - 1``): with three seeds the quantile is 4.30, not 1.96, because three
+values say little about a spread, and a bootstrap over three seeds would
+hide that. With one seed there is no seed part: the interval is the scene
+bootstrap's percentile interval, and the verdict speaks for that seed alone
+(``Verdict.seeds`` says so). The verdict: A ahead when the whole interval is
+above zero, B ahead when below, otherwise not told apart at this budget.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate"]
+__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate", "t_quantile"]
 
-#: Bootstrap draws per interval: enough that the 2.5th percentile moves by well under 0.005 between
-#: two runs with different random draws.
+#: Bootstrap draws of the scenes per interval: enough that an interval's ends move by well under 0.005
+#: between two runs with different random draws.
 DRAWS = 4000
 #: The intervals' coverage.
 LEVEL = 0.95
@@ -127,23 +127,53 @@ def _check(counts: torch.Tensor, name: str) -> torch.Tensor:
     return counts
 
 
-def _interval(values: torch.Tensor, level: float) -> tuple[float, float]:
+def _percentiles(values: torch.Tensor, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2
     low, high = torch.quantile(values, torch.tensor([tail, 1 - tail], dtype=values.dtype)).tolist()
     return low, high
 
 
+def t_quantile(probability: float, freedom: float) -> float:
+    """Student's t quantile with ``freedom`` degrees of freedom (its CDF integrated numerically,
+    then inverted by bisection: torch has no t quantile, and this module needs nothing else)."""
+    log_norm = math.lgamma((freedom + 1) / 2) - math.lgamma(freedom / 2) - 0.5 * math.log(freedom * math.pi)
+
+    def cdf(x: float) -> float:  # Simpson's rule from 0 to x, the density being symmetric
+        steps = 2000
+        grid = torch.linspace(0, x, steps + 1, dtype=torch.float64)
+        density = torch.exp(log_norm - (freedom + 1) / 2 * torch.log1p(grid ** 2 / freedom))
+        weights = torch.ones(steps + 1, dtype=torch.float64)
+        weights[1:-1:2], weights[2:-1:2] = 4, 2
+        return 0.5 + float((weights * density).sum()) * x / (3 * steps)
+
+    low, high = 0.0, 1000.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < probability else (low, middle)
+    return (low + high) / 2
+
+
+def _interval(value: float, scene_draws: torch.Tensor, seed_variance: float | None, freedom: float,
+              level: float) -> tuple[float, float]:
+    """``value`` plus or minus t times the root of the scene and seed variances; with no seed part (one
+    seed), the scene bootstrap's percentile interval."""
+    if seed_variance is None:
+        return _percentiles(scene_draws, level)
+    half = t_quantile((1 + level) / 2, freedom) * math.sqrt(float(scene_draws.var()) + seed_variance)
+    return value - half, value + half
+
+
 def estimate(name: str, counts: torch.Tensor, score: Score, *, draws: int = DRAWS, level: float = LEVEL,
              seed: int = 0) -> Estimate:
     """``name``'s score (the mean over its seeds) from ``counts`` (``seeds x scenes x ...``, additive
-    over scenes), with its bootstrap interval over seeds and scenes."""
+    over scenes), with its interval over seeds and scenes."""
     counts = _check(counts, name)
-    generator = torch.Generator().manual_seed(seed)
-    weights = _scene_weights(counts.shape[1], draws, generator)
+    weights = _scene_weights(counts.shape[1], draws, torch.Generator().manual_seed(seed))
     whole, drawn = _per_seed(counts, score, weights)
-    picked = torch.randint(len(whole), (draws, len(whole)), generator=generator)
-    means = drawn.T.gather(1, picked).mean(1)
-    return Estimate(name, float(whole.mean()), *_interval(means, level), len(whole), counts.shape[1])
+    k = len(whole)
+    spread = float(whole.var()) / k if k > 1 else None
+    value = float(whole.mean())
+    return Estimate(name, value, *_interval(value, drawn.mean(0), spread, k - 1, level), k, counts.shape[1])
 
 
 def compare(a: str, counts_a: torch.Tensor, b: str, counts_b: torch.Tensor, score: Score | tuple[Score, Score],
@@ -152,7 +182,7 @@ def compare(a: str, counts_a: torch.Tensor, b: str, counts_b: torch.Tensor, scor
     """The verdict on ``a``'s score minus ``b``'s, from their per-scene counts (``seeds x scenes x ...``,
     the same scenes in the same order). ``score`` may be a pair: ``a``'s and ``b``'s (two scores of
     one model, for instance). ``paired``: seed ``i`` of ``a`` and seed ``i`` of ``b`` were trained
-    from the same seed (same classifier, same data order), so they are drawn together."""
+    from the same seed (same classifier, same data order), so their difference is taken seed by seed."""
     score_a, score_b = score if isinstance(score, tuple) else (score, score)
     counts_a, counts_b = _check(counts_a, a), _check(counts_b, b)
     if counts_a.shape[1:] != counts_b.shape[1:]:
@@ -161,12 +191,20 @@ def compare(a: str, counts_a: torch.Tensor, b: str, counts_b: torch.Tensor, scor
     if paired and len(counts_a) != len(counts_b):
         raise ValueError(f"a paired comparison needs the same seeds on both sides: {a} has "
                          f"{len(counts_a)}, {b} {len(counts_b)}")
-    generator = torch.Generator().manual_seed(seed)
-    weights = _scene_weights(counts_a.shape[1], draws, generator)
+    weights = _scene_weights(counts_a.shape[1], draws, torch.Generator().manual_seed(seed))
     (whole_a, drawn_a), (whole_b, drawn_b) = (_per_seed(counts_a, score_a, weights),
                                               _per_seed(counts_b, score_b, weights))
-    picked_a = torch.randint(len(whole_a), (draws, len(whole_a)), generator=generator)
-    picked_b = picked_a if paired else torch.randint(len(whole_b), (draws, len(whole_b)), generator=generator)
-    differences = drawn_a.T.gather(1, picked_a).mean(1) - drawn_b.T.gather(1, picked_b).mean(1)
-    return Verdict(a, b, float(whole_a.mean() - whole_b.mean()), *_interval(differences, level),
-                   min(len(whole_a), len(whole_b)), counts_a.shape[1], paired, statistic)
+    difference = float(whole_a.mean() - whole_b.mean())
+    scene_draws = drawn_a.mean(0) - drawn_b.mean(0)
+    k_a, k_b = len(whole_a), len(whole_b)
+    if paired:
+        spread = float((whole_a - whole_b).var()) / k_a if k_a > 1 else None
+        freedom = k_a - 1
+    elif min(k_a, k_b) > 1:  # Welch: each side's spread, and Satterthwaite's degrees of freedom
+        parts = float(whole_a.var()) / k_a, float(whole_b.var()) / k_b
+        spread = sum(parts)
+        freedom = spread ** 2 / (parts[0] ** 2 / (k_a - 1) + parts[1] ** 2 / (k_b - 1)) if spread else 1
+    else:
+        spread, freedom = None, 0
+    return Verdict(a, b, difference, *_interval(difference, scene_draws, spread, freedom, level),
+                   min(k_a, k_b), counts_a.shape[1], paired, statistic)

@@ -70,3 +70,20 @@ def test_mismatched_counts_are_refused_naming_both_arms():
         stats.compare("a", _scenes([[0.5] * 4] * 2), "b", _scenes([[0.5] * 4]), _right, paired=True)
     with pytest.raises(ValueError, match="seeds x scenes"):
         stats.estimate("a", torch.ones(3, 2), _right)
+
+
+def test_t_quantiles_are_students():
+    assert stats.t_quantile(0.975, 2) == pytest.approx(4.3027, abs=1e-3)
+    assert stats.t_quantile(0.975, 10) == pytest.approx(2.2281, abs=1e-3)
+    assert stats.t_quantile(0.975, 10_000) == pytest.approx(1.96, abs=1e-3)
+
+
+def test_three_seeds_that_agree_in_sign_are_not_enough_when_they_spread():
+    """Per-seed differences +0.02, +0.07, +0.05 (the same scenes): a bootstrap over three seeds would
+    call it; Student's t with two degrees of freedom does not."""
+    base = torch.full((3, 200), 0.5, dtype=torch.float64)
+    shift = torch.tensor([[0.02], [0.07], [0.05]], dtype=torch.float64)
+    verdict = stats.compare("a", _scenes(base + shift), "b", _scenes(base), _right, paired=True)
+    assert verdict.ahead is None and verdict.low < 0 < verdict.difference
+    spread = torch.tensor([0.02, 0.07, 0.05]).std().item()
+    assert verdict.high - verdict.difference == pytest.approx(4.3027 * spread / 3 ** 0.5, rel=0.05)
