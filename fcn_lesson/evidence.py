@@ -16,7 +16,8 @@ Per scene it keeps counts that add up over scenes (:data:`FIELDS`): the
 confusion matrix, correct and all pixels within 1, 3 and 8 px of an outline,
 and the thickness counts of :func:`scales.thickness_counts`. Every score the
 chapters compare is a ratio of sums of them (:data:`STATISTICS`), which is
-what lets :mod:`fcn_lesson.stats` bootstrap scenes and seeds together.
+what lets :mod:`fcn_lesson.stats` bootstrap the scenes (and, seed by seed, measure
+what the seed does).
 
 :data:`ARMS` are the rows of the experiments (one model trained from each
 seed, seed ``i`` starting from the classifier of seed ``i``), and

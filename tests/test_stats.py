@@ -1,5 +1,5 @@
-"""The bootstrap over seeds and scenes: its point estimates by hand, its verdicts on clear and on null
-differences, what pairing removes, and its refusals."""
+"""Intervals over seeds and scenes: point estimates by hand, verdicts on clear and on null
+differences, what pairing removes, Student's t for few seeds, and the refusals."""
 import pytest
 import torch
 
