@@ -18,7 +18,6 @@ their heads and decoders start at random, as in the networks they imitate.
 from __future__ import annotations
 
 import copy
-
 from collections import OrderedDict
 
 import torch

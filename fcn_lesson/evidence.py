@@ -47,8 +47,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from . import data, folders, scales, stats
-from .metrics import boundary_mask, confusion_matrix, scores as metrics_scores
+from . import data, folders, metrics, scales, stats
+from .metrics import boundary_mask, confusion_matrix
 from .recipe import ABLATION_SEEDS, scene_datasets
 from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE
 from .train import TrainResult, predict
@@ -193,28 +193,16 @@ ARMS = {arm.name: arm for arm in (
 )}
 
 
-def _mean_iu(confusion: torch.Tensor) -> torch.Tensor:
-    diag = confusion.diagonal(dim1=-2, dim2=-1)
-    return torch.nanmean(diag / (confusion.sum(-1) + confusion.sum(-2) - diag), -1)
-
-
 def _class_iu(index: int):
-    def iu(confusion: torch.Tensor) -> torch.Tensor:
-        right = confusion[..., index, index]
-        return right / (confusion[..., index, :].sum(-1) + confusion[..., :, index].sum(-1) - right)
-    return iu
+    return lambda confusion: metrics.class_iu(confusion)[..., index]
 
 
-def _pixel_accuracy(confusion: torch.Tensor) -> torch.Tensor:
-    return confusion.diagonal(dim1=-2, dim2=-1).sum(-1) / confusion.sum((-2, -1))
+def _bin_iu(index: int):
+    return lambda thickness: scales.bin_iu(thickness)[..., index]
 
 
-def _ratio(row: int, numerator: int | tuple, denominator: int | tuple):
-    def ratio(counts: torch.Tensor) -> torch.Tensor:
-        picked = counts[..., row, :]
-        over = sum(picked[..., i] for i in (denominator if isinstance(denominator, tuple) else (denominator,)))
-        return picked[..., numerator] / over
-    return ratio
+def _boundary_accuracy(index: int):
+    return lambda boundary: boundary[..., index, 0] / boundary[..., index, 1]
 
 
 #: The thickness bins' names, as :func:`scales.binned_scores` gives them ("1-7", ..., ">= 32").
@@ -224,11 +212,12 @@ THICKNESS_BINS = tuple(row["bin"] for row in scales.binned_scores(
 
 #: The scores compared, by name: (the field of counts it reads, the score of summed counts).
 STATISTICS = {
-    "mean IU": ("confusion", _mean_iu),
-    "pixel accuracy": ("confusion", _pixel_accuracy),
+    "mean IU": ("confusion", metrics.mean_iu),
+    "pixel accuracy": ("confusion", metrics.pixel_accuracy),
     **{f"IU {name}": ("confusion", _class_iu(index)) for index, name in enumerate(data.CLASSES)},
-    **{f"boundary accuracy {width} px": ("boundary", _ratio(i, 0, 1)) for i, width in enumerate(BOUNDARY_WIDTHS)},
-    **{f"IU thickness {label} px": ("thickness", _ratio(i, 0, (1, 2))) for i, label in enumerate(THICKNESS_BINS)},
+    **{f"boundary accuracy {width} px": ("boundary", _boundary_accuracy(i))
+       for i, width in enumerate(BOUNDARY_WIDTHS)},
+    **{f"IU thickness {label} px": ("thickness", _bin_iu(i)) for i, label in enumerate(THICKNESS_BINS)},
 }
 
 
@@ -298,7 +287,7 @@ def counts(stage: str, field: str = "confusion", scenes: str = "val") -> torch.T
 def scores(stage: str, scenes: str = "val") -> dict:
     """The four scores and per-class IU of one shipped stage on ``scenes`` (:func:`metrics.scores` of
     its stored confusion counts, summed over the scenes)."""
-    return metrics_scores(counts(stage, "confusion", scenes).sum(0))
+    return metrics.scores(counts(stage, "confusion", scenes).sum(0))
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:

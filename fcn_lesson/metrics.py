@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["boundary_mask", "confusion_matrix", "scores"]
+__all__ = ["boundary_mask", "class_iu", "confusion_matrix", "mean_iu", "pixel_accuracy", "scores"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -49,6 +49,23 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return counts.reshape(shape).cpu()
 
 
+def class_iu(confusion: torch.Tensor) -> torch.Tensor:
+    """Per-class IU of ``... x C x C`` confusion matrices (any leading dimensions: a stack of them, as
+    a bootstrap draws): ``nan`` where a class appears nowhere."""
+    right = confusion.diagonal(dim1=-2, dim2=-1)
+    return right / (confusion.sum(-1) + confusion.sum(-2) - right)
+
+
+def mean_iu(confusion: torch.Tensor) -> torch.Tensor:
+    """Mean IU of ``... x C x C`` confusion matrices, over the classes that appear."""
+    return torch.nanmean(class_iu(confusion), -1)
+
+
+def pixel_accuracy(confusion: torch.Tensor) -> torch.Tensor:
+    """Pixel accuracy of ``... x C x C`` confusion matrices."""
+    return confusion.diagonal(dim1=-2, dim2=-1).sum(-1) / confusion.sum((-2, -1))
+
+
 def scores(confusion: torch.Tensor) -> dict:
     """Pixel accuracy, mean accuracy, mean IU, frequency-weighted IU and per-class IU.
 
@@ -58,17 +75,16 @@ def scores(confusion: torch.Tensor) -> dict:
     confusion = confusion.double()
     true_diag = confusion.diag()
     per_class_total = confusion.sum(1)  # t[i]
-    union = per_class_total + confusion.sum(0) - true_diag
     total = confusion.sum()
     if total == 0:
         raise ValueError("the confusion matrix is empty: every pixel was ignored or none was given")
-    iu = true_diag / union  # nan where the class appears nowhere
+    iu = class_iu(confusion)
     accuracy = true_diag / per_class_total  # nan where the class is not in the target
     present = per_class_total > 0
     return {
-        "pixel_accuracy": float(true_diag.sum() / total),
+        "pixel_accuracy": float(pixel_accuracy(confusion)),
         "mean_accuracy": float(accuracy[present].mean()),
-        "mean_iu": float(iu[union > 0].mean()),
+        "mean_iu": float(mean_iu(confusion)),
         "fw_iu": float((per_class_total[present] * iu[present]).sum() / total),
         "class_iu": iu.tolist(),
     }

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .metrics import boundary_mask
 
-__all__ = ["COUNTS", "STRIDE_BINS", "binned_scores", "by_thickness", "depth", "local_thickness",
+__all__ = ["COUNTS", "STRIDE_BINS", "bin_iu", "binned_scores", "by_thickness", "depth", "local_thickness",
            "thickness_counts"]
 
 #: Thickness bins (px): thinner than one FCN-8s cell, up to one FCN-16s cell, up to one FCN-32s cell, more.
@@ -129,15 +129,22 @@ def _counted(predicted, labels, thickness, edge_thickness, near, bins) -> torch.
     return torch.stack(columns, 1)
 
 
+def bin_iu(counts: torch.Tensor) -> torch.Tensor:
+    """Each bin's IU from :func:`thickness_counts` summed over scenes (``... x bins x 5``, any leading
+    dimensions: a stack of sums, as a bootstrap draws): right over the bin's pixels and bleeding."""
+    return counts[..., 0] / (counts[..., 1] + counts[..., 2])
+
+
 def binned_scores(counts: torch.Tensor, bins: tuple[int, ...] = STRIDE_BINS) -> list[dict]:
     """The rows of :func:`by_thickness` from :func:`thickness_counts` (``N x bins x 5``, summed here,
     or already summed to ``bins x 5``): per bin its label, its object pixels, IU and boundary accuracy."""
-    total = counts.reshape(-1, *counts.shape[-2:]).sum(0).tolist()
+    summed = counts.reshape(-1, *counts.shape[-2:]).sum(0).double()
+    ius = bin_iu(summed).tolist()  # nan where a bin is empty
     table = []
-    for (low, high), (right, pixels, bled, band_right, band_pixels) in zip(zip(bins[:-1], bins[1:]), total):
+    for (low, high), iu, (_, pixels, _, band_right, band_pixels) in zip(zip(bins[:-1], bins[1:]), ius,
+                                                                        summed.long().tolist()):
         label = f"{low}-{high - 1}" if high != bins[-1] else f">= {low}"
-        table.append({"bin": label, "low": low, "high": high, "pixels": pixels,
-                      "iu": right / (pixels + bled) if pixels + bled else float("nan"),
+        table.append({"bin": label, "low": low, "high": high, "pixels": pixels, "iu": iu,
                       "boundary_accuracy": band_right / band_pixels if band_pixels else float("nan")})
     return table
 
