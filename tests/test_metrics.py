@@ -90,3 +90,14 @@ def test_boundary_mask_leaves_ignored_pixels_out_and_takes_batches():
         metrics.boundary_mask(target, -1)
     with pytest.raises(ValueError, match="integer label maps"):
         metrics.boundary_mask(target.float(), 1)
+
+
+def test_stacked_scores_equal_the_scores_of_each_matrix():
+    stack = torch.tensor([[[1, 1, 0], [0, 2, 0], [1, 0, 0]], [[3, 0, 0], [1, 1, 0], [0, 0, 0]]])
+    for one, iu, mean, accuracy in zip(stack, metrics.class_iu(stack.double()), metrics.mean_iu(stack.double()),
+                                       metrics.pixel_accuracy(stack.double())):
+        expected = scores(one)
+        assert iu.tolist()[:2] == pytest.approx(expected["class_iu"][:2])
+        assert mean.item() == pytest.approx(expected["mean_iu"])
+        assert accuracy.item() == pytest.approx(expected["pixel_accuracy"])
+    assert math.isnan(metrics.class_iu(stack.double())[1, 2])  # class 2 appears nowhere in the second

@@ -69,3 +69,11 @@ def test_scores_by_thickness_refuse_mismatched_shapes():
         scales.by_thickness({"x": torch.zeros(1, 8, 8, dtype=torch.long)}, torch.zeros(1, 9, 9, dtype=torch.long), 7)
     with pytest.raises(ValueError, match="N x H x W"):
         scales.local_thickness(torch.zeros(8, 8))
+
+
+def test_bin_iu_takes_stacks_of_summed_counts():
+    counts = torch.tensor([[[3, 4, 2, 0, 0], [0, 0, 0, 0, 0]], [[1, 1, 0, 0, 0], [2, 4, 0, 0, 0]]],
+                          dtype=torch.float64)
+    iu = scales.bin_iu(counts)
+    assert iu[0, 0].item() == pytest.approx(3 / 6) and torch.isnan(iu[0, 1])
+    assert iu[1].tolist() == [1.0, 0.5]
