@@ -335,10 +335,12 @@ def _paths(skips, backbone, head, score_fr, upsamplers):
 def fit_layout(layout: Layout) -> Layout:
     """``layout`` with its missing fc6 kernel and padding derived from the geometry.
 
-    The fc6 kernel is the smallest odd one (even ones give half-pixel offsets)
-    for which some padding lets FCN-32s, -16s and -8s all take every input side
-    from 1 px up; the padding is the smallest such, one for all three so that
-    weights carry over between them. VGG16's 7 and 100 are given, not derived.
+    The fc6 kernel is the smallest odd one for which some padding lets FCN-32s,
+    -16s and -8s all take every input side from 1 px up; the padding is the
+    smallest such, one for all three so that weights carry over between them.
+    Odd follows VGG16's 7 (each fc6 output centred on a pool5 cell), a design
+    choice: an even kernel can also fit (4 with padding 49 for the mini network,
+    with whole crops). VGG16's 7 and 100 are given, not derived.
     """
     if layout.fc6_kernel is None:
         for kernel in range(1, 16, 2):

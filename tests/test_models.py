@@ -32,6 +32,16 @@ def test_layouts():
     assert backbone.block1.conv1_1.padding == (7, 7) and backbone.block2.conv2_1.padding == (1, 1)
 
 
+def test_fit_layout_keeps_odd_kernels_by_choice_not_need():
+    """The mini network's fc6 kernel is 5 (the first odd one that fits); 3 cannot fit,
+    and the even 4 would (padding 49, whole crops), as the docstring says."""
+    assert (fit_layout(MINI).fc6_kernel, fit_layout(MINI).padding) == (5, 65)
+    with pytest.raises(ValueError):
+        fit_layout(replace(MINI, fc6_kernel=3))
+    even = fit_layout(replace(MINI, fc6_kernel=4))
+    assert even.padding == 49 and FCN8s(2, backbone=even).crops == (2, 3, 28)
+
+
 def test_bad_arguments_and_inputs_are_named():
     with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
         FCN8s(1)
