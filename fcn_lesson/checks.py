@@ -28,6 +28,7 @@ __all__ = [
     "check_crop_offset",
     "check_decoder_sides",
     "check_effective_lr",
+    "check_fc6_crops",
     "check_fuse",
     "check_layer_map",
     "check_mean_iu",
@@ -36,10 +37,10 @@ __all__ = [
     "check_rarefy",
     "check_receptive_field",
     "check_shard",
-    "check_transplant_test",
     "check_transposed_conv",
+    "check_vgg16_copy_test",
     "scope",
-    "zipped_transplant",
+    "zipped_vgg16_copy",
 ]
 
 
@@ -87,7 +88,8 @@ def _call(fn: Callable, *args):
 def check_confusion_matrix(fn: Callable) -> bool:
     """``fn(pred, target, num_classes)`` must count like :func:`fcn_lesson.metrics.confusion_matrix`.
 
-    Catches: a 255 pixel counted, rows and columns swapped, counts that are not whole numbers, and a
+    Catches: a 255 pixel counted (named too where it breaks the reshape of a bincount), a bincount
+    without ``minlength``, rows and columns swapped, counts that are not whole numbers, and a
     function right on one small case but wrong on a batch of 2 x 16 x 16 maps with 5 classes.
     Cannot tell: whether the answer is fast on full-size maps, or what it does with a prediction outside
     0..num_classes-1.
@@ -97,9 +99,14 @@ def check_confusion_matrix(fn: Callable) -> bool:
         target = torch.tensor([[0, 0, 1], [1, 2, 255]])
         pred = torch.tensor([[0, 1, 1], [1, 0, 2]])
         expected = metrics.confusion_matrix(pred, target, 3)
-        got = torch.as_tensor(_call(fn, pred, target, 3))
+        try:
+            got = torch.as_tensor(_call(fn, pred, target, 3))
+        except _Wrong as wrong:  # a reshape of the wrong number of counts: say which mistake made it
+            found = re.search(r"invalid for input of size (\d+)", str(wrong))
+            raise _Wrong(f"{wrong}{_count_hint(int(found.group(1)), 3) if found else ''}") from None
         if tuple(got.shape) != (3, 3):
-            raise _Wrong(f"expected a 3 x 3 matrix for 3 classes, got shape {tuple(got.shape)}")
+            raise _Wrong(f"expected a 3 x 3 matrix for 3 classes, got shape {tuple(got.shape)}"
+                         f"{_count_hint(got.numel(), 3)}")
         if got.is_floating_point() and not torch.equal(got, got.round()):
             raise _Wrong("the entries must be pixel counts (whole numbers)")
         got = got.long()
@@ -122,24 +129,52 @@ def check_confusion_matrix(fn: Callable) -> bool:
     return _run("confusion matrix", checks)
 
 
+def _count_hint(size: int, num_classes: int) -> str:
+    """What made ``size`` counts where a ``num_classes`` x ``num_classes`` matrix has ``num_classes**2``:
+    the two likeliest mistakes of a ``torch.bincount`` answer, named (empty when ``size`` is right)."""
+    cells = num_classes ** 2
+    if size > cells:
+        return (f": torch.bincount gave {size} counts, not {cells}, so a pair past the last one was counted: "
+                f"a pixel whose target is 255 ('ignore') makes the pair 255 * {num_classes} + its prediction; "
+                "keep only the pixels whose target is not 255 before counting")
+    if size < cells:
+        return (f": torch.bincount gave only {size} counts, not {cells}: it stops at the largest pair that "
+                "occurs, so pairs that never occur at the end are missing; pass minlength=num_classes**2")
+    return ""
+
+
 def check_mean_iu(fn: Callable) -> bool:
     """``fn(confusion)`` must return the mean IU of a confusion matrix, skipping classes that never occur.
 
-    Catches: the pixel accuracy or the mean accuracy returned instead, and a class absent from both target
-    and prediction counted as 0 or turned into nan.
-    Cannot tell: any matrix it was not given: two 3 x 3 cases, so an answer tuned to them would pass.
+    Catches: the pixel accuracy, the mean accuracy, the frequency-weighted IU or the Dice coefficient
+    returned instead, a union that does not subtract the intersection, a class
+    absent from both target and prediction counted as 0 or 1 or turned into nan, and the mean taken over only the
+    classes present in the target (a class predicted but never true has IU 0 and must count).
+    Cannot tell: any matrix it was not given: three small cases, so an answer tuned to them would pass.
     """
 
     def checks() -> str:
         confusion = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
         expected = metrics.scores(confusion)["mean_iu"]
         got = float(_call(fn, confusion))
-        union_without_diag = (1 / 2 + 2 / 2 + 0 / 1) / 3
+        right, true, predicted = (confusion.double().diag(), confusion.sum(1).double(),
+                                  confusion.sum(0).double())
+        intersection_twice = float((right / (true + predicted)).mean())  # n_ii not subtracted: 0.2167
+        dice = float((2 * right / (true + predicted)).mean())  # the Dice coefficient: 0.4333
         if math.isclose(got, metrics.scores(confusion)["pixel_accuracy"], rel_tol=1e-5):
             raise _Wrong("that is the pixel accuracy (diagonal over total), not the mean IU")
-        if math.isclose(got, union_without_diag, rel_tol=1e-5):
+        if math.isclose(got, intersection_twice, rel_tol=1e-5):
+            raise _Wrong("the union counts the intersection twice: t_i + sum_j n_ji holds the n_ii right "
+                         "pixels in both sums, so subtract it once: n_ii / (t_i + sum_j n_ji - n_ii)")
+        if math.isclose(got, dice, rel_tol=1e-5):
+            raise _Wrong("that is the Dice coefficient (F1), 2 n_ii / (t_i + sum_j n_ji), averaged: IU is "
+                         "n_ii / (t_i + sum_j n_ji - n_ii), and Dice is never below it")
+        if math.isclose(got, metrics.scores(confusion)["mean_accuracy"], rel_tol=1e-5):
             raise _Wrong("that is the mean accuracy: IU divides by the union t_i + sum_j n_ji - n_ii, "
                          "not by t_i alone")
+        if math.isclose(got, metrics.scores(confusion)["fw_iu"], rel_tol=1e-5):
+            raise _Wrong("that is the frequency-weighted IU: it weighs each class's IU by its pixels t_i, "
+                         "the mean IU weighs every class the same")
         if not math.isclose(got, expected, rel_tol=1e-6):
             raise _Wrong(f"for {confusion.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
         absent = torch.tensor([[3, 0, 0], [0, 1, 0], [0, 0, 0]])
@@ -149,6 +184,24 @@ def check_mean_iu(fn: Callable) -> bool:
         if not math.isclose(got_absent, 1.0):
             raise _Wrong(f"with class 2 absent from both target and prediction, {absent.tolist()} is perfect: "
                          f"mean IU 1.0, yours is {got_absent:.4f} (absent classes must not count as 0)")
+        imperfect = torch.tensor([[2, 1, 0], [0, 1, 0], [0, 0, 0]])  # IU 2/3 and 1/2; class 2 absent
+        expected = metrics.scores(imperfect)["mean_iu"]  # (2/3 + 1/2) / 2 = 0.5833
+        got = float(_call(fn, imperfect))
+        if math.isclose(got, (2 / 3 + 1 / 2 + 1) / 3, rel_tol=1e-6):
+            raise _Wrong(f"in {imperfect.tolist()} class 2 never occurs and you score it IU 1 (0 / 0 taken as "
+                         f"perfect): its IU is undefined, so leave it out of the mean: {expected:.4f}, "
+                         f"not {got:.4f}")
+        if not math.isclose(got, expected, rel_tol=1e-6):
+            raise _Wrong(f"for {imperfect.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
+        predicted_only = torch.tensor([[3, 1], [0, 0]])
+        expected = metrics.scores(predicted_only)["mean_iu"]
+        got = float(_call(fn, predicted_only))
+        if math.isclose(got, 0.75):
+            raise _Wrong(f"in {predicted_only.tolist()} class 1 is never true but predicted once: its IU is "
+                         f"0 / 1 = 0 and the mean IU {expected:.4f}; yours is 0.7500, as if only the classes "
+                         "present in the target (t_i > 0) counted: keep every class whose union is not empty")
+        if not math.isclose(got, expected, rel_tol=1e-6):
+            raise _Wrong(f"for {predicted_only.tolist()} the mean IU is {expected:.4f}, yours is {got:.4f}")
         return "IU per class over the union, averaged over the classes that occur"
 
     return _run("mean IU", checks)
@@ -260,43 +313,64 @@ def check_convolutionalize(fn: Callable) -> bool:
     return _run("convolutionalize", checks)
 
 
-def zipped_transplant(fcn: nn.Module, vgg16: nn.Module) -> nn.Module:
-    """A transplant in a style often published: it zips VGG16's flat layer list against the
-    FCN's backbone. The FCN's backbone holds five blocks, not layers, so no pair of two
-    convolutions is ever found and nothing is copied, without any error (chapter 3's exercise)."""
+def _copy_vgg16_fc(classifier: nn.Module, vgg16: nn.Module) -> None:
+    """fc6, fc7 and fc8 of torchvision's VGG16 (``classifier[0]``, ``[3]``, ``[6]``) into a VGGClassifier's."""
+    for index, name in ((0, "fc6"), (3, "fc7"), (6, "fc8")):
+        source, target = vgg16.classifier[index], getattr(classifier.classifier, name)
+        target.weight.copy_(source.weight)
+        target.bias.copy_(source.bias)
+
+
+def zipped_vgg16_copy(classifier: nn.Module, vgg16: nn.Module) -> nn.Module:
+    """Copy torchvision's VGG16 into ``models.VGGClassifier(1000, backbone="vgg16")`` by zipping
+    ``vgg16.features``, a flat list of 31 layers, against ``classifier.features`` and copying where both
+    sides are convolutions, the loop that works between two flat lists (wkentaro/pytorch-fcn's
+    ``copy_params_from_vgg16``). The book's ``features`` holds five ``nn.Sequential`` blocks, so no pair is
+    two convolutions and no convolution is copied, without any error; fc6, fc7 and fc8 are copied right
+    (chapter 3's exercise)."""
     with torch.no_grad():
-        for source, target in zip(vgg16.features, fcn.backbone):
+        for source, target in zip(vgg16.features, classifier.features):
             if isinstance(source, nn.Conv2d) and isinstance(target, nn.Conv2d):
                 target.weight.copy_(source.weight)
                 target.bias.copy_(source.bias)
-        for source, target in ((vgg16.classifier[0], fcn.head.fc6), (vgg16.classifier[3], fcn.head.fc7)):
-            target.weight.copy_(source.weight.reshape(target.weight.shape))
+        _copy_vgg16_fc(classifier, vgg16)
+    return classifier
+
+
+def _walked_vgg16_copy(classifier: nn.Module, vgg16: nn.Module) -> nn.Module:
+    """The right copy: the 13 convolutions found by walking every module, in network order, then fc6-fc8."""
+    sources = [m for m in vgg16.features.modules() if isinstance(m, nn.Conv2d)]
+    targets = [m for m in classifier.features.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        for source, target in zip(sources, targets, strict=True):
+            target.weight.copy_(source.weight)
             target.bias.copy_(source.bias)
-    return fcn
+        _copy_vgg16_fc(classifier, vgg16)
+    return classifier
 
 
-def check_transplant_test(test: Callable) -> bool:
-    """``test(transplant)`` must return True for a transplant that copies every weight
-    (``surgery.transplant_vgg16``) and False for one that silently copies no convolution.
+def check_vgg16_copy_test(test: Callable) -> bool:
+    """``test(copy)`` must build a torchvision ``vgg16(weights=None)`` and a
+    ``VGGClassifier(1000, backbone="vgg16")``, apply ``copy(classifier, vgg)``, and return True only if all
+    13 convolutions were copied: True for a copy that walks every module, False for :func:`zipped_vgg16_copy`.
 
-    Catches: a test that rejects the real transplant, and one that passes a transplant copying fc6 and fc7
-    but no convolution.
-    Cannot tell: other silent failures (a transplant that copies only some convolutions, or copies biases
-    but not weights).
+    Catches: a test that rejects a full copy, a test that looks only at fc6-fc8, and a test that zips the
+    two lists of layers itself (it finds no pair of convolutions to compare, and ``all([])`` is True).
+    Cannot tell: other silent failures (a copy of only some convolutions, or of biases but not weights).
     """
 
     def checks() -> str:
-        if _call(test, surgery.transplant_vgg16) is not True:
-            raise _Wrong("your test rejects surgery.transplant_vgg16, which copies everything: "
-                         "compare each of the 13 convolutions' weights after the transplant, and return True "
-                         "when all are equal")
-        if _call(test, zipped_transplant) is not False:
-            raise _Wrong("your test passes checks.zipped_transplant, which copies no convolution: fc6 and fc7 "
-                         "are right there, so look at the convolutions (all 13 of them, found with "
-                         "model.modules(), not by zipping lists)")
-        return "it accepts the real transplant and catches the one that silently copies nothing"
+        if _call(test, _walked_vgg16_copy) is not True:
+            raise _Wrong("your test rejects a copy that walks every module and copies all 13 convolutions and "
+                         "fc6-fc8: compare each convolution's weights after the copy, and return True when all "
+                         "13 are equal")
+        if _call(test, zipped_vgg16_copy) is not False:
+            raise _Wrong("your test passes checks.zipped_vgg16_copy, which copies no convolution: fc6-fc8 are "
+                         "right, so look at the convolutions, all 13 of them, found with model.modules() (zipping "
+                         "the two lists finds no pair, and all() of nothing is True)")
+        return "it accepts a full copy and catches the one that silently copies no convolution"
 
-    return _run("transplant test", checks)
+    return _run("VGG16 copy test", checks)
 
 
 def check_bilinear_kernel(fn: Callable) -> bool:
@@ -354,7 +428,9 @@ def check_transposed_conv(fn: Callable) -> bool:
             if not torch.allclose(got, expected, atol=1e-5):
                 flipped = torch.nn.functional.conv_transpose2d(x[None, None], weight.flip(0, 1)[None, None],
                                                                stride=stride)[0, 0]
-                hint = " The kernel must not be flipped: input (i, j) adds x[i, j] * weight at (stride*i, stride*j)." \
+                hint = (" This is conv_transpose2d with the kernel flipped. Written as a scatter, the kernel must"
+                        " not be flipped: input (i, j) adds x[i, j] * weight at (stride*i, stride*j). Written as"
+                        " a gather with F.conv2d, which does not flip, pass it weight.flip(0, 1).") \
                     if torch.allclose(got, flipped, atol=1e-5) else ""
                 raise _Wrong(f"input {tuple(shape)}, kernel {k}, stride {stride}: values differ from "
                              f"conv_transpose2d.{hint}")
@@ -397,11 +473,47 @@ def check_layer_map(fn: Callable) -> bool:
     return _run("coordinate map", checks)
 
 
+def check_fc6_crops(fn: Callable) -> bool:
+    """``fn(kernel)``: the crops (pool4, pool3, final) of VGG16's FCN-8s (padding 100) with a ``kernel`` x
+    ``kernel`` fc6, predicted from the coordinate maps; compared with what ``fcn_lesson`` derives for the
+    kernels 3 to 8.
+
+    Catches: skip crops kept as if fc6 moved every map like the padding does, a shift with its sign reversed,
+    and a shift left in input pixels instead of each skip map's (not divided by 16 and 8).
+    Cannot tell: kernels for which no crop fits (below 3 or above 8, with this padding).
+    """
+    from dataclasses import replace
+
+    from .models import VGG16, FCN8s
+
+    def checks() -> str:
+        layout = replace(VGG16, widths=(1,) * 5, fc_width=1)  # widths do not move pixels
+        for kernel in (7, 5, 3, 4, 6, 8):
+            expected = FCN8s(2, backbone=replace(layout, fc6_kernel=kernel)).crops
+            got = _call(fn, kernel)
+            if tuple(got) != expected:
+                shift = 16 * (kernel - 7)  # input pixels the score path moves against k = 7
+                hint = ""
+                if tuple(got)[:2] == (5, 9):
+                    hint = (" The skip crops should change too: fc6's kernel moves only the score path, so the "
+                            "difference between it and pool4 or pool3 changes.")
+                elif tuple(got) == (5 - shift // 16, 9 - shift // 8, 31 + shift):
+                    hint = " The sign is reversed: a smaller kernel puts fc6's outputs earlier, not later."
+                elif tuple(got) == (5 + shift, 9 + shift, 31 - shift):
+                    hint = " Count each skip crop in its own map's pixels: divide the shift by 16 and by 8."
+                raise _Wrong(f"fc6 kernel {kernel}: expected the crops {expected}, got {tuple(got)}.{hint}")
+        return "the crops for fc6 kernels 3 to 8, from where fc6 puts its outputs on pool5"
+
+    return _run("fc6 crops", checks)
+
+
 def check_crop_offset(fn: Callable) -> bool:
     """``fn(source, target)`` for two (scale, offset) pairs: the crop that puts source on target.
 
     Catches: a crop with its sign reversed and a shift left in input pixels instead of the cropped map's, on
-    the crops 19, 5, 9 and 31.
+    the crops 19, 5, 9 and 31; a crop returned (rounded) for maps no crop aligns, half a pixel apart or
+    with the source starting inside the target, where the answer must raise a ValueError instead (an
+    ``assert``, whose AssertionError vanishes under ``python -O``, is refused).
     Cannot tell: pairs of maps with different scales, which never need cropping in FCN.
     """
 
@@ -418,7 +530,23 @@ def check_crop_offset(fn: Callable) -> bool:
                 elif source[0] != 1 and got == expected * source[0]:
                     hint = " Count the shift in pixels of the map being cropped: divide by its scale."
                 raise _Wrong(f"source {source}, target {target}: expected a crop of {expected}, got {got}.{hint}")
-        return "the shift between the two maps, in pixels of the map being cropped"
+        refused = [((8, -95.5), (8, -91.5), "half a pixel apart"), ((1, 0), (1, -19), "the source starts 19 "
+                   "pixels inside the target")]
+        for source, target, why in refused:
+            try:
+                got = fn(source, target)
+            except NotImplementedError:
+                raise _Wrong("not implemented yet: replace the `...` (or the raise) with your code") from None
+            except ValueError:  # refused, as it must be
+                continue
+            except Exception as err:
+                raise _Wrong(f"source {source}, target {target}: {why}; your function refused it with "
+                             f"{type(err).__name__}, but the exercise asks for a ValueError (an assert "
+                             "disappears under python -O): raise ValueError(...)") from None
+            raise _Wrong(f"source {source}, target {target}: {why}, so no crop aligns them, but your function "
+                         f"returned {got}. Raise an error (a ValueError) when the shift is not a whole, "
+                         "non-negative number of pixels.")
+        return "the shift between the two maps, in pixels of the map being cropped; maps no crop aligns refused"
 
     return _run("crop offset", checks)
 
@@ -447,9 +575,10 @@ def check_predict(fn: Callable) -> bool:
     """``fn(model, image)`` for one normalised 3 x H x W image must return its H x W map of class indices.
 
     Catches: a model left in training mode, the batch or class dimension left in, scores returned
-    instead of class indices.
-    Cannot tell: whether the answer runs under torch.no_grad() (argmax returns no gradient graph either
-    way), its speed, or inputs other than one normalised 3 x H x W image (a batch, an image in 0..255).
+    instead of class indices, a forward pass run with gradients on (no torch.no_grad() or
+    torch.inference_mode(): a hook on the model records torch.is_grad_enabled()).
+    Cannot tell: its speed, or inputs other than one normalised 3 x H x W image (a batch, an image
+    in 0..255).
     """
 
     def checks() -> str:
@@ -457,6 +586,8 @@ def check_predict(fn: Callable) -> bool:
         with torch.no_grad():  # on copies: a forward pass in training mode updates batch-norm statistics
             expected = copy.deepcopy(model).eval()(image[None]).argmax(1)[0]
             in_training = copy.deepcopy(model)(image[None]).argmax(1)[0]
+        grad_on = []  # torch.is_grad_enabled() at each forward pass of the model
+        model.register_forward_pre_hook(lambda module, args: grad_on.append(torch.is_grad_enabled()))
         got = _call(fn, model, image)
         if not isinstance(got, torch.Tensor):
             raise _Wrong(f"return a tensor of class indices, got {type(got).__name__}")
@@ -475,7 +606,10 @@ def check_predict(fn: Callable) -> bool:
                              "this one image's statistics instead of the learned ones")
             raise _Wrong("the classes differ from the model's: add a batch dimension (image[None]), run the "
                          "model, and take argmax over dimension 1")
-        return "eval mode, a batch of one in, the argmax over classes out"
+        if any(grad_on):
+            raise _Wrong("the model ran with gradients on: run it under torch.no_grad(), or autograd keeps "
+                         "every layer's activations for a backward pass that never comes")
+        return "eval mode, no gradients, a batch of one in, the argmax over classes out"
 
     return _run("predict", checks)
 
@@ -548,7 +682,8 @@ def check_boundary_mask(fn: Callable) -> bool:
 def check_effective_lr(fn: Callable) -> bool:
     """``fn(lr, momentum, pixels)``: the mean-loss learning rate that takes the paper's steps in the long run.
 
-    Catches: momentum or the pixel count left out, on three learning rates.
+    Catches: momentum or the pixel count left out, and the momentum series summed from m instead of 1
+    (m / (1 - m)), on three learning rates.
     Cannot tell: whether the equivalence holds during the first steps, before momentum has built up (it is a
     long-run rule).
     """
@@ -564,6 +699,9 @@ def check_effective_lr(fn: Callable) -> bool:
                              "1 / (1 - m) times the plain step")
             if math.isclose(got, lr / (1 - momentum), rel_tol=1e-6):
                 raise _Wrong("the pixels are missing: a summed loss is the mean loss times the number of pixels")
+            if math.isclose(got, lr * pixels * momentum / (1 - momentum), rel_tol=1e-6):
+                raise _Wrong("the series m + m^2 + ... leaves out the newest gradient: a step adds it in full "
+                             "(m^0 = 1) to m times the last step, so the series is 1 + m + m^2 + ...")
             raise _Wrong(f"lr {lr:g}, momentum {momentum}, {pixels} pixels: expected {expected:.3g}, got {got:.3g}")
         return "lr x pixels / (1 - momentum): the paper's 1e-10 is a mean-loss step of about 2e-3"
 
@@ -597,6 +735,13 @@ def check_caffe_input(fn: Callable) -> bool:
             if torch.allclose(unflipped(data.to_caffe_input(image)), expected, atol=1e-4):
                 raise _Wrong("the channels are in RGB order; Caffe's input is BGR: flip dimension 1")
         if not torch.allclose(got, expected, atol=1e-4):
+            std = torch.tensor(data.IMAGENET_STD).view(1, 3, 1, 1)
+            mean = torch.tensor(data.IMAGENET_MEAN).view(1, 3, 1, 1)
+            bgr_mean = torch.tensor(data.CAFFE_MEAN_BGR).view(1, 3, 1, 1) / 255  # not flipped to RGB
+            unflipped_mean = conv.bias + (conv.weight * (bgr_mean - mean) / std).sum((1, 2, 3))
+            if torch.allclose(converted.bias, unflipped_mean, atol=1e-4):
+                raise _Wrong("Caffe's mean is in BGR order: flip data.CAFFE_MEAN_BGR to RGB before you "
+                             "take ImageNet's mean from it, as the weights it multiplies are in RGB order")
             centred = [t - t.mean((0, 2, 3), keepdim=True) for t in (got, expected)]
             constant = torch.allclose(*centred, atol=1e-3)
             raise _Wrong("the outputs differ " + ("by a constant per channel: the means belong in the bias"
@@ -609,14 +754,15 @@ def check_caffe_input(fn: Callable) -> bool:
 def check_shard(fn: Callable) -> bool:
     """``fn(n, rank, world)``: the dataset indices one process trains on, as ``DistributedSampler`` (no shuffle).
 
-    Catches: unequal shares and the right indices in another order, against DistributedSampler without
-    shuffling on four dataset and world sizes.
+    Catches: unequal shares (also padding that repeats too few indices when the world is over twice the
+    dataset) and the right indices in another order, against DistributedSampler without shuffling on six
+    dataset and world sizes.
     Cannot tell: shuffling: with shuffle, each epoch's order also depends on the seed and the epoch.
     """
     from torch.utils.data.distributed import DistributedSampler
 
     def checks() -> str:
-        for n, world in ((10, 2), (10, 4), (7, 3), (3, 4)):
+        for n, world in ((10, 2), (10, 4), (7, 3), (3, 4), (1, 4), (2, 5)):
             for rank in range(world):
                 expected = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
                 got = [int(i) for i in _call(fn, n, rank, world)]
@@ -625,10 +771,16 @@ def check_shard(fn: Callable) -> bool:
                 if len(got) != len(expected):
                     raise _Wrong(f"{n} images on {world} processes: rank {rank} gets {len(got)} indices, but every "
                                  f"process must get {len(expected)} (ceil(n / world)) and take the same number of "
-                                 "steps, as gradients are averaged at every step; pad by repeating the first indices")
+                                 "steps, as gradients are averaged at every step; pad by repeating the indices from the "
+                                 "start, going round the list again if the padding is longer than it")
                 if sorted(got) == sorted(expected):
                     raise _Wrong(f"rank {rank} of {world}: the right indices in another order; take every "
                                  "world-th index starting at rank")
+                padded = list(range(n)) * math.ceil(len(expected) * world / n)
+                if got == padded[rank * len(expected):(rank + 1) * len(expected)]:
+                    raise _Wrong(f"rank {rank} of {world} with {n} images: a contiguous chunk {got}; "
+                                 "DistributedSampler interleaves instead: it takes every world-th index of the "
+                                 f"padded list, starting at rank (r, r + world, ...), here {expected}")
                 raise _Wrong(f"rank {rank} of {world} with {n} images: expected {expected}, got {got} "
                              "(pad to a multiple of world by repeating from the start, then take every world-th)")
         return "equal shares, every world-th index from rank, padded by repeating the first"

@@ -29,6 +29,7 @@ from . import folders
 from .download import prepare_sbd, prepare_voc
 
 __all__ = [
+    "bar_widths",
     "CAFFE_MEAN_BGR",
     "CLASSES",
     "IGNORE_INDEX",
@@ -46,8 +47,10 @@ __all__ = [
     "make_dataset",
     "make_scene",
     "object_images",
+    "object_radii",
     "read_image",
     "sbd_dataset",
+    "scene_radii",
     "to_caffe_input",
     "train_transforms",
     "voc_dataset",
@@ -168,13 +171,28 @@ def _border(label: np.ndarray) -> np.ndarray:
     return edge
 
 
-def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4, rare: int | None = None):
+def scene_radii(size: int) -> tuple[float, float]:
+    """The range, in pixels, from which :func:`make_scene` draws object radii (log-uniformly)
+    for a scene of side ``size``: a twentieth to a quarter of the side."""
+    return size / 20, size / 4
+
+
+def object_radii(size: int) -> tuple[float, float]:
+    """The range, in pixels, from which :func:`object_images` draws object radii (log-uniformly)
+    for an image of side ``size``: a twelfth of the side to size / 3.2."""
+    return size / 12, size / 3.2
+
+
+def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4, rare: int | None = None,
+               *, border: bool = True):
     """One scene: (RGB uint8 image H x W x 3, uint8 label H x W with 255 on borders).
 
     Object radii are drawn log-uniformly from size/20 to size/4, so large and
     small objects are equally common; objects drawn later occlude earlier ones.
     With ``rare``, that class keeps only :data:`RARE_KEEP` of its draws (the
     others are drawn again from the remaining classes): a class-imbalanced scene.
+    With ``border=False`` the label is the exact masks, without the 255 band; the
+    draws are the same, so the image is too (what the band hides can be measured).
     """
     image = _background(rng, size)
     label = np.zeros((size, size), dtype=np.uint8)
@@ -182,12 +200,13 @@ def make_scene(rng: np.random.Generator, size: int = 128, max_objects: int = 4, 
         cls = int(rng.integers(1, len(CLASSES)))
         if cls == rare and rng.random() >= RARE_KEEP:
             cls = int(rng.choice([c for c in range(1, len(CLASSES)) if c != rare]))
-        radius = math.exp(rng.uniform(math.log(size / 20), math.log(size / 4)))
+        radius = math.exp(rng.uniform(*map(math.log, scene_radii(size))))
         centre = rng.uniform(radius * 0.5, size - radius * 0.5, size=2)
         mask = _shape_mask(rng, cls, size, radius, centre)
         _paint(rng, image, mask)
         label[mask] = cls
-    label[_border(label)] = IGNORE_INDEX
+    if border:
+        label[_border(label)] = IGNORE_INDEX
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
@@ -195,15 +214,18 @@ def object_images(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, t
     """The classification view: ``count`` single-object images (uint8, N x 3 x size x size)
     and their shape index (0 = disc ... 5 = cross, i.e. CLASSES[1:]).
 
-    Objects have the scenes' range of sizes and sit near the centre; this is
-    the book's stand-in for ImageNet, on which the classifier is pre-trained.
+    Object radii are drawn log-uniformly from :func:`object_radii` (a twelfth of
+    the side to size / 3.2), not the scenes' :func:`scene_radii`: at the book's
+    sizes (160 here, 128 for scenes) the objects are larger and the scenes'
+    smallest never occur. They sit near the centre; this is the book's stand-in
+    for ImageNet, on which the classifier is pre-trained.
     """
     rng = np.random.default_rng(seed)
     images = np.empty((count, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, len(CLASSES) - 1, size=count)
     for i, shape in enumerate(labels):
         image = _background(rng, size)
-        radius = math.exp(rng.uniform(math.log(size / 12), math.log(size / 3.2)))
+        radius = math.exp(rng.uniform(*map(math.log, object_radii(size))))
         centre = size / 2 + rng.uniform(-size / 8, size / 8, size=2)
         _paint(rng, image, _shape_mask(rng, int(shape) + 1, size, radius, centre))
         images[i] = np.clip(image, 0, 255)
@@ -299,6 +321,34 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
         "\n".join(names["train"] + names["val"]) + "\n")
     stamp.write_text(json.dumps(recipe))
     return root
+
+
+def exact_masks(root: str | Path, split: str = "val") -> list[np.ndarray]:
+    """The exact masks (uint8 H x W, no 255 band) of the scenes :func:`make_dataset` wrote under
+    ``root`` for ``split`` ("train", "val" or "trainval"), in the order of that split's list.
+
+    The stored labels carry the ignore band; the masks under it are redrawn by
+    replaying the generator's draws (``make_scene(..., border=False)``) from the
+    settings recorded in ``root``'s ``fcn_lesson.json``: training scenes first,
+    then validation, as :func:`make_dataset` drew them.
+    """
+    if split not in ("train", "val", "trainval"):
+        raise ValueError(f"split must be 'train', 'val' or 'trainval', not {split!r}")
+    stamp = Path(root) / _VOC_DIR / "fcn_lesson.json"
+    if not stamp.exists():
+        raise FileNotFoundError(f"{root} holds no scenes made by make_dataset (no {stamp}): "
+                                "only generated scenes can be redrawn")
+    made = json.loads(stamp.read_text())
+    if made.get("format") != SCENES_FORMAT:
+        raise ValueError(f"{root} was made by another version of the generator (format "
+                         f"{made.get('format')}, this one writes {SCENES_FORMAT}): make the scenes anew")
+    rng = np.random.default_rng(made["seed"])
+    train = [make_scene(rng, made["size"], rare=made.get("rare"), border=False)[1]
+             for _ in range(made["train"])]
+    if split == "train":
+        return train
+    val = [make_scene(rng, made["size"], border=False)[1] for _ in range(made["val"])]
+    return val if split == "val" else train + val
 
 
 def _describe(recipe: dict) -> str:
@@ -523,3 +573,22 @@ def _listed_dataset(root: Path, name: str, ids: list[str], num_classes, patch_si
                                 "whole PASCAL VOC 2012 (train + val)")
     transforms = train_transforms(patch_size) if augment else eval_transforms()
     return SegmentationDataset(_ListedImages(voc, ids), num_classes or VOC_CLASSES, transforms)
+
+
+def bar_widths(is_bar: np.ndarray, scored: np.ndarray, min_pixels: int = 30) -> list[tuple[float, float]]:
+    """(drawn, scored) width in px of each connected piece of ``is_bar`` with ``min_pixels`` or more.
+
+    A bar's pixels spread evenly along its axis, so their variance along it (the covariance's larger
+    eigenvalue) is its length squared over 12; its pixels over its length give its drawn width, and
+    its pixels where ``scored`` is true over its length the width that is scored."""
+    from scipy import ndimage
+
+    pieces, count = ndimage.label(is_bar)  # bars, and the parts that occlusion left
+    widths = []
+    for piece in range(1, count + 1):
+        rows, cols = np.nonzero(pieces == piece)
+        if len(rows) >= min_pixels:
+            along = np.linalg.eigvalsh(np.cov(np.stack([rows, cols])))[-1]
+            length = math.sqrt(12 * along)
+            widths.append((len(rows) / length, float(scored[rows, cols].sum()) / length))
+    return widths

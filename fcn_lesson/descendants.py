@@ -18,7 +18,9 @@ their heads and decoders start at random, as in the networks they imitate.
 from __future__ import annotations
 
 import copy
+import time
 from collections import OrderedDict
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .models import Layout, check_images, check_num_classes, fit_layout, layout_of, under_autocast, vgg_backbone
 
-__all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "torchvision_fcn"]
+__all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "time_methods", "torchvision_fcn"]
 
 
 def dilated_backbone(layout: Layout) -> nn.Sequential:
@@ -93,8 +95,8 @@ class UNetFCN(nn.Module):
         self.layout, self.num_classes = fit_layout(layout_of(backbone)), num_classes
         self.backbone = vgg_backbone(self.layout, padding=1)
         widths = self.layout.widths
-        # every decoder step as wide as the deepest block: mirroring the mini encoder's narrow first
-        # blocks (8 channels) left too few features to carry the classes to the output (chapter 9)
+        # every decoder step as wide as the deepest block, a choice (chapter 9): a decoder mirroring
+        # the encoder, as the original U-Net's does, would narrow to the mini encoder's 8 channels
         width = widths[-1]
         self.decoder = nn.ModuleList(_Up(width, widths[k], width) for k in (3, 2, 1, 0))
         self.final = nn.Sequential(OrderedDict(
@@ -134,6 +136,33 @@ def count_flops(model: nn.Module, height: int, width: int | None = None, channel
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         shapes_only(image)
     return counter.get_total_flops()
+
+
+def time_methods(methods: dict[str, Callable[[], object]], *, repeats: int = 5,
+                 warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each of ``repeats`` runs of each no-argument callable, without gradients:
+    ``{name: [seconds, ...]}``, run ``r`` of every method taken in round ``r``.
+
+    Each method first runs ``warmup`` times untimed (the first call of a shape pays for memory
+    and kernel choices). The methods then take turns within every round, in the given order in
+    even rounds and reversed in odd ones, so that a busy moment of the machine, or a cache warmed
+    by the method before, does not fall on one method alone, and round ``r``'s times can be
+    compared with each other (a ratio per round: its spread over the rounds is the noise).
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"time each method at least once, got repeats={repeats}, warmup={warmup}")
+    times = {name: [] for name in methods}
+    order = list(methods)
+    with torch.no_grad():
+        for name in order:
+            for _ in range(warmup):
+                methods[name]()
+        for round_ in range(repeats):
+            for name in order if round_ % 2 == 0 else order[::-1]:
+                began = time.perf_counter()
+                methods[name]()
+                times[name].append(time.perf_counter() - began)
+    return times
 
 
 def torchvision_fcn(*, required: bool = True) -> tuple[nn.Module, bool]:

@@ -181,7 +181,7 @@ ARMS = {arm.name: arm for arm in (
     _arm("FCN-32s", "ablation", "fcn32s_one_stage", "one stage, no skip"),
     _arm("FCN-16s", "ablation", "fcn16s_one_stage", "one stage, the pool4 skip"),
     _arm("FCN-8s", "ablation", "fcn8s_one_stage", "one stage, the pool4 and pool3 skips"),
-    _arm("FCN-8s staged", "ablation", "fcn8s", "trained 32s -> 16s -> 8s, as the paper"),
+    _arm("FCN-8s staged", "ablation", "fcn8s", "trained 32s -> 16s -> 8s, the paper's path (not its rates)"),
     _arm("at once", "ablation", "fcn8s_at_once", "the paper's at-once factors (pool4 x 0.01, pool3 x 0.0001)"),
     _arm("at once, SGD", "ablation", "fcn8s_at_once_sgd", "the factors, SGD with momentum 0.99, summed loss"),
     _arm("learned upsampling", "ablation", "fcn8s_learned_up", "its bilinear upsamplers learned"),

@@ -12,6 +12,10 @@ on the book's scenes (any VOC-layout root).
 from __future__ import annotations
 
 import json
+import math
+import os
+import textwrap
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -26,7 +30,8 @@ from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first
 
 __all__ = ["DRIVE", "ESTIMATE_GPU", "GPU_TIMINGS", "MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe",
-           "checkpoint_folder", "iteration_flops", "timed_images", "train_voc", "training_hours", "voc_sets"]
+           "checkpoint_folder", "describe_runs", "iteration_flops", "missing_data_report", "optimizer_steps",
+           "stage_steps", "time_iterations", "timed_images", "train_voc", "training_hours", "voc_sets"]
 
 
 @dataclass(frozen=True)
@@ -119,14 +124,70 @@ def iteration_flops(recipe: VOCRecipe) -> int:
     return 3 * recipe.fcn32s.batch_size * count_flops(model, height, width)
 
 
-def training_hours(recipe: VOCRecipe) -> tuple[float, str]:
+def optimizer_steps(recipe: VOCRecipe, train_images: int | None = None, *, processes: int = 1) -> int:
+    """Optimizer steps of the three stages of ``recipe``: as the recipe gives them, or, with
+    ``train_images``, as :func:`fcn_lesson.train.fit` makes them, each stage rounded up to
+    whole epochs of ``train_images`` images (the paper's 100,000 on SBD train's 8,498: 12 epochs,
+    101,976 steps). ``processes``: under ``torchrun``, ``fit`` counts the epochs from the whole set
+    but each epoch's steps from one process's share (``DistributedSampler``: ``ceil(n / processes)``
+    images), so each process takes about ``1 / processes`` of the steps."""
+    if train_images is None:
+        return sum(config.steps for config in recipe.configs)
+    share = math.ceil(train_images / processes)
+    return sum(config.epochs_for(train_images) * math.ceil(share / config.batch_size)
+               for config in recipe.configs)
+
+
+def stage_steps(recipe: VOCRecipe, train_images: int, *, steps: int | None = None,
+                processes: int = 1) -> dict[str, int]:
+    """Optimizer steps each stage of ``recipe`` takes on ``train_images`` images, as
+    :func:`fcn_lesson.train.fit` makes them: ``steps`` (the recipe's own when None, as
+    :func:`train_voc`'s ``steps`` replaces them) rounded up to whole epochs, an epoch being one
+    process's share in batches. Their sum over the stages is :func:`optimizer_steps`'s."""
+    share = math.ceil(train_images / processes)
+    configs = recipe.configs if steps is None else tuple(replace(c, steps=steps) for c in recipe.configs)
+    return {name: config.epochs_for(train_images) * math.ceil(share / config.batch_size)
+            for name, config in zip(("fcn32s", "fcn16s", "fcn8s"), configs)}
+
+
+def time_iterations(model: torch.nn.Module, optimizer: torch.optim.Optimizer, height: int, width: int, *,
+                    repeats: int = 3, num_classes: int = 21) -> list[tuple[float, float]]:
+    """Seconds of ``repeats`` training iterations of ``model`` on one random ``height x width`` image
+    with a summed loss (the paper's): (forward + backward, ``optimizer.step()``) for each, timed apart,
+    after a first iteration that is not kept (it allocates memory and picks kernels). Waits for CUDA."""
+    device = next(model.parameters()).device
+    image = torch.randn(1, 3, height, width, device=device)
+    label = torch.randint(0, num_classes, (1, height, width), device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = []
+    for kept in [False] + [True] * repeats:
+        began = time.perf_counter()
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(image), label, reduction="sum").backward()
+        sync()
+        stepped = time.perf_counter()
+        optimizer.step()
+        sync()
+        if kept:
+            times.append((stepped - began, time.perf_counter() - stepped))
+    return times
+
+
+def training_hours(recipe: VOCRecipe, train_images: int | None = None) -> tuple[float, str]:
     """Hours for the three stages of ``recipe`` on one GPU, and what that figure is.
+
+    The steps are :func:`optimizer_steps`'s: the recipe's own, or, with ``train_images``, rounded up to
+    whole epochs as training does.
 
     Measured seconds per iteration (:data:`GPU_TIMINGS`) when a GPU check has
     run; else an estimate: :func:`iteration_flops` at the peak of
     :data:`ESTIMATE_GPU`, which no real run reaches, so a lower bound.
     """
-    steps = sum(config.steps for config in recipe.configs)
+    steps = optimizer_steps(recipe, train_images)
     if GPU_TIMINGS.is_file():
         measured = json.loads(GPU_TIMINGS.read_text())
         seconds = measured["seconds_per_iteration"][recipe.name]
@@ -180,6 +241,36 @@ def voc_sets(voc_root: str | Path, *, sbd_root: str | Path | None = None, split:
     if limit is not None:
         train, val = Subset(train, range(min(limit, len(train)))), Subset(val, range(min(limit, len(val))))
     return train, val
+
+
+def missing_data_report(error: Exception, *, train_images: int = 8498, val_images: int = 736,
+                        relative_to: str | Path | None = None, hint: bool = True, width: int = 80) -> str:
+    """What chapter 8 prints when the paper's split could not be built: ``error``'s message (paths shown
+    from ``relative_to``), how to fetch the data (``hint``), and that the split's sizes, ``train_images``
+    and ``val_images``, are the reference implementation's counts, not counted here."""
+    message = str(error)
+    if relative_to is not None:
+        message = message.replace(f"{Path(relative_to)}{os.sep}", "")
+    lines = [textwrap.fill(f"no full-scale data here: {message}", width), ""]
+    if hint:
+        lines += ["to fetch it: python -m fcn_lesson download (or download=True here)", ""]
+    lines += [f'split="paper" was not built here: its {train_images:,} training and {val_images} validation '
+              "images", "are the reference implementation's counts, not counted here"]
+    return "\n".join(lines)
+
+
+def describe_runs(runs: dict[str, dict[str, TrainResult]], steps: dict[str, dict[str, int]]) -> str:
+    """One line per recipe and stage of :func:`train_voc`'s results ``runs`` (recipe name -> stage ->
+    result): epochs, optimizer ``steps`` (recipe name -> stage -> steps, e.g. :func:`stage_steps`'s),
+    training seconds, seconds per image, and the last validation mean IU."""
+    lines = []
+    for name, results in runs.items():
+        for stage, result in results.items():
+            images = sum(record["images_per_s"] * record["seconds"] for record in result.history)
+            lines.append(f"{name} recipe, {stage}: {len(result.history)} epoch(s), {steps[name][stage]:,} "
+                         f"step(s), {result.seconds:.1f} s ({result.seconds / images:.2f} s per image), "
+                         f"validation mean IU {result.history[-1]['val_mean_iu']:.3f}")
+    return "\n".join(lines)
 
 
 def train_voc(recipe: VOCRecipe, out: str | Path, voc_root: str | Path, *, sbd_root: str | Path | None = None,

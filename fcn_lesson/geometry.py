@@ -190,16 +190,20 @@ def _layer_size(layer: nn.Module, n: int) -> int:
     return n
 
 
-def output_size(layers: Layers, size: int) -> int:
+def output_size(layers: Layers, size: int, names: dict | None = None) -> int:
     """Height (or width) of the output of ``layers`` for an input of side ``size``.
 
-    Raises ``ValueError`` naming the first layer whose output would be empty.
+    Raises ``ValueError`` naming the first layer whose output would be empty: by its
+    name in ``names`` (a layer -> name mapping, e.g. from a model's ``named_modules()``)
+    where given, else by its index and repr.
     """
     n = size
     for index, layer in enumerate(leaves(layers)):
         n = _layer_size(layer, n)
         if n < 1:
-            raise ValueError(f"an input of {size} px leaves nothing after layer {index} ({layer}); "
+            where = (f"{names[layer]} (layer {index}, a {type(layer).__name__})" if names and layer in names
+                     else f"layer {index} ({layer})")
+            raise ValueError(f"an input of {size} px leaves nothing after {where}; "
                              "use a larger input or more padding in the first layer")
     return n
 
@@ -267,23 +271,40 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
             n = _layer_size(upsample, n)
             have, need = (n, size) if skip is None else (output_size(prefixes[skip], size), n)
             if crop + need > have:
+                cut = ("the upsampled score, cut to the input" if skip is None else
+                       f"the stride-{_fmt(coord_map(prefixes[skip]).scale)} skip's score, "
+                       f"cut to the upsampled score")
                 raise ValueError(f"for a {size} px input, crop {len(cuts) + 1} needs {crop} + {need} px "
-                                 f"but its map has only {have}: increase the first layer's padding")
+                                 f"of {cut}, which has only {have}: increase the first layer's padding")
             cuts.append((have, need))
         checked[size] = tuple(cuts)
     return FusionGeometry(tuple(crops), checked)
 
 
-def interpolation_misalignment(score: CoordMap, n: int, size: int) -> float:
-    """How far, at worst, ``F.interpolate(score, size=size, mode="bilinear")`` puts an output pixel
-    from the input pixel it is meant for, in input pixels.
+def interpolation_misalignment(score: CoordMap, n: int, size: int, *, region: str = "interior") -> float:
+    """How far, at worst, ``F.interpolate(scores, size=size, mode="bilinear")`` (``align_corners=False``)
+    takes an output pixel's value from another input position than that pixel's own, in input pixels.
 
-    Interpolation puts output ``j`` at score coordinate ``(j + 0.5) n / size - 0.5``; the
-    layers put score pixel ``u`` at input coordinate ``score(u)``. Networks that resize
-    their scores instead of cropping (torchvision's, chapter 9) are exact only where these agree.
+    Interpolation reads output ``j`` at score coordinate ``(j + 0.5) n / size - 0.5``, which
+    PyTorch clamps to ``[0, n - 1]``: beyond the first and the last score pixel there is
+    nothing to interpolate towards, so the outputs there copy the edge pixel. The layers put
+    score pixel ``u`` at input coordinate ``score(u)``. ``region`` picks the outputs measured:
+    ``"interior"`` (the default) those read between the first and the last score pixel, where
+    nothing is clamped and any error is the grids' disagreement (networks that resize their
+    scores instead of cropping, torchvision's and chapter 9's, are exact there only where the
+    grids agree); ``"border"`` the clamped ones, within about half a stride of each edge;
+    ``"all"`` every output, the worst case of ``F.interpolate``. A region without outputs gives 0.
     """
+    if region not in ("interior", "border", "all"):
+        raise ValueError(f"region must be 'interior', 'border' or 'all', not {region!r}")
     scale, offset = float(score.scale), float(score.offset)
-    return max(abs(scale * ((j + 0.5) * n / size - 0.5) + offset - j) for j in range(size))
+    worst = 0.0
+    for j in range(size):
+        source = (j + 0.5) * n / size - 0.5
+        read = min(max(source, 0.0), n - 1.0)  # as F.interpolate clamps it
+        if region == "all" or (region == "interior") == (read == source):
+            worst = max(worst, abs(scale * read + offset - j))
+    return worst
 
 
 def smallest_padding(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
@@ -291,8 +312,10 @@ def smallest_padding(segments: Sequence[Layers], upsamplers: Sequence[nn.Module]
     """The smallest padding of the first layer for which every crop is valid and fits every size.
 
     With no ``sizes`` only the crop offsets are checked (all whole and >= 0).
-    Sizes from 1 to twice the output stride cover every case: once the padding
-    is fixed, the sizes repeat their behaviour with that period. The layers are
+    Sizes from 1 to the backbone's total stride (32 for VGG16: pool5's grid) reveal
+    any failure: once the padding is fixed, whether each crop fits repeats with
+    that period, and whether fc6 has something to read only gets easier as the
+    input grows; twice that range (1 to 64) adds a margin. The layers are
     those of :func:`fusion_geometry`; the first one's padding is varied and then restored.
     """
     first = leaves(segments[0])[0]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["boundary_mask", "class_iu", "confusion_matrix", "mean_iu", "pixel_accuracy", "scores"]
+__all__ = ["boundary_mask", "class_iu", "confusion_matrix", "mean_iu", "mistakes", "pixel_accuracy",
+           "ranked_mistakes", "scores"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -113,3 +114,19 @@ def boundary_mask(target: torch.Tensor, width: int, ignore_index: int = 255) -> 
     band = torch.nn.functional.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)[:, 0] > 0
     band &= labels != ignore_index
     return band[0] if target.dim() == 2 else band
+
+
+def mistakes(confusion: torch.Tensor) -> torch.Tensor:
+    """The wrong answers of a ``C x C`` confusion matrix: the matrix with its diagonal set to zero."""
+    if confusion.dim() != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"pass one square C x C confusion matrix, got {tuple(confusion.shape)}")
+    return confusion * (1 - torch.eye(len(confusion), dtype=confusion.dtype, device=confusion.device))
+
+
+def ranked_mistakes(confusion: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Every kind of wrong answer of a ``C x C`` confusion matrix as ``(true, predicted, count)``,
+    the most frequent first (ties in row-major order); kinds that never occurred are left out."""
+    wrong = mistakes(confusion)
+    kinds = [(true, predicted, int(wrong[true, predicted])) for true, predicted in
+             torch.nonzero(wrong).tolist()]
+    return sorted(kinds, key=lambda kind: -kind[2])

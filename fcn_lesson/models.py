@@ -18,7 +18,8 @@ from . import geometry
 from .surgery import bilinear_upsampler
 
 __all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "LAYOUTS", "Layout", "MINI", "VGG16", "VGGClassifier", "check_images",
-           "check_num_classes", "fit_layout", "layout_of", "under_autocast", "upsample", "vgg_backbone"]
+           "check_num_classes", "fit_layout", "layout_of", "score_weights", "under_autocast", "upsample",
+           "vgg_backbone"]
 
 
 def _whole(value) -> bool:
@@ -261,6 +262,36 @@ class FCN8s(FCN):
 
     skips = 2
 
+
+SCORE_LAYERS = ("score_fr", "score_pool4", "score_pool3")
+
+
+def score_weights(model: FCN, size: int) -> dict[str, torch.Tensor]:
+    """The weight ``model``'s output gives each of its score layers, along the middle row of a
+    ``size`` x ``size`` input (coarsest layer first).
+
+    For each score layer in turn, that layer's scores are set to 1 everywhere (weights 0, bias 1)
+    and the others' to 0: the output is then the weight the network gives that layer at every
+    image pixel, through its upsamplers and crops. Only the layers' kernels, strides, paddings
+    and crops count, so a one-channel backbone of the same layout gives the same rows. The score
+    layers are restored afterwards.
+    """
+    layers = [getattr(model, name) for name in SCORE_LAYERS[:model.skips + 1]]
+    saved = [(layer.weight.detach().clone(), layer.bias.detach().clone()) for layer in layers]
+    rows = {}
+    try:
+        with torch.no_grad():
+            for name, chosen in zip(SCORE_LAYERS, layers):
+                for layer in layers:
+                    layer.weight.zero_()
+                    layer.bias.fill_(1.0 if layer is chosen else 0.0)
+                rows[name] = model(torch.zeros(1, 3, size, size))[0, 0, size // 2]
+    finally:
+        with torch.no_grad():
+            for layer, (weight, bias) in zip(layers, saved):
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
+    return rows
 
 
 def check_num_classes(num_classes) -> None:

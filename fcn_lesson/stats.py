@@ -35,7 +35,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate", "t_quantile"]
+__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate", "sign_test", "t_quantile"]
 
 #: Bootstrap draws of the scenes per interval: enough that an interval's ends move by well under 0.005
 #: between two runs with different random draws.
@@ -131,6 +131,20 @@ def _percentiles(values: torch.Tensor, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2
     low, high = torch.quantile(values, torch.tensor([tail, 1 - tail], dtype=values.dtype)).tolist()
     return low, high
+
+
+def sign_test(only_a: int, only_b: int) -> float:
+    """The exact two-sided sign test of a paired comparison: the probability that ``only_a + only_b``
+    fair coin tosses split at least as unevenly as ``only_a`` against ``only_b``.
+
+    For two models scored on the same items, ``only_a`` counts the items only A gets wrong and
+    ``only_b`` those only B gets wrong; items both get right or both wrong say nothing about which
+    is better. A small probability says the uneven split is unlikely if the two are equally good."""
+    if only_a < 0 or only_b < 0:
+        raise ValueError(f"counts must be >= 0, got {only_a} and {only_b}")
+    total = only_a + only_b
+    tail = sum(math.comb(total, k) for k in range(min(only_a, only_b) + 1)) / 2 ** total
+    return min(1.0, 2 * tail)
 
 
 def t_quantile(probability: float, freedom: float) -> float:

@@ -1,8 +1,8 @@
 """Shift-and-stitch, the dense-output trick the paper weighed against upsampling (its section 3.2).
 
 A network of output stride ``f`` answers once per ``f`` input pixels. Run it
-on the ``f x f`` copies of the input shifted by 0 to ``f - 1`` pixels down and
-right, and interlace the answers, and you have one answer per pixel, at
+on the ``f x f`` copies of the input shifted by 0 to ``f - 1`` pixels up and
+left, and interlace the answers, and you have one answer per pixel, at
 ``f**2`` times the cost. The same numbers come out of one pass of the network
 *rarefied*: every stride set to 1 and every later filter dilated by the
 stride removed before it (the paper's "filter rarefaction", today's dilated or
@@ -12,14 +12,17 @@ against upsampling.
 from __future__ import annotations
 
 import copy
+import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from . import geometry
 
-__all__ = ["rarefy", "shift_and_stitch"]
+__all__ = ["costs", "rarefy", "shift_and_stitch"]
 
 _STRIDED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -78,3 +81,26 @@ def rarefy(net: nn.Sequential) -> nn.Sequential:
         layer.stride = (1, 1) if isinstance(layer, nn.Conv2d) else 1
         dilation *= stride
     return rarefied
+
+
+def costs(methods: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, tuple[int, float]]:
+    """``{name: (floating-point operations, best seconds)}`` for each no-argument callable, without gradients.
+
+    The operations are counted once with PyTorch's ``FlopCounterMode``; the
+    time is the best of ``rounds`` runs, the methods taking turns in every
+    round, so that a busy moment of the machine does not fall on one alone.
+    """
+    if rounds < 1:
+        raise ValueError(f"time each method at least once, got rounds={rounds}")
+    flops, times = {}, {name: [] for name in methods}
+    with torch.no_grad():
+        for name, method in methods.items():
+            with FlopCounterMode(display=False) as counter:
+                method()
+            flops[name] = counter.get_total_flops()
+        for _ in range(rounds):
+            for name, method in methods.items():
+                began = time.perf_counter()
+                method()
+                times[name].append(time.perf_counter() - began)
+    return {name: (flops[name], min(times[name])) for name in methods}

@@ -356,9 +356,11 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
         run.sampler.set_epoch(epoch)
     run.net.train()
     began, seen, total_loss = time.perf_counter(), 0, 0.0
-    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
+    # the bar is told the length, never handed the loader: the notebook bar calls iter() on what it
+    # is handed, which draws from the generator and would make the order depend on the bar
+    bar = tqdm(total=len(run.loader), desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
                disable=not (progress and is_main_process() and live()))
-    for images, targets in bar:
+    for images, targets in run.loader:
         images = _to_device(images, run.device)
         targets = targets.to(run.device, non_blocking=True)
         with torch.autocast(run.device.type, dtype=run.autocast, enabled=run.autocast is not None):
@@ -378,6 +380,8 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
         seen += len(images)
         total_loss += value * len(images)
         bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+        bar.update()
+    bar.close()
     seconds = time.perf_counter() - began
     world = dist.get_world_size() if dist.is_initialized() else 1
     return {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_s": seen * world / seconds}
@@ -402,7 +406,8 @@ def _epoch_line(record: dict, epochs: int) -> str:
     for key, label in (("val_mean_iu", "val mean IU"), ("val_accuracy", "val accuracy")):
         if key in record:
             line += f"  {label} {record[key]:.3f}"
-    return line + f"  ({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
+    rate = record["images_per_s"]
+    return line + f"  ({record['seconds']:.1f} s, {rate:.{1 if rate < 10 else 0}f} img/s)"
 
 
 def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -6,18 +6,23 @@ rather than on pixels.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from typing import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Patch
+from matplotlib import patheffects
+from matplotlib.collections import LineCollection
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
-           "lineage", "overlay", "plot_by_thickness", "plot_history", "show_kernel", "show_pairs",
-           "table", "verdict_table"]
+__all__ = ["class_colors", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
+           "last_epoch_table", "lineage", "mistake_table", "overlay", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
+           "plot_profiles", "plot_sharing", "show_kernel", "show_maps", "show_score_maps",
+           "show_compression", "show_pairs", "show_windows", "table", "verdict_table", "window_with"]
 
 
 def colorize(label: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -47,10 +52,18 @@ def overlay(image: torch.Tensor, label: torch.Tensor, alpha: float = 0.5) -> np.
     return picture
 
 
-def class_legend(ax, classes: Sequence[str] = CLASSES, ignore: bool = True) -> None:
-    """A legend of class colours beside ``ax``."""
+def class_colors(values: Sequence[int]) -> np.ndarray:
+    """The palette colour of each label value (a class index, or 255), as RGB floats in [0, 1] for
+    matplotlib's ``color=``: a bar per class drawn in the colour of its label."""
+    return np.asarray(PALETTE, dtype=float).reshape(256, 3)[list(values)] / 255
+
+
+def class_legend(ax, classes: Sequence[str] = CLASSES, ignore: bool = True,
+                 present: Iterable[int] | None = None) -> None:
+    """A legend of class colours beside ``ax``; with ``present``, only those class indices."""
     palette = np.asarray(PALETTE).reshape(256, 3) / 255
-    handles = [Patch(color=palette[i], label=name) for i, name in enumerate(classes)]
+    shown = range(len(classes)) if present is None else sorted(set(present) & set(range(len(classes))))
+    handles = [Patch(color=palette[i], label=classes[i]) for i in shown]
     if ignore:
         handles.append(Patch(color=palette[IGNORE_INDEX], label=f"ignore ({IGNORE_INDEX})"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
@@ -78,9 +91,14 @@ def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
 
 
 def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict[str, torch.Tensor],
-                     size: float = 3.0):
+                     size: float = 3.0, *, present_only: bool = False, tick_step: int | None = None,
+                     origin: tuple[int, int] = (0, 0)):
     """The image, then each prediction in colour with the true objects' outlines drawn over it in
-    white: a shifted prediction shows as colour spilling out of its outline on one side."""
+    white: a shifted prediction shows as colour spilling out of its outline on one side.
+
+    With ``present_only`` the legend lists only the classes in ``label`` or a prediction. With
+    ``tick_step``, pixel ticks every ``tick_step`` px, numbered from ``origin`` (top, left): the
+    coordinates in the whole image of a close-up's first pixel."""
     fig, axes = plt.subplots(1, len(predictions) + 1, figsize=(size * (len(predictions) + 1) + 1.5, size))
     truth = np.asarray(label.cpu())
     objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
@@ -93,25 +111,342 @@ def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    class_legend(axes[-1], ignore=False)
+        if tick_step:
+            for first, length, set_ticks in ((origin[1], truth.shape[1], ax.set_xticks),
+                                             (origin[0], truth.shape[0], ax.set_yticks)):
+                at = [i for i in range(length) if (first + i) % tick_step == 0]
+                set_ticks(at, [str(first + i) for i in at])
+    present = None
+    if present_only:
+        values = set(np.unique(truth).tolist())
+        for predicted in predictions.values():
+            values |= set(np.unique(np.asarray(predicted.cpu())).tolist())
+        present = values - {IGNORE_INDEX}
+    class_legend(axes[-1], ignore=False, present=present)
     fig.tight_layout()
     return fig
 
 
-def show_kernel(kernel: torch.Tensor, ax=None, title: str | None = None):
-    """A 2-D kernel as an image with its values written in (when it is small enough to read)."""
+def window_with(label: torch.Tensor | np.ndarray, classes: Sequence[int], size: int = 24,
+                step: int = 2) -> tuple[int, int]:
+    """The (top, left) corner of the ``size`` x ``size`` window of ``label`` whose classes, 255 aside,
+    are exactly ``classes``, with the most pixels of the least of them: a close-up that shows what
+    its caption says. Raises ``ValueError`` where no window holds exactly those classes."""
+    label = np.asarray(label.cpu() if isinstance(label, torch.Tensor) else label)
+    best, corner = 0, None
+    for top in range(0, label.shape[0] - size + 1, step):
+        for left in range(0, label.shape[1] - size + 1, step):
+            window = label[top:top + size, left:left + size]
+            if set(np.unique(window).tolist()) - {IGNORE_INDEX} == set(classes):
+                least = min(int((window == c).sum()) for c in classes)
+                if least > best:
+                    best, corner = least, (top, left)
+    if corner is None:
+        raise ValueError(f"no {size} x {size} window holds exactly the classes {sorted(classes)} (and 255)")
+    return corner
+
+
+def show_windows(image: np.ndarray, label: np.ndarray, corners: Sequence[tuple[int, int]], size: int = 24,
+                 panel: float = 2.4, *, exact: np.ndarray | None = None, whole: bool = False,
+                 edge_color: str = "black"):
+    """Close-ups of an H x W x 3 image and its H x W label: one row per (top, left) corner, image | label,
+    each row captioned with the share of every label value in its window, largest first.
+
+    With ``whole``, a first row shows the whole image and label, each window outlined and numbered.
+    With ``exact`` (the H x W label without the 255 band), each close-up of the label has the exact
+    edges between classes drawn over it in ``edge_color`` (black unless given), along the pixel sides where
+    ``exact`` changes."""
+    image, label = np.asarray(image), np.asarray(label)
+    first = int(whole)
+    rows = first + len(corners)
+    fig, axes = plt.subplots(rows, 2, figsize=(2 * panel + 3.6, panel * rows), squeeze=False)
+    if whole:
+        axes[0, 0].imshow(image, interpolation="nearest")
+        axes[0, 1].imshow(colorize(label), interpolation="nearest")
+        for number, (top, left) in enumerate(corners, 1):
+            for ax in axes[0]:
+                ax.add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False, edgecolor="w",
+                                       linewidth=1.5))
+                ax.text(left + 1, top + 1, str(number), color="w", ha="left", va="top", fontsize=9,
+                        fontweight="bold",  # outlined in black: legible on bright regions too
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="k")])
+        axes[0, 0].set_title(f"image, {label.shape[0]} x {label.shape[1]} px")
+        axes[0, 1].set_title("label")
+    for row, (top, left) in enumerate(corners, first):
+        window = (slice(top, top + size), slice(left, left + size))
+        values, counts = np.unique(label[window], return_counts=True)
+        lines = [f"{CLASSES[v] if v < len(CLASSES) else 'ignore'} {100 * n / counts.sum():.0f} %"
+                 for v, n in sorted(zip(values.tolist(), counts.tolist()), key=lambda pair: -pair[1])]
+        axes[row, 0].imshow(image[window], interpolation="nearest")
+        axes[row, 1].imshow(colorize(label[window]), interpolation="nearest")
+        if exact is not None:
+            axes[row, 1].add_collection(LineCollection(_class_edges(np.asarray(exact)[window]),
+                                                       colors=edge_color, linewidths=1.5))
+        axes[row, 0].set_ylabel("\n".join(lines), rotation=0, ha="right", va="center")
+        if whole:
+            axes[row, 0].set_title(f"window {row}, {size} x {size} px")
+            axes[row, 1].set_title("label" + (f", exact edge {edge_color}" if exact is not None else ""))
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if whole:
+        for ax in axes[0]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    else:
+        axes[0, 0].set_title(f"image, {size} x {size} px")
+        axes[0, 1].set_title("label" + (f", exact edge {edge_color}" if exact is not None else ""))
+    class_legend(axes[0, 1])
+    fig.tight_layout()
+    return fig
+
+
+def show_compression(drawn: np.ndarray, stored: np.ndarray, corner: tuple[int, int], size: int = 24,
+                     *, exact: np.ndarray | None = None, edge_color: str = "magenta", panel: float = 2.6):
+    """One close-up, three panels: an H x W x 3 image as drawn, the same image as stored (after a lossy
+    codec such as JPEG), and their difference, the largest over the three channels, in levels of 255.
+    With ``exact`` (the H x W label without the 255 band), its class edges are drawn over the difference
+    in ``edge_color``."""
+    top, left = corner
+    window = (slice(top, top + size), slice(left, left + size))
+    drawn, stored = np.asarray(drawn)[window], np.asarray(stored)[window]
+    error = np.abs(stored.astype(int) - drawn.astype(int)).max(axis=-1)
+    fig, axes = plt.subplots(1, 3, figsize=(3 * panel + 1.2, panel))
+    axes[0].imshow(drawn.astype(np.uint8), interpolation="nearest")
+    axes[1].imshow(stored.astype(np.uint8), interpolation="nearest")
+    shown = axes[2].imshow(error, cmap="gray", vmin=0, interpolation="nearest")
+    fig.colorbar(shown, ax=axes[2], label="levels of 255")
+    titles = ["as drawn", "as stored", "|stored - drawn|, worst channel"]
+    if exact is not None:
+        axes[2].add_collection(LineCollection(_class_edges(np.asarray(exact)[window]), colors=edge_color,
+                                              linewidths=1.5))
+        titles[2] += f",\nexact edge {edge_color}"
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def _class_edges(label: np.ndarray) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The pixel sides between two different values of ``label``, as line segments in ``imshow``'s
+    coordinates (pixel (r, c) covers c - 0.5 .. c + 0.5 across, r - 0.5 .. r + 0.5 down)."""
+    rows, cols = np.nonzero(label[1:] != label[:-1])  # between (r, c) and the pixel below it
+    below = [((c - 0.5, r + 0.5), (c + 0.5, r + 0.5)) for r, c in zip(rows.tolist(), cols.tolist())]
+    rows, cols = np.nonzero(label[:, 1:] != label[:, :-1])  # between (r, c) and the one to its right
+    right = [((c + 0.5, r - 0.5), (c + 0.5, r + 0.5)) for r, c in zip(rows.tolist(), cols.tolist())]
+    return below + right
+
+
+def _text_colour(image, value: float) -> str:
+    """White or black, whichever reads better on the colour ``image`` gives ``value`` (by its luminance)."""
+    red, green, blue, _ = image.cmap(image.norm(value))
+    return "white" if 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.5 else "black"
+
+
+def show_kernel(kernel: torch.Tensor, ax=None, title: str | None = None, vmin: float | None = None,
+                vmax: float | None = None):
+    """A 2-D kernel as an image with its values written in (when it is small enough to read), each in
+    white or black, whichever reads better on its cell's colour; ticks on whole rows and columns.
+    ``vmin`` and ``vmax`` fix the colour scale (to share one between panels); by default it spans
+    the kernel's own values."""
     kernel = kernel.detach().cpu().numpy()
     if ax is None:
         _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(kernel, cmap="viridis")
+    image = ax.imshow(kernel, cmap="viridis", vmin=vmin, vmax=vmax)
     if kernel.shape[0] <= 8:
         for (i, j), value in np.ndenumerate(kernel):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w", fontsize=8)
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color=_text_colour(image, value))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     if title:
         ax.set_title(title)
     return ax
+
+
+def show_maps(maps: dict[str, torch.Tensor], *, label: str = "value", cmap: str = "magma",
+              vmin: float | None = None, vmax: float | None = None, ranges: bool = False,
+              difference: torch.Tensor | None = None, difference_label: str = "absolute difference"):
+    """2-D maps side by side on one colour scale (``vmin``/``vmax``, by default the maps' joint
+    range) with one colour bar labelled ``label``; ``ranges`` adds each map's own smallest and
+    largest value to its title. With ``difference``, one more panel shows it from 0 on its own
+    scale, with its own colour bar. Returns the figure."""
+    maps = {title: torch.as_tensor(m).detach().cpu() for title, m in maps.items()}
+    count = len(maps) + (difference is not None)
+    fig, axes = plt.subplots(1, count, figsize=(3.4 * count, 3.6), layout="constrained", squeeze=False)
+    axes = list(axes[0])
+    low = min(m.min().item() for m in maps.values()) if vmin is None else vmin
+    high = max(m.max().item() for m in maps.values()) if vmax is None else vmax
+    for ax, (title, m) in zip(axes, maps.items()):
+        shown = ax.imshow(m.numpy(), cmap=cmap, vmin=low, vmax=high)
+        ax.set_title(f"{title}:\nvalues {m.min():.2f} to {m.max():.2f}" if ranges else title)
+    fig.colorbar(shown, ax=axes[:len(maps)], label=label, shrink=0.8)
+    if difference is not None:
+        band = axes[-1].imshow(torch.as_tensor(difference).detach().cpu().numpy(), cmap=cmap, vmin=0)
+        axes[-1].set_title("|difference|")
+        fig.colorbar(band, ax=axes[-1], label=difference_label, shrink=0.8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def show_score_maps(image: torch.Tensor, scores: torch.Tensor, names: Sequence[str], *, stride: int,
+                    first: float, marked: Sequence[tuple[int, int]] = (), values: Sequence[int] | None = None):
+    """A dense network's answers drawn on its input's pixel grid: the input, one map per class of
+    ``scores`` (C x rows x columns probabilities, on one 0-1 scale) and the answer at every position
+    (the likeliest class, in the palette colour of its label value, ``values``: 1, 2, ... by default).
+
+    Position (i, j) is drawn as a ``stride`` x ``stride`` square centred on its window's centre,
+    ``first + stride * j`` pixels across and ``first + stride * i`` down; the grey margin is image
+    without a window centre. The input shows every centre as a dot; the positions in ``marked``
+    ((row, column) pairs) are outlined in cyan in every panel. Returns the figure."""
+    scores = torch.as_tensor(scores).detach().float().cpu()
+    count, rows, cols = scores.shape
+    values = list(range(1, count + 1)) if values is None else list(values)
+    picture = denormalize(image)
+    height, width = picture.shape[:2]
+    half = stride / 2
+    extent = (first - half, first + stride * (cols - 1) + half, first + stride * (rows - 1) + half, first - half)
+    across = (count + 3) // 2
+    fig, axes = plt.subplots(2, across, figsize=(3.2 * across + 1.2, 5.4), layout="constrained")
+    axes = list(axes.flat)
+    for ax in axes[count + 2:]:
+        ax.axis("off")
+
+    def frame(ax, title):
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
+        ax.set_title(title)
+        ax.set_facecolor("0.82")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if ax is axes[0]:
+            return
+        for i, j in marked:
+            ax.add_patch(Rectangle((first + stride * j - half, first + stride * i - half), stride, stride,
+                                   fill=False, edgecolor="cyan", linewidth=1.6))
+
+    axes[0].imshow(picture)
+    across_px, down_px = np.meshgrid(first + stride * np.arange(cols), first + stride * np.arange(rows))
+    axes[0].scatter(across_px.ravel(), down_px.ravel(), s=6, color="white", edgecolors="black",
+                    linewidths=0.4)
+    if marked:
+        axes[0].scatter([first + stride * j for _, j in marked], [first + stride * i for i, _ in marked],
+                        s=40, color="cyan", edgecolors="black", linewidths=0.6)
+    frame(axes[0], "input and window centres")
+    for c, ax in enumerate(axes[1:count + 1]):
+        shown = ax.imshow(scores[c].numpy(), extent=extent, vmin=0, vmax=1, cmap="magma")
+        frame(ax, f"P({names[c]})")
+    fig.colorbar(shown, ax=axes, shrink=0.6, label="probability")
+    colours = class_colors(values)
+    answer = axes[count + 1]
+    answer.imshow(colours[scores.argmax(0).numpy()], extent=extent)
+    frame(answer, "answer (likeliest class)")
+    fig.legend(handles=[Patch(color=colour, label=name) for colour, name in zip(colours, names)],
+               loc="outside lower center", ncol=len(names), fontsize="small", frameon=False,
+               title="answer panel's colours", title_fontsize="small")
+    return fig
+
+
+def plot_sharing(sides: Sequence[int], ratios: dict[str, Sequence[float]], limits: dict[str, float],
+                 timed: dict[int, Sequence[float]], compared: str):
+    """Every window against one dense pass, as the image grows. Left: each of ``ratios`` (label ->
+    one value per side of ``sides``) against the side, the timed sides marked, and its limit
+    (``limits``: label -> value, in the order of ``ratios``), dotted in the ratio's colour. Right: at each timed side (``timed``: side -> the time
+    ratios of the repeats), the median with a bar from the smallest to the largest repeat, beside
+    the ratio ``compared`` (a key of ``ratios``) at that side, on a log scale. Returns the figure."""
+    fig, (work, clock) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    colours = {}
+    for k, (label, values) in enumerate(ratios.items()):
+        line, = work.plot(sides, values, ("-", "--", "-.")[k % 3], label=label)
+        colours[k] = line.get_color()
+        at = [values[list(sides).index(side)] for side in timed]
+        work.plot(list(timed), at, "o", color=line.get_color())
+    for k, (label, value) in enumerate(limits.items()):
+        work.axhline(value, color=colours.get(k, "0.3"), linestyle=":", label=f"{label}: {value:.1f}")
+    work.set_xlabel("image side (px)")
+    work.set_ylabel("windows / one dense pass")
+    work.set_title("work: counted (dots: the sides timed)")
+    work.set_ylim(0, max(limits.values(), default=1) * 1.1)
+    work.grid(alpha=0.3)
+    work.legend(loc="lower right", fontsize="small")
+    runs = [np.asarray(timed[side], dtype=float) for side in timed]
+    median = np.array([np.median(r) for r in runs])
+    spread = np.array([median - [r.min() for r in runs], [r.max() for r in runs] - median])
+    clock.errorbar(list(timed), median, yerr=spread, fmt="o-", capsize=4, color="tab:red",
+                   label=f"time ratio: median, bar from smallest to largest of {min(map(len, runs))}")
+    reference = ratios[compared]
+    clock.plot(list(timed), [reference[list(sides).index(side)] for side in timed], "^--", color="tab:blue",
+               label=compared)
+    clock.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "125" else "")
+    clock.yaxis.set_major_formatter(plain)
+    clock.yaxis.set_minor_formatter(plain)
+    clock.set_xlabel("image side (px)")
+    clock.set_ylabel("windows / one dense pass")
+    clock.set_title("time: measured on this machine")
+    clock.grid(alpha=0.3, which="both")
+    clock.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small", ncol=2)
+    return fig
+
+
+def plot_profiles(panels: dict[str, dict[str, torch.Tensor]], xlabel: str, ylabel: str):
+    """1-D profiles side by side: one panel per entry of ``panels`` (its key the title), one line per
+    entry inside it (its key the legend), a name drawn in the same colour and style in every panel;
+    the panels share their y axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.3), sharey=True, squeeze=False)
+    names = list(dict.fromkeys(name for lines in panels.values() for name in lines))
+    styles = {name: (f"C{i}", ("-", "--", ":", "-.")[i % 4], 2.6 - 0.5 * (i % 4))
+              for i, name in enumerate(names)}
+    for ax, (title, lines) in zip(axes[0], panels.items()):
+        for name, values in lines.items():
+            colour, style, width = styles[name]
+            ax.plot(torch.as_tensor(values).detach().cpu().numpy(), color=colour, linestyle=style,
+                    linewidth=width, label=name)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    fullest = max(range(len(panels)), key=lambda i: len(list(panels.values())[i]))
+    axes[0, fullest].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *, mistakes: bool = False):
+    """Confusion matrices side by side (rows: true class, columns: predicted), one panel per entry,
+    each count written on its cell in white or black, whichever reads better on the cell's colour.
+
+    With ``mistakes``, only the wrong answers are coloured, on one scale for all panels with a
+    colour bar; the diagonal (the right answers, which would otherwise take the whole colour range)
+    is grey, its counts still written."""
+    fig, axes = plt.subplots(1, len(confusions), figsize=(4.2 * len(confusions) + mistakes, 3.8),
+                             squeeze=False)
+    cmap = plt.get_cmap("Blues").with_extremes(bad="0.85")
+    off = ~np.eye(len(names), dtype=bool)
+    wrong_max = max(int(torch.as_tensor(c).cpu().numpy()[off].max()) for c in confusions.values())
+    for ax, (title, confusion) in zip(axes[0], confusions.items()):
+        counts = torch.as_tensor(confusion).cpu().numpy()
+        shown = np.ma.masked_where(~off, counts) if mistakes else counts
+        top = wrong_max if mistakes else int(counts.max())
+        image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(top, 1))
+        for (i, j), count in np.ndenumerate(counts):
+            right = mistakes and not off[i, j]  # on the grey diagonal
+            ax.text(j, i, int(count), ha="center", va="center", fontsize=8,
+                    color="black" if right else _text_colour(image, count))
+        ax.set_xticks(range(len(names)), names, rotation=45)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+    fig.tight_layout()
+    if mistakes:
+        fig.colorbar(image, ax=list(axes[0]), shrink=0.8, pad=0.02, label="wrong answers (count)")
+    return fig
 
 
 def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_mean_iu")):
@@ -123,11 +458,55 @@ def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss"
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=3, label=name)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key.replace("val_", "validation ").replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
+        ax.set_ylabel(_axis_label(key))
         ax.grid(alpha=0.3)
     axes[0, 0].legend()
     fig.tight_layout()
     return fig
+
+
+def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, padding: int = 0,
+                         constant: float | None = None, constant_label: str = "a constant part",
+                         ax=None):
+    """Seconds per iteration against image pixels: each size's median over its repeats, with a bar from
+    the fastest to the slowest, and two guide lines, both anchored at the largest image's median: in
+    proportion to the image's pixels, and to its pixels with ``padding`` added on every side.
+    ``constant``: seconds drawn flat (e.g. the optimizer's step, measured alone). ``times`` maps
+    (height, width) to the repeats' seconds. The y-axis starts at 0. Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 6.0), layout="constrained")
+    sizes = sorted(times, key=lambda size: size[0] * size[1])
+    pixels = np.array([h * w for h, w in sizes], dtype=float)
+    padded = np.array([(h + 2 * padding) * (w + 2 * padding) for h, w in sizes], dtype=float)
+    runs = [np.asarray(times[size], dtype=float) for size in sizes]
+    median = np.array([np.median(r) for r in runs])
+    spread = np.array([[m - r.min() for m, r in zip(median, runs)], [r.max() - m for m, r in zip(median, runs)]])
+    ax.errorbar(pixels, median, yerr=spread, fmt="o-", capsize=4, color="tab:blue",
+                label=f"measured: median, bar from fastest to slowest of {min(map(len, runs))}")
+    ax.plot(pixels, median[-1] * pixels / pixels[-1], "--", color="tab:orange",
+            label="in proportion to the image's pixels")
+    ax.plot(pixels, median[-1] * padded / padded[-1], ":x", color="tab:green", linewidth=2,
+            label=f"in proportion to pixels with the padding ({padding} a side) added "
+                  "(x: the sizes measured)")
+    if constant is not None:
+        ax.axhline(constant, color="dimgray", linewidth=2, linestyle="-.", label=constant_label)
+        ax.annotate(f"{constant:.2g} s", (pixels[-1] * 1.04, constant), xytext=(0, 4),
+                    textcoords="offset points", ha="right", va="bottom", color="dimgray")
+    ax.set_xlim(0, pixels[-1] * 1.05)
+    ax.set_ylim(0, max(r.max() for r in runs) * 1.08)
+    ax.set_xlabel("image pixels")
+    ax.set_ylabel("seconds per iteration")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14),  # below the axes
+              title="guides anchored at the largest image's median", title_fontsize="small")
+    return ax
+
+
+def _axis_label(key: str) -> str:
+    """A history's key in words: ``val_mean_iu`` is "validation mean IU"."""
+    words = key.replace("val_", "validation ").replace("_", " ").split(" ")
+    return " ".join(word.upper() if word in ("iu", "fw") else word for word in words)
 
 
 def continued(*histories: list[dict]) -> list[dict]:
@@ -139,15 +518,58 @@ def continued(*histories: list[dict]) -> list[dict]:
     return joined
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence]):
-    """A Markdown table for ``display``: floats with three decimals, everything else as given."""
+def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 3):
+    """A Markdown table for ``display``: floats with ``digits`` decimals, everything else as given."""
     from IPython.display import Markdown
 
     def cell(value):
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def last_epoch_table(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_accuracy")):
+    """A table of what each run's last epoch changed, for ``display``: per key, the change from the
+    epoch before (a loss in per cent of its value, anything else as a difference) and the final
+    value. A one-epoch history shows no change."""
+    header = ["run", "epochs"]
+    for key in keys:
+        header += [f"last epoch: {_axis_label(key)}", f"final {_axis_label(key)}"]
+    rows = []
+    for name, history in histories.items():
+        last, before = history[-1], history[-2] if len(history) > 1 else history[-1]
+        row = [name, len(history)]
+        for key in keys:
+            change = (f"{last[key] / before[key] - 1:+.0%}" if "loss" in key
+                      else f"{last[key] - before[key]:+.3f}")
+            row += [change, float(last[key])]
+        rows.append(row)
+    return table(header, rows)
+
+
+def mistake_table(confusions: dict[str, torch.Tensor], names: Sequence[str],
+                  shares: dict[str, float] | None = None, share_label: str = "share"):
+    """A table of each classifier's wrong answers, for ``display``: how many, the share of them that
+    ``shares`` gives (if any), the two most frequent kinds (each as true class taken for predicted
+    class, with the count and, for the first, the true class's total) and the class most often
+    predicted wrongly."""
+    from .metrics import mistakes, ranked_mistakes
+
+    header = ["classifier", "mistakes"] + ([share_label] if shares is not None else []) + [
+        "most frequent mistake", "next most frequent", "most often predicted wrongly"]
+    rows = []
+    for name, confusion in confusions.items():
+        wrong = mistakes(torch.as_tensor(confusion))
+        first, second = (ranked_mistakes(torch.as_tensor(confusion)) + [None, None])[:2]
+        column = int(wrong.sum(0).argmax())
+        row = [name, int(wrong.sum())] + ([f"{shares[name]:.0%}"] if shares is not None else [])
+        row += [f"{names[first[0]]} taken for {names[first[1]]}: {first[2]} of "
+                f"{int(confusion[first[0]].sum())}" if first else "none",
+                f"{names[second[0]]} taken for {names[second[1]]}: {second[2]}" if second else "none",
+                f"{names[column]}: {int(wrong[:, column].sum())}"]
+        rows.append(row)
+    return table(header, rows)
 
 
 def verdict_table(verdicts, fresh=None):
@@ -177,13 +599,18 @@ def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu"
         first = next(iter(tables.values()))
         ax.set_xticks(range(len(first)))
         ax.set_xticklabels([row["bin"] for row in first])
-        ax.set_xlabel("local thickness of the shape (px)")
+        ax.set_xlabel("local thickness at each pixel (px)")
         ax.set_ylabel(key.replace("_", " ").replace("iu", "IU"))
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0, 0].legend()
     fig.tight_layout()
     return fig
+
+
+def _hyphenated(name: str) -> str:
+    """A model's class name as the book writes it: FCN8s -> FCN-8s."""
+    return re.sub(r"^FCN(\d+s)", r"FCN-\1", name)
 
 
 def draw_fcn(model, ax=None):
@@ -211,29 +638,40 @@ def draw_fcn(model, ax=None):
         ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "0.3"})
 
     top, middle, bottom = 1.0, 0.2, -0.6
+    skip_blocks = [4, 3][:skips]
+    # one column per box; a gap after a skipped block whose successor is skipped too leaves room on
+    # the way back for the upsampler between their two "+" boxes, so each "+" sits under its block
+    column = [0]
+    for k in range(1, len(blocks) + 1):
+        column.append(column[-1] + 1 + (k - 1 in skip_blocks and k in skip_blocks))
     box(0, top, f"input\n3 ch\npad {model.padding}", "0.93")
     for k in range(1, len(blocks) + 1):
         stride = geometry.coord_map(blocks[:k]).scale
-        box(k, top, f"block{k}\n{layout.widths[k - 1]} ch\n/{stride}", "#cfe2f3")
-        arrow((k - 0.55, top), (k - 0.45, top))
-    head = len(blocks) + 1
+        box(column[k], top, f"block{k}\n{layout.widths[k - 1]} ch\n/{stride}", "#cfe2f3")
+        arrow((column[k - 1] + 0.45, top), (column[k] - 0.45, top))
+    head = column[-1] + 1
     box(head, top, f"fc6 {layout.fc6_kernel}x{layout.fc6_kernel}\nfc7 1x1\n{layout.fc_width} ch", "#d9ead3")
     arrow((head - 0.55, top), (head - 0.45, top))
     box(head + 1, top, f"score_fr\n1x1 -> {model.num_classes}", "#fce5cd")
     arrow((head + 0.45, top), (head + 0.55, top))
-    # the way back along the bottom, right to left: upsample, add a cropped skip, ...
-    x, upsamplers = head + 1, model.geometry_paths()[1]
-    arrow((x, top - 0.32), (x, bottom + 0.32))
-    for step, block in enumerate([4, 3][:skips]):
-        up = upsamplers[step]
+    # the way back along the bottom, right to left: upsample, add the cropped skip under its block, ...
+    upsamplers = model.geometry_paths()[1]
+    x = column[skip_blocks[0]] + 1 if skips else head + 1  # the first upsampler
+    if x < head + 1:  # down from score_fr, then left along the bottom to the first upsampler
+        ax.plot([head + 1, head + 1], [top - 0.32, bottom], color="0.3", linewidth=1)
+        arrow((head + 1, bottom), (x + 0.45, bottom))
+    else:
+        arrow((x, top - 0.32), (x, bottom + 0.32))
+    for step, block in enumerate(skip_blocks):
+        up, here = upsamplers[step], column[block]
         box(x, bottom, f"x{up.stride[0]}\nkernel {up.kernel_size[0]}", "#ead1dc")
-        box(x - 1, bottom, f"+\ncrop {crops[step]}", "#fff2cc")
-        arrow((x - 0.45, bottom), (x - 0.55, bottom))
-        box(block, middle, f"score_pool{block}\n1x1 -> {model.num_classes}", "#fce5cd")
-        arrow((block, top - 0.32), (block, middle + 0.32))
-        arrow((block + 0.1, middle - 0.32), (x - 1.1, bottom + 0.32))
-        arrow((x - 1.45, bottom), (x - 1.55, bottom))
-        x -= 2
+        box(here, bottom, f"+\ncrop {crops[step]}", "#fff2cc")
+        arrow((x - 0.45, bottom), (here + 0.45, bottom))
+        box(here, middle, f"score_pool{block}\n1x1 -> {model.num_classes}", "#fce5cd")
+        arrow((here, top - 0.32), (here, middle + 0.32))
+        arrow((here, middle - 0.32), (here, bottom + 0.32))
+        arrow((here - 0.45, bottom), (here - 0.55, bottom))
+        x = here - 1
     final = upsamplers[-1]
     box(x, bottom, f"x{final.stride[0]}\nkernel {final.kernel_size[0]}", "#ead1dc")
     box(x - 1, bottom, f"crop {crops[-1]}", "#fff2cc")
@@ -244,7 +682,7 @@ def draw_fcn(model, ax=None):
     ax.set_ylim(bottom - 0.6, top + 0.6)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(f"{type(model).__name__}: crops {', '.join(map(str, crops))}, derived by geometry")
+    ax.set_title(f"{_hyphenated(type(model).__name__)}: crops {', '.join(map(str, crops))}, derived by geometry")
     return ax
 
 
@@ -294,11 +732,13 @@ def draw_ruler(model, size: int, ax=None):
     ax.text(size, rows["output"] - 0.55, f"cut off: {m - crop - size}", fontsize=8)
     ax.axvline(0, color="k", linewidth=0.8, linestyle=":")
     ax.axvline(size, color="k", linewidth=0.8, linestyle=":")
-    ax.set_yticks(list(rows.values()), ["input", "pool5", "score", "output"])
+    read_name = "score_fr" if len(upsamplers) == 1 else f"fused,\nstride {float(read.scale):g}"
+    ax.set_yticks(list(rows.values()), ["input", "pool5", read_name, "output"])
     ax.set_ylim(-0.2, 4.7)
-    ax.set_xlim(-pad - 5, size + pad + 5)
+    ax.set_xlim(min(-pad, centres[0]) - 8, max(size + pad, centres[-1]) + 8)  # no marker clipped
     ax.set_xlabel("input coordinate (px)")
-    ax.set_title(f"{type(model).__name__}: output pixel i sits at x = i - {crop}; crop {crop} aligns it")
+    ax.tick_params(axis="y", length=0)  # a two-line label would sit beside its tick, not at it
+    ax.set_title(f"{_hyphenated(type(model).__name__)}: output pixel i sits at x = i - {crop}; the final crop {crop} aligns it")
     return ax
 
 

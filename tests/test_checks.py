@@ -131,36 +131,6 @@ def test_convolutionalize_checker(capsys):
         assert message in feedback(capsys)
 
 
-def test_transplant_test_checker(capsys):
-    from fcn_lesson import FCN32s, surgery
-    from torchvision.models import vgg16
-
-    def good_test(transplant):
-        vgg, fcn = vgg16(weights=None), FCN32s(21)
-        transplant(fcn, vgg)
-        return all(torch.equal(s.weight, t.weight) for s, t in zip(
-            [m for m in vgg.features if isinstance(m, nn.Conv2d)],
-            [m for m in fcn.backbone.modules() if isinstance(m, nn.Conv2d)]))
-
-    def checks_fc6_only(transplant):
-        vgg, fcn = vgg16(weights=None), FCN32s(21)
-        transplant(fcn, vgg)
-        return torch.equal(vgg.classifier[0].weight, fcn.head.fc6.weight.flatten(1))
-
-    assert checks.check_transplant_test(good_test)
-    feedback(capsys)
-    assert not checks.check_transplant_test(checks_fc6_only)
-    assert "copies no convolution" in feedback(capsys)
-    assert not checks.check_transplant_test(lambda transplant: False)
-    assert "rejects surgery.transplant_vgg16" in feedback(capsys)
-    # the routine the exercise is about really copies nothing
-    vgg, fcn = vgg16(weights=None), FCN32s(21)
-    before = fcn.backbone.block1.conv1_1.weight.clone()
-    checks.zipped_transplant(fcn, vgg)
-    assert torch.equal(before, fcn.backbone.block1.conv1_1.weight)
-    assert surgery.transplant_vgg16(fcn, vgg) is fcn
-
-
 def test_bilinear_kernel_checker(capsys):
     from fcn_lesson import surgery
 
@@ -224,11 +194,15 @@ def test_layer_map_checker(capsys):
 
 def test_crop_offset_checker(capsys):
     def right(source, target):
-        return round((target[1] - source[1]) / source[0])
+        shift = (target[1] - source[1]) / source[0]
+        if shift != int(shift) or shift < 0:
+            raise ValueError("no crop aligns these maps")
+        return int(shift)
 
     assert checks.check_crop_offset(right)
     for wrong, message in ((lambda s, t: round((s[1] - t[1]) / s[0]), "sign is reversed"),
-                           (lambda s, t: round(t[1] - s[1]), "divide by its scale")):
+                           (lambda s, t: round(t[1] - s[1]), "divide by its scale"),
+                           (lambda s, t: round((t[1] - s[1]) / s[0]), "no crop aligns them")):
         feedback(capsys)
         assert not checks.check_crop_offset(wrong)
         assert message in feedback(capsys)
@@ -249,6 +223,23 @@ def test_predict_checker(capsys):
     assert "argmax" in feedback(capsys)
     assert not checks.check_predict(lambda model, image: model.eval()(image[None]).argmax(1)[0].float())
     assert "integers" in feedback(capsys)
+
+
+def test_predict_checker_catches_missing_no_grad(capsys):
+    def no_no_grad(model, image):  # eval mode, right classes, but autograd records the pass
+        model.eval()
+        return model(image[None]).argmax(1)[0]
+
+    assert not checks.check_predict(no_no_grad)
+    assert "no_grad" in feedback(capsys)
+
+    def inference_mode(model, image):
+        model.eval()
+        with torch.inference_mode():
+            return model(image[None]).argmax(1)[0]
+
+    assert checks.check_predict(inference_mode)
+    assert "no gradients" in feedback(capsys)
 
 
 def test_fuse_checker(capsys):
@@ -316,7 +307,8 @@ def test_caffe_input_checker(capsys):
 def test_shard_checker(capsys):
     def right(n, rank, world):
         indices = list(range(n))
-        indices += indices[:math.ceil(n / world) * world - n]
+        padding = math.ceil(n / world) * world - n
+        indices += (indices * math.ceil(padding / n))[:padding]
         return indices[rank::world]
 
     assert checks.check_shard(right)
@@ -387,9 +379,19 @@ def test_conv_flops_checker(capsys):
     assert "multiply-add is two" in feedback(capsys)
 
 
+def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
+    assert checks.check_fc6_crops(lambda k: (5 + (k - 7), 9 + 2 * (k - 7), 31 - 16 * (k - 7)))
+    assert not checks.check_fc6_crops(lambda k: (5, 9, 31 - 16 * (k - 7)))
+    assert "skip crops should change too" in feedback(capsys)
+    assert not checks.check_fc6_crops(lambda k: (5 - (k - 7), 9 - 2 * (k - 7), 31 + 16 * (k - 7)))
+    assert "sign is reversed" in feedback(capsys)
+    assert not checks.check_fc6_crops(lambda k: (5 + 16 * (k - 7), 9 + 16 * (k - 7), 31 - 16 * (k - 7)))
+    assert "divide the shift by 16 and by 8" in feedback(capsys)
+
+
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 19
+    assert len(checkers) == 20
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__
@@ -399,3 +401,173 @@ def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
 
     with pytest.raises(ValueError, match="undocumented's docstring says neither"):
         checks.scope(undocumented)
+
+
+def test_vgg16_copy_test_checker(capsys):
+    from fcn_lesson.models import VGGClassifier
+    from torchvision.models import vgg16
+
+    def convs(model):
+        return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+    def good_test(copy):
+        vgg, classifier = vgg16(weights=None), VGGClassifier(1000, backbone="vgg16")
+        copy(classifier, vgg)
+        pairs = list(zip(convs(vgg.features), convs(classifier.features)))
+        return len(pairs) == 13 and all(torch.equal(s.weight, t.weight) for s, t in pairs)
+
+    def zipping_test(copy):  # the classic wrong test: it zips the lists too, and compares nothing
+        vgg, classifier = vgg16(weights=None), VGGClassifier(1000, backbone="vgg16")
+        copy(classifier, vgg)
+        return all(torch.equal(s.weight, t.weight) for s, t in zip(vgg.features, classifier.features)
+                   if isinstance(s, nn.Conv2d) and isinstance(t, nn.Conv2d))
+
+    def fc_only_test(copy):
+        vgg, classifier = vgg16(weights=None), VGGClassifier(1000, backbone="vgg16")
+        copy(classifier, vgg)
+        return torch.equal(vgg.classifier[0].weight, classifier.classifier.fc6.weight)
+
+    assert checks.check_vgg16_copy_test(good_test)
+    assert "✓" in feedback(capsys)
+    for wrong in (zipping_test, fc_only_test):
+        assert not checks.check_vgg16_copy_test(wrong)
+        assert "copies no convolution" in feedback(capsys)
+    assert not checks.check_vgg16_copy_test(lambda copy: False)
+    assert "rejects a copy" in feedback(capsys)
+    # the routine the exercise is about copies fc6-fc8 and no convolution
+    vgg, classifier = vgg16(weights=None), VGGClassifier(1000, backbone="vgg16")
+    before = convs(classifier.features)[0].weight.clone()
+    assert checks.zipped_vgg16_copy(classifier, vgg) is classifier
+    assert torch.equal(before, convs(classifier.features)[0].weight)
+    assert torch.equal(vgg.classifier[6].weight, classifier.classifier.fc8.weight)
+
+
+def test_shard_checker_catches_padding_too_short_when_the_world_is_over_twice_the_dataset(capsys):
+    def sliced(n, rank, world):  # pads with indices[:padding], which holds only n indices
+        indices = list(range(n))
+        indices += indices[:math.ceil(n / world) * world - n]
+        return indices[rank::world]
+
+    assert not checks.check_shard(sliced)
+    said = feedback(capsys)
+    assert "1 images on 4 processes: rank 2 gets 0 indices" in said and "round the list again" in said
+
+
+def test_effective_lr_checker_catches_the_momentum_series_started_at_m(capsys):
+    assert not checks.check_effective_lr(lambda lr, m, pixels: lr * pixels * m / (1 - m))
+    assert "1 + m + m^2" in feedback(capsys)
+
+
+def test_mean_iu_checker_names_fw_iu_and_the_mean_over_the_target_classes_only(capsys):
+    def target_classes_only(hist):
+        hist = hist.double()
+        iu = hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag())
+        return iu[hist.sum(1) > 0].mean()
+
+    for wrong, message in ((lambda h: metrics.scores(h)["fw_iu"], "frequency-weighted IU"),
+                           (target_classes_only, "present in the target (t_i > 0)")):
+        feedback(capsys)
+        assert not checks.check_mean_iu(wrong)
+        assert message in feedback(capsys)
+    feedback(capsys)
+    assert checks.check_mean_iu(lambda hist: metrics.scores(hist)["mean_iu"])
+
+
+def test_transposed_conv_checker_names_the_flip_for_a_gather_too(capsys):
+    def gathered_unflipped(x, weight, stride):  # the classic F.conv2d mistake: the kernel as it is
+        k = weight.shape[0]
+        dilated = torch.zeros((x.shape[0] - 1) * stride + 1, (x.shape[1] - 1) * stride + 1)
+        dilated[::stride, ::stride] = x
+        padded = torch.nn.functional.pad(dilated, (k - 1,) * 4)
+        return torch.nn.functional.conv2d(padded[None, None], weight[None, None])[0, 0]
+
+    feedback(capsys)
+    assert not checks.check_transposed_conv(gathered_unflipped)
+    message = feedback(capsys)
+    assert "kernel flipped" in message and "weight.flip(0, 1)" in message
+
+
+
+def test_confusion_matrix_checker_names_the_missing_255_filter_and_the_missing_minlength(capsys):
+    def unfiltered(pred, target, num_classes):  # 255 * 3 + 2 = 767: 768 counts, not 9
+        pairs = num_classes * target.flatten() + pred.flatten()
+        return torch.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+    def no_minlength(pred, target, num_classes):  # the largest pair is 6: 7 counts, not 9
+        keep = target != 255
+        return torch.bincount(num_classes * target[keep] + pred[keep]).reshape(num_classes, num_classes)
+
+    for wrong, message in ((unfiltered, "target is 255"), (no_minlength, "minlength=num_classes**2")):
+        feedback(capsys)
+        assert not checks.check_confusion_matrix(wrong)
+        said = feedback(capsys)
+        assert message in said and "invalid for input of size" in said
+
+
+def test_mean_iu_checker_names_a_union_that_counts_the_intersection_twice_and_dice(capsys):
+    def intersection_twice(hist):
+        hist = hist.double()
+        return (hist.diag() / (hist.sum(0) + hist.sum(1))).mean()
+
+    def dice(hist):
+        hist = hist.double()
+        return (2 * hist.diag() / (hist.sum(0) + hist.sum(1))).mean()
+
+    for wrong, message in ((intersection_twice, "counts the intersection twice"), (dice, "Dice")):
+        feedback(capsys)
+        assert not checks.check_mean_iu(wrong)
+        assert message in feedback(capsys)
+
+
+def test_crop_offset_checker_requires_a_value_error(capsys):
+    def asserting(source, target):  # refuses the right pairs, but with an assert
+        shift = (target[1] - source[1]) / source[0]
+        assert shift == int(shift) and shift >= 0, "no crop aligns these maps"
+        return int(shift)
+
+    assert not checks.check_crop_offset(asserting)
+    assert "AssertionError" in feedback(capsys)
+
+
+def test_mean_iu_checker_names_an_absent_class_scored_as_one(capsys):
+    def with_absent_as_one(hist):  # 0 / 0 taken as a perfect IU
+        hist = hist.double()
+        union = hist.sum(0) + hist.sum(1) - hist.diag()
+        return torch.where(union > 0, hist.diag() / union, 1.0).mean()
+
+    feedback(capsys)
+    assert not checks.check_mean_iu(with_absent_as_one)
+    assert "score it IU 1" in feedback(capsys)
+
+
+def test_shard_checker_names_contiguous_chunks(capsys):
+    def chunks(n, rank, world):  # the padded list cut into world consecutive pieces
+        per = math.ceil(n / world)
+        indices = list(range(n)) * math.ceil(per * world / n)
+        return indices[rank * per:(rank + 1) * per]
+
+    feedback(capsys)
+    assert not checks.check_shard(chunks)
+    said = feedback(capsys)
+    assert "contiguous chunk" in said and "interleaves" in said
+
+
+def test_caffe_input_checker_names_the_bgr_mean_left_unflipped(capsys):
+    import copy
+
+    from fcn_lesson import data
+
+    def unflipped_mean(conv):
+        std = torch.tensor(data.IMAGENET_STD).view(1, 3, 1, 1)
+        mean = torch.tensor(data.IMAGENET_MEAN).view(1, 3, 1, 1)
+        caffe_mean = torch.tensor(data.CAFFE_MEAN_BGR).view(1, 3, 1, 1) / 255  # BGR, used as RGB
+        converted = copy.deepcopy(conv)
+        with torch.no_grad():
+            converted.weight.copy_((conv.weight / (255 * std)).flip(1))
+            converted.bias.copy_(conv.bias + (conv.weight * (caffe_mean - mean) / std).sum((1, 2, 3)))
+        return converted
+
+    feedback(capsys)
+    assert not checks.check_caffe_input(unflipped_mean)
+    said = feedback(capsys)
+    assert "BGR order: flip data.CAFFE_MEAN_BGR" in said and "belong in the bias" not in said

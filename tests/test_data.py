@@ -247,3 +247,61 @@ def test_class_shares_count_labelled_pixels_over_a_dataset_and_check_the_classes
     torch.testing.assert_close(shares, torch.tensor([17, 2, 4, 0], dtype=torch.float64) / 23)
     with pytest.raises(ValueError, match="holds class 5, but there are 4 classes"):
         data.class_shares([(None, torch.full((2, 2), 5))], 4)
+
+
+def test_a_scene_without_its_border_is_the_same_draw_with_the_exact_masks():
+    image, label = data.make_scene(np.random.default_rng(3), 96)
+    same, exact = data.make_scene(np.random.default_rng(3), 96, border=False)
+    assert np.array_equal(image, same) and data.IGNORE_INDEX not in exact
+    edge = np.zeros(exact.shape, dtype=bool)  # a 4-neighbour of another class
+    down, right = exact[1:] != exact[:-1], exact[:, 1:] != exact[:, :-1]
+    edge[1:] |= down
+    edge[:-1] |= down
+    edge[:, 1:] |= right
+    edge[:, :-1] |= right
+    assert edge.any() and np.array_equal(label, np.where(edge, data.IGNORE_INDEX, exact))
+
+
+def test_object_images_draw_larger_radii_than_the_scenes_from_the_ranges_the_generators_read(monkeypatch):
+    assert data.scene_radii(128) == (6.4, 32.0) and data.object_radii(160) == (160 / 12, 50.0)
+    assert data.object_radii(160)[0] > data.scene_radii(128)[0]  # the scenes' smallest never occur
+    rng = np.random.default_rng(5)
+    _, label = data.make_scene(rng, 128, border=False)
+    images, _ = data.object_images(4, 64, seed=2)
+    monkeypatch.setattr(data, "scene_radii", lambda size: (2.0, 2.0))
+    monkeypatch.setattr(data, "object_radii", lambda size: (2.0, 2.0))
+    _, tiny = data.make_scene(np.random.default_rng(5), 128, border=False)
+    assert 0 < np.count_nonzero(tiny) < 4 * 40 < np.count_nonzero(label)
+    assert not torch.equal(data.object_images(4, 64, seed=2)[0], images)
+
+
+def test_exact_masks_redraw_the_stored_labels_of_each_split_without_their_band(tmp_path):
+    root = data.make_dataset(tmp_path / "rare", train=5, val=3, size=48, seed=2, rare=1)
+    voc = root.joinpath(*VOC)
+    masks = {split: data.exact_masks(root, split) for split in ("train", "val", "trainval")}
+    assert [len(masks[split]) for split in masks] == [5, 3, 8]
+    assert all(np.array_equal(a, b) for a, b in zip(masks["trainval"], masks["train"] + masks["val"]))
+    for split in ("train", "val"):  # the rare class is redrawn in the training scenes only
+        names = (voc / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()
+        for name, exact in zip(names, masks[split], strict=True):
+            stored = np.asarray(Image.open(voc / "SegmentationClass" / f"{name}.png"))
+            band = stored == data.IGNORE_INDEX
+            assert data.IGNORE_INDEX not in exact and band.any()
+            assert np.array_equal(stored[~band], exact[~band])  # the same scene off the band
+            assert np.array_equal(band, data._border(exact))  # and the band is its edge
+    with pytest.raises(ValueError, match="split must be"):
+        data.exact_masks(root, "test")
+    with pytest.raises(FileNotFoundError, match="no scenes made by make_dataset"):
+        data.exact_masks(tmp_path / "nothing")
+
+
+def test_bar_widths_measures_a_rectangle_drawn_and_scored():
+    is_bar = np.zeros((80, 80), dtype=bool)
+    is_bar[10:70, 20:25] = True  # 60 px long, 5 wide
+    scored = np.zeros_like(is_bar)
+    scored[10:70, 21:24] = True  # one pixel of band off each side
+    is_bar[75:77, 0:3] = True  # a speck under min_pixels: not measured
+    [(drawn, kept)] = data.bar_widths(is_bar, scored)
+    assert abs(drawn - 5) < 0.01 and abs(kept - 3) < 0.01
+    turned = data.bar_widths(is_bar.T, scored.T)  # the direction does not matter
+    assert np.allclose(turned, [(drawn, kept)])

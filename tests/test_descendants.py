@@ -84,3 +84,13 @@ def test_torchvision_fcn_offline(offline):
         descendants.torchvision_fcn()
     model, pretrained = descendants.torchvision_fcn(required=False)
     assert not pretrained and model.classifier[-1].out_channels == 21 and model.aux_classifier is not None
+
+
+def test_time_methods_warms_up_then_alternates_the_order_each_round():
+    calls = []
+    methods = {"a": lambda: calls.append("a"), "b": lambda: calls.append(torch.is_grad_enabled())}
+    times = descendants.time_methods(methods, repeats=3, warmup=2)
+    assert calls == ["a", "a", False, False, "a", False, False, "a", "a", False]  # no gradients
+    assert set(times) == {"a", "b"} and all(len(t) == 3 and min(t) >= 0 for t in times.values())
+    with pytest.raises(ValueError, match="at least once"):
+        descendants.time_methods(methods, repeats=0)

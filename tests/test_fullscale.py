@@ -130,3 +130,56 @@ def test_checkpoints_go_to_google_drive_when_it_is_mounted(tmp_path, monkeypatch
     assert fullscale.checkpoint_folder() == fullscale.Path("checkpoints-voc")
     (tmp_path / "MyDrive").mkdir()
     assert fullscale.checkpoint_folder() == tmp_path / "MyDrive" / "fcn_lesson" / "checkpoints-voc"
+
+
+def test_training_hours_count_the_steps_training_makes_rounded_up_to_whole_epochs():
+    assert fullscale.optimizer_steps(fullscale.PAPER) == 300_000
+    assert fullscale.optimizer_steps(fullscale.PAPER, 8_498) == 3 * 12 * 8_498  # 101,976 a stage
+    assert fullscale.optimizer_steps(fullscale.MODERN) == 16_000
+    assert fullscale.optimizer_steps(fullscale.MODERN, 8_498) == 16 * 532 + 2 * 8 * 532
+    assert fullscale.optimizer_steps(fullscale.PAPER, 100_000) == 300_000  # one whole epoch a stage
+    nominal, rounded = (fullscale.training_hours(fullscale.PAPER, images)[0] for images in (None, 8_498))
+    assert rounded / nominal == pytest.approx(305_928 / 300_000)
+
+
+def test_optimizer_steps_under_torchrun_give_each_process_its_share_of_every_epoch():
+    # fit counts epochs from the whole set, steps from DistributedSampler's share: ceil(n / processes)
+    assert fullscale.optimizer_steps(fullscale.PAPER, 8_498, processes=1) == 3 * 12 * 8_498
+    assert fullscale.optimizer_steps(fullscale.PAPER, 8_498, processes=8) == 3 * 12 * 1_063
+    assert fullscale.optimizer_steps(fullscale.MODERN, 8_498, processes=8) == 16 * 67 + 2 * 8 * 67
+
+
+def test_time_iterations_times_forward_backward_and_the_step_apart_after_a_warm_up():
+    model = torch.nn.Conv2d(3, 4, 3, padding=1)
+    calls = []
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.register_step_post_hook(lambda *_: calls.append(1))
+    times = fullscale.time_iterations(model, optimizer, 8, 10, repeats=2, num_classes=4)
+    assert len(times) == 2 and len(calls) == 3  # the first iteration is not kept
+    assert all(len(t) == 2 and min(t) >= 0 for t in times)
+
+
+def test_stage_steps_round_each_stage_up_to_whole_epochs_and_sum_to_optimizer_steps():
+    assert fullscale.stage_steps(fullscale.PAPER, 8, steps=1) == {"fcn32s": 8, "fcn16s": 8, "fcn8s": 8}
+    assert fullscale.stage_steps(fullscale.MODERN, 8, steps=1) == {"fcn32s": 1, "fcn16s": 1, "fcn8s": 1}
+    for recipe in (fullscale.PAPER, fullscale.MODERN):
+        for processes in (1, 8):
+            steps = fullscale.stage_steps(recipe, 8498, processes=processes)
+            assert sum(steps.values()) == fullscale.optimizer_steps(recipe, 8498, processes=processes)
+
+
+def test_missing_data_report_shows_paths_from_the_root_and_says_the_counts_are_not_counted(tmp_path):
+    error = FileNotFoundError(f"no SBD under {tmp_path / 'data' / 'sbd'}")
+    said = fullscale.missing_data_report(error, relative_to=tmp_path, hint=False)
+    assert "no SBD under data/sbd" in said and str(tmp_path) not in said
+    assert "8,498 training and 736 validation" in said and "download" not in said
+    assert "to fetch it" in fullscale.missing_data_report(error)
+
+
+def test_describe_runs_gives_steps_seconds_per_image_and_the_score():
+    from fcn_lesson.train import TrainResult
+    history = [{"epoch": 1, "loss": 1.0, "seconds": 26.6, "images_per_s": 8 / 26.6, "val_mean_iu": 0.138}]
+    runs = {"paper": {"fcn32s": TrainResult(torch.nn.Identity(), history)}}
+    said = fullscale.describe_runs(runs, {"paper": {"fcn32s": 8}})
+    assert said == ("paper recipe, fcn32s: 1 epoch(s), 8 step(s), 26.6 s (3.33 s per image), "
+                    "validation mean IU 0.138")

@@ -157,6 +157,13 @@ def test_fusion_geometry_checks_that_every_crop_fits():
         geometry.fusion_geometry(segments, upsamplers[:2])
 
 
+def test_fusion_geometry_error_names_the_map_a_crop_cuts():
+    # FCN-8s's second crop cuts pool3's score (stride 8); the message says which map it is
+    segments, upsamplers = FCN8s(21, backbone=replace(narrow(MINI), fc6_kernel=3, padding=200)).geometry_paths()
+    with pytest.raises(ValueError, match="crop 2 needs 1 \\+ 50 px of the stride-8 skip's score"):
+        geometry.fusion_geometry(segments, upsamplers, sizes=range(1, 65))
+
+
 def test_smallest_padding_why_100_and_not_81():
     model = FCN32s(21, backbone=narrow(VGG16))
     segments, upsamplers = model.geometry_paths()
@@ -193,5 +200,40 @@ def test_leaves_flattens_nested_sequentials_in_order():
 def test_interpolation_is_aligned_only_where_the_stride_divides_the_size():
     pool5 = coord_map(vgg_backbone(narrow(VGG16), padding=1))  # x = 32 i + 15.5
     assert geometry.interpolation_misalignment(pool5, 16, 512) == 0
-    assert geometry.interpolation_misalignment(pool5, 16, 500) == pytest.approx(11.988)
-    # by hand: output 499 sits at 32 * (499.5 * 16 / 500 - 0.5) + 15.5 = 510.988, 11.988 px from 499
+    assert geometry.interpolation_misalignment(pool5, 16, 500) == pytest.approx(11.604)
+    # by hand: output 483, the last one read below score pixel 15, is read at score coordinate
+    # 483.5 * 16 / 500 - 0.5 = 14.972, input 32 * 14.972 + 15.5 = 494.604: 11.604 px from 483
+    for size, n in ((224, 7), (500, 16), (512, 16)):  # output 0 copies score pixel 0, at 15.5
+        assert geometry.interpolation_misalignment(pool5, n, size, region="border") == 15.5
+
+
+def test_interpolation_misalignment_is_what_f_interpolate_does_to_a_ramp():
+    import torch.nn.functional as F
+
+    pool5 = coord_map(vgg_backbone(narrow(VGG16), padding=1))  # x = 32 i + 15.5
+    cases = [(pool5, 7, 224), (pool5, 16, 500), (pool5, 16, 512), (pool5, 8, 256),
+             (CoordMap(Fraction(8), Fraction(7, 2)), 63, 500), (CoordMap(Fraction(8)), 16, 128)]
+    for score, n, size in cases:
+        centres = torch.tensor([float(score(u)) for u in range(n)], dtype=torch.float64)
+        read = F.interpolate(centres.view(1, 1, n, 1), size=(size, 1), mode="bilinear",
+                             align_corners=False).flatten()
+        error = (read - torch.arange(size, dtype=torch.float64)).abs()
+        index = F.interpolate(torch.arange(n, dtype=torch.float64).view(1, 1, n, 1), size=(size, 1),
+                              mode="bilinear", align_corners=False).flatten()
+        clamped = (index <= 0) | (index >= n - 1)  # the score coordinate each output is read at
+        measured = {"all": error.max(), "border": error[clamped].max(), "interior": error[~clamped].max()}
+        for region, worst in measured.items():
+            assert geometry.interpolation_misalignment(score, n, size, region=region) == \
+                pytest.approx(float(worst), abs=1e-6), (n, size, region)
+    with pytest.raises(ValueError, match="region"):
+        geometry.interpolation_misalignment(pool5, 7, 224, region="edge")
+
+
+def test_output_size_names_the_emptied_layer_by_the_name_it_is_given():
+    model = FCN32s(21, backbone=replace(narrow(VGG16), padding=81))
+    path = model.geometry_paths()[0]
+    names = {layer: name.split(".")[-1] for name, layer in model.named_modules()}
+    with pytest.raises(ValueError, match=r"after fc6 \(layer \d+, a Conv2d\)"):
+        geometry.output_size(path, 1, names=names)
+    with pytest.raises(ValueError, match=r"after layer \d+ \(Conv2d"):  # no names: index and repr
+        geometry.output_size(path, 1)

@@ -101,3 +101,13 @@ def test_stacked_scores_equal_the_scores_of_each_matrix():
         assert mean.item() == pytest.approx(expected["mean_iu"])
         assert accuracy.item() == pytest.approx(expected["pixel_accuracy"])
     assert math.isnan(metrics.class_iu(stack.double())[1, 2])  # class 2 appears nowhere in the second
+
+
+def test_mistakes_zero_the_diagonal_and_ranked_mistakes_lists_the_wrong_answers_most_frequent_first():
+    confusion = torch.tensor([[9, 2, 0], [5, 7, 2], [0, 1, 4]])
+    assert metrics.mistakes(confusion).tolist() == [[0, 2, 0], [5, 0, 2], [0, 1, 0]]
+    assert metrics.ranked_mistakes(confusion) == [(1, 0, 5), (0, 1, 2), (1, 2, 2), (2, 1, 1)]
+    assert metrics.ranked_mistakes(torch.eye(3, dtype=torch.long)) == []
+    with pytest.raises(ValueError, match="square C x C"):
+        metrics.mistakes(torch.zeros(2, 3))
+

@@ -216,3 +216,20 @@ def test_a_class_count_that_is_not_a_whole_number_from_2_is_refused_by_every_mod
     for cls in MODELS.values():
         with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
             cls(num_classes, backbone="mini")
+
+
+def test_score_weights_shows_the_coarse_band_at_the_border_and_the_skips_at_full_weight():
+    """Chapter 4's measurement: only upscore2's band reaches the image; the score layers are restored."""
+    from fcn_lesson.models import score_weights
+
+    model = FCN16s(2, backbone="mini").eval()
+    with torch.no_grad():
+        model.score_fr.bias.copy_(torch.tensor([0.5, -0.5]))
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    rows = score_weights(model, 64)
+    assert list(rows) == ["score_fr", "score_pool4"]
+    coarse, skip = rows["score_fr"], rows["score_pool4"]
+    assert coarse.shape == (64,) and coarse[0] < 1 and coarse[-1] < 1
+    assert torch.allclose(coarse[32], torch.tensor(1.0)) and torch.allclose(skip, torch.ones(64))
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+    assert list(score_weights(FCN32s(2, backbone="mini").eval(), 64)) == ["score_fr"]

@@ -87,3 +87,13 @@ def test_three_seeds_that_agree_in_sign_are_not_enough_when_they_spread():
     assert verdict.ahead is None and verdict.low < 0 < verdict.difference
     spread = torch.tensor([0.02, 0.07, 0.05]).std().item()
     assert verdict.high - verdict.difference == pytest.approx(4.3027 * spread / 3 ** 0.5, rel=0.05)
+
+
+def test_sign_test_is_the_two_sided_binomial_tail_of_the_uneven_split():
+    assert stats.sign_test(0, 3) == pytest.approx(2 / 8)  # 0 of 3 or 3 of 3: 2 splits of 8
+    assert stats.sign_test(5, 5) == 1.0 and stats.sign_test(0, 0) == 1.0
+    assert stats.sign_test(30, 52) == pytest.approx(stats.sign_test(52, 30))
+    assert 0.019 < stats.sign_test(30, 52) < 0.021
+    with pytest.raises(ValueError, match=">= 0"):
+        stats.sign_test(-1, 2)
+

@@ -62,3 +62,22 @@ def test_refusals_say_what_to_change():
         stitch.rarefy(nn.Sequential(nn.Conv2d(3, 3, 3), nn.AvgPool2d(2)))
     with pytest.raises(ValueError, match="ceil mode"):
         stitch.rarefy(nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2, ceil_mode=True)))
+
+
+def test_costs_counts_operations_and_keeps_the_best_time():
+    net = small_net()
+    image = torch.randn(1, 3, 32, 32)
+    calls = []
+
+    def coarse():
+        calls.append("coarse")
+        return net(image)
+
+    result = stitch.costs({"coarse": coarse, "stitched": lambda: stitch.shift_and_stitch(net, image, 4)},
+                          rounds=2)
+    assert list(result) == ["coarse", "stitched"] and calls == ["coarse"] * 3  # counted once, timed twice
+    (coarse_flops, coarse_seconds), (stitched_flops, _) = result.values()
+    assert stitched_flops == 16 * coarse_flops > 0 and coarse_seconds > 0
+    with pytest.raises(ValueError, match="at least once"):
+        stitch.costs({"coarse": coarse}, rounds=0)
+

@@ -201,3 +201,29 @@ def test_trained_or_random_says_what_it_could_not_get():
     model, trained = surgery.trained_or_random(offline, nn.Identity, "the weights", required=False)
     assert isinstance(model, nn.Identity) and not trained
     assert surgery.trained_or_random(nn.ReLU, nn.Identity, "x", required=True)[1]
+
+
+def test_an_odd_factor_interpolates_with_kernel_2f_minus_1_and_padding_half_f():
+    # Chapter 4's odd-factor exercise: for f = 3, kernel 2f - f % 2 = 5 (centre on a tap) with
+    # padding ceil((f - 1) / 2) = 1 puts output j at (j - 1) / 3, interpolation's own grid.
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64)
+    weight = surgery.bilinear_kernel(5).double().expand(3, 1, 5, 5)
+    ours = F.conv_transpose2d(x, weight, stride=3, padding=1, groups=3)
+    reference = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=False)
+    assert ours.shape == reference.shape
+    torch.testing.assert_close(ours[..., 1:-1, 1:-1], reference[..., 1:-1, 1:-1])
+
+
+def test_a_tent_of_size_k_sums_evenly_at_stride_ceil_k_over_2_and_not_at_every_stride():
+    # Chapter 4's checkerboard section: the copies of a size-k tent shifted by ceil(k / 2)
+    # sum to 1 at every phase (sizes 5 at stride 3 and AlexNet's 63 at 32 included); at
+    # another stride they need not (size 4 at stride 3: 0.50, 0.75, 0.75 per direction).
+    def copy_sums(kernel, stride):
+        return torch.tensor([[kernel[r::stride, c::stride].sum() for c in range(stride)]
+                             for r in range(stride)])
+
+    for size in range(2, 65):
+        stride = (size + 1) // 2
+        assert torch.allclose(copy_sums(surgery.bilinear_kernel(size), stride), torch.ones(stride, stride))
+    row = copy_sums(surgery.bilinear_kernel(4), 3)[1] / copy_sums(surgery.bilinear_kernel(4), 3)[1, 1].sqrt()
+    assert torch.allclose(row, torch.tensor([0.5, 0.75, 0.75]))

@@ -62,6 +62,36 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, capsys):
     assert capsys.readouterr().out == "c.pt: finished, loaded (2 of 2 epochs)\n"
 
 
+def test_the_order_of_the_batches_is_the_seeded_loaders_with_or_without_a_bar(monkeypatch):
+    """Each epoch's order is a DataLoader's shuffle with its generator seeded ``seed * 100003 + epoch``,
+    so a loop written by hand reproduces it; the notebook bar once drew from the generator too."""
+    seen = []
+
+    class Logged(torch.utils.data.Dataset):
+        data = tiny_segmentation(8)
+
+        def __len__(self):
+            return len(self.data)
+
+        def __getitem__(self, index):
+            seen.append(index)
+            return self.data[index]
+
+    config = TrainConfig(epochs=2, batch_size=4, seed=3)
+    orders = []
+    for watched in (False, True):
+        monkeypatch.setattr(train, "live", lambda: watched)
+        seen.clear()
+        train.fit(FCN32s(3, backbone="mini"), Logged(), config, progress=True)
+        orders.append(list(seen))
+    generator, expected = torch.Generator(), []
+    for epoch in range(config.epochs):
+        generator.manual_seed(config.seed * 100_003 + epoch)
+        loader = torch.utils.data.DataLoader(range(8), batch_size=4, shuffle=True, generator=generator)
+        expected += [int(index) for batch in loader for index in batch]
+    assert orders[0] == orders[1] == expected
+
+
 def test_evaluate_scores_segmentation_and_classification():
     identity = nn.Identity()
     labels = torch.randint(0, 3, (4, 6, 6))
@@ -337,3 +367,9 @@ def test_progress_bars_only_where_someone_watches(monkeypatch):
     assert not progress.live()  # a notebook executed for the book or the tests, a CI log
     monkeypatch.setenv("JPY_SESSION_NAME", "book/06_fcn32s.ipynb")  # a kernel that JupyterLab started
     assert progress.live() == progress._WIDGETS
+
+
+def test_epoch_line_keeps_a_decimal_for_rates_under_ten_images_a_second():
+    record = {"epoch": 1, "loss": 1.0, "seconds": 26.6, "images_per_s": 8 / 26.6}
+    assert train._epoch_line(record, 1).endswith("(26.6 s, 0.3 img/s)")
+    assert train._epoch_line({**record, "images_per_s": 123.4}, 1).endswith("123 img/s)")

@@ -43,7 +43,10 @@ def test_figures_are_built(scenes):
     fig = viz.plot_history({"a": [{"epoch": 1, "loss": 1.0, "val_mean_iu": 0.1},
                                   {"epoch": 2, "loss": 0.5, "val_mean_iu": 0.2}]})
     assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "epoch"]
-    assert fig.axes[1].get_ylabel() == "validation mean iu"
+    assert fig.axes[1].get_ylabel() == "validation mean IU"
+    fig.canvas.draw()
+    ticks = [tick for tick in fig.axes[0].get_xticks() if 1 <= tick <= 2]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)  # whole epochs only
 
 
 def test_continued_counts_the_epochs_on():
@@ -99,6 +102,10 @@ def test_draw_ruler_places_the_crops_where_geometry_derives_them():
         assert f"crop {crop}" in texts and "padding 100" in texts and "image, 100 px" in texts
         assert any(t.startswith(f"map read by the last upsampler") and f": {cells} pixels" in t for t in texts)
         assert "pool5: 10 cells, x = 32·i - 83.5" in texts
+        read = "score_fr" if crop == 19 else "fused,\nstride 8"
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "pool5", read, "output"]
+        pool5 = ax.lines[0].get_xdata()  # every pool5 cell lies inside the axes, none clipped
+        assert ax.get_xlim()[0] < min(pool5) - 4 and max(pool5) + 4 < ax.get_xlim()[1]
     model = FCN32s(21, backbone=thin)
     model.crops = (18,)
     with pytest.raises(AssertionError, match="image pixel 0"):
@@ -110,3 +117,232 @@ def test_compare_outlines_draws_each_prediction_with_the_true_outline(scenes):
     fig = viz.compare_outlines(image, label, {"right": label, "shifted": label.roll(3, 1)})
     assert [ax.get_title() for ax in fig.axes] == ["image", "right", "shifted"]
     assert all(ax.collections for ax in fig.axes[1:])  # the outline's contour lines
+
+
+def test_plot_confusion_writes_each_count_in_a_colour_that_reads_on_its_cell():
+    confusion = torch.tensor([[50, 2], [0, 9]])
+    fig = viz.plot_confusion({"first": confusion, "second": confusion.T}, ["x", "y"])
+    assert [ax.get_title() for ax in fig.axes] == ["first", "second"]
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colours == {"50": "white", "2": "black", "0": "black", "9": "black"}
+    assert [t.get_text() for t in fig.axes[1].texts] == ["50", "0", "2", "9"]
+
+
+def test_window_with_finds_a_close_up_of_exactly_the_classes_asked_for_and_captions_it():
+    label = np.zeros((40, 40), dtype=np.uint8)
+    label[4:14, 4:14] = 1
+    label[24:36, 20:36] = 2
+    label[3, 4:14] = 255
+    top, left = viz.window_with(label, (0, 2), size=16)
+    window = label[top:top + 16, left:left + 16]
+    assert set(np.unique(window).tolist()) == {0, 2}
+    assert viz.window_with(label, (0, 1), size=8) is not None
+    with pytest.raises(ValueError, match="no 16 x 16 window holds exactly the classes \\[1, 2\\]"):
+        viz.window_with(label, (1, 2), size=16)
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    fig = viz.show_windows(image, label, [(top, left), (0, 0)], size=16)
+    captions = [ax.get_ylabel() for ax in fig.axes[:4:2]]
+    assert captions[0].splitlines()[0].startswith("background") and "square" in captions[0]
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["image, 16 x 16 px", "label"]
+
+
+def test_show_kernel_writes_values_that_read_on_their_cells_and_ticks_whole_pixels():
+    ax = viz.show_kernel(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    assert [t.get_color() for t in ax.texts] == ["white", "black", "black", "white"]
+    ax.figure.canvas.draw()
+    assert all(float(tick).is_integer() for tick in ax.get_xticks())
+    assert all(float(tick).is_integer() for tick in ax.get_yticks())
+
+
+def test_plot_iteration_times_draws_medians_with_their_spread_and_guides_anchored_at_the_largest():
+    times = {(10, 20): [1.0, 1.2, 3.0], (20, 40): [2.0, 2.5, 2.2]}
+    ax = viz.plot_iteration_times(times, padding=5, constant=0.3, constant_label="step")
+    assert ax.get_ylim()[0] == 0 and ax.get_xlim()[0] == 0
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    measured = ax.containers[0]  # the error bars
+    assert measured.get_label().startswith("measured: median, bar from fastest to slowest of 3")
+    assert list(measured.lines[0].get_ydata()) == [1.2, 2.2]  # medians, smallest image first
+    pixels = next(line for label, line in lines.items() if label.endswith("image's pixels"))
+    padded = next(line for label, line in lines.items() if "padding (5 a side)" in label)
+    assert list(pixels.get_ydata()) == pytest.approx([2.2 * 200 / 800, 2.2])
+    assert list(padded.get_ydata()) == pytest.approx([2.2 * 20 * 30 / (30 * 50), 2.2])
+    assert list(lines["step"].get_ydata()) == [0.3, 0.3]
+    assert "anchored at the largest" in ax.get_legend().get_title().get_text()
+
+
+def test_show_windows_draws_the_whole_scene_with_its_windows_and_the_exact_edges():
+    exact = np.zeros((40, 40), dtype=np.uint8)
+    exact[10:20, 10:30] = 1
+    label = exact.copy()
+    label[9:11, 10:30] = 255  # a band across the top edge is enough for the drawing
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    fig = viz.show_windows(image, label, [(8, 8)], size=16, exact=exact, whole=True)
+    whole_image, whole_label, close_image, close_label = fig.axes[:4]
+    assert [len(ax.patches) for ax in (whole_image, whole_label)] == [1, 1]
+    assert [ax.get_title() for ax in fig.axes[:4]] == [
+        "image, 40 x 40 px", "label", "window 1, 16 x 16 px", "label, exact edge black"]
+    # window rows and columns 8..23: the top and bottom edges (14 pixel sides each, columns 10..23)
+    # and the left edge (10 sides, rows 10..19); the right edge, at column 30, lies outside
+    assert len(close_label.collections[0].get_segments()) == 14 + 14 + 10
+    assert not close_image.collections
+
+
+def test_class_colors_and_table_digits():
+    colours = viz.class_colors([0, 1, 255])
+    assert colours.shape == (3, 3)
+    assert np.allclose(colours * 255, np.asarray(data.PALETTE).reshape(256, 3)[[0, 1, 255]])
+    assert "| 0.12 |" in viz.table(["x"], [[0.12345]], digits=2).data
+    assert "| 0.123 |" in viz.table(["x"], [[0.12345]]).data
+
+
+def test_show_kernel_can_share_a_colour_scale():
+    ax = viz.show_kernel(torch.tensor([[0.0, 0.5], [0.5, 0.0]]), vmin=-1.0, vmax=1.0)
+    assert ax.images[0].get_clim() == (-1.0, 1.0)
+    assert viz.show_kernel(torch.tensor([[0.0, 0.5]])).images[0].get_clim() == (0.0, 0.5)
+
+
+def test_plot_profiles_draws_a_name_alike_in_every_panel():
+    panels = {"a": {"x": torch.ones(5)}, "b": {"x": torch.zeros(5), "y": torch.arange(5.0)}}
+    fig = viz.plot_profiles(panels, "column", "weight")
+    (first,), (second_x, second_y) = fig.axes[0].lines, fig.axes[1].lines
+    assert (first.get_color(), first.get_linestyle()) == (second_x.get_color(), second_x.get_linestyle())
+    assert second_y.get_color() != second_x.get_color()
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"] and fig.axes[0].get_ylabel() == "weight"
+    assert fig.axes[1].get_legend() is not None and fig.axes[0].get_legend() is None
+
+
+
+def test_show_windows_outlines_the_window_numbers_so_they_read_on_bright_regions():
+    label = np.zeros((40, 40), dtype=np.uint8)
+    image = np.full((40, 40, 3), 255, dtype=np.uint8)  # all white: a white number alone would vanish
+    fig = viz.show_windows(image, label, [(8, 8)], size=16, whole=True)
+    numbers = [text for text in fig.axes[0].texts if text.get_text() == "1"]
+    assert len(numbers) == 1 and numbers[0].get_path_effects()
+    matplotlib.pyplot.close(fig)
+
+
+def test_show_maps_shares_one_scale_and_gives_the_difference_its_own():
+    maps = {"a": torch.zeros(4, 4), "b": torch.full((4, 4), 2.0)}
+    fig = viz.show_maps(maps, label="output", ranges=True, difference=torch.ones(4, 4))
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [image.get_clim() for ax in panels[:2] for image in ax.images] == [(0.0, 2.0)] * 2
+    assert panels[2].images[0].get_clim()[0] == 0 and panels[2].get_title() == "|difference|"
+    assert panels[1].get_title() == "b:\nvalues 2.00 to 2.00"
+    assert len(fig.axes) == 5  # three panels, two colour bars
+    matplotlib.pyplot.close(fig)
+
+
+def test_draw_fcn_puts_each_sum_under_the_block_whose_skip_it_adds():
+    from fcn_lesson.models import FCN8s, FCN16s
+    for model, crops in ((FCN8s(21, backbone="vgg16"), (5, 9)), (FCN16s(21, backbone="vgg16"), (5,))):
+        ax = viz.draw_fcn(model)
+        where = {t.get_text(): t.get_position() for t in ax.texts}
+        for block, crop in zip((4, 3), crops):
+            x = where[f"score_pool{block}\n1x1 -> 21"][0]
+            assert where[f"+\ncrop {crop}"][0] == x  # straight down from the skip's score
+            assert [text for text, (bx, _) in where.items() if text.startswith("block") and bx == x] == [
+                next(t for t in where if t.startswith(f"block{block}\n"))]
+        assert ax.get_title().startswith(("FCN-8s", "FCN-16s"))
+
+
+def test_last_epoch_table_gives_the_loss_change_in_per_cent_and_other_changes_as_differences():
+    histories = {"a": [{"epoch": 1, "loss": 2.0, "val_accuracy": 0.5},
+                       {"epoch": 2, "loss": 1.5, "val_accuracy": 0.45}],
+                 "b": [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.25}]}
+    text = viz.last_epoch_table(histories).data
+    assert "| run | epochs | last epoch: loss | final loss | last epoch: validation accuracy |" in text
+    assert "| a | 2 | -25% | 1.500 | -0.050 | 0.450 |" in text
+    assert "| b | 1 | +0% | 1.000 | +0.000 | 0.250 |" in text
+
+
+def test_show_windows_draws_the_exact_edge_in_the_colour_given():
+    exact = np.zeros((40, 40), dtype=np.uint8)
+    exact[10:20, 10:30] = 1
+    fig = viz.show_windows(np.zeros((40, 40, 3), dtype=np.uint8), exact, [(8, 8)], size=16, exact=exact,
+                           edge_color="magenta")
+    edges = fig.axes[1].collections[0]
+    assert fig.axes[1].get_title() == "label, exact edge magenta"
+    assert np.allclose(edges.get_colors()[0], matplotlib.colors.to_rgba("magenta"))
+    matplotlib.pyplot.close(fig)
+
+
+def test_show_compression_shows_the_drawn_and_stored_windows_and_their_worst_channel():
+    drawn = np.zeros((20, 20, 3), dtype=np.uint8)
+    stored = drawn.copy()
+    stored[5, 6] = (3, 40, 7)  # one pixel changed, most in green
+    exact = np.zeros((20, 20), dtype=np.uint8)
+    exact[:, 10:] = 1
+    fig = viz.show_compression(drawn, stored, (4, 4), size=8, exact=exact)
+    drawn_ax, stored_ax, error_ax = fig.axes[:3]
+    error = error_ax.images[0].get_array()
+    assert error.shape == (8, 8) and error[1, 2] == 40 and error.sum() == 40
+    assert np.array_equal(stored_ax.images[0].get_array()[1, 2], [3, 40, 7])
+    assert len(error_ax.collections[0].get_segments()) == 8  # the edge at column 10: 8 rows in the window
+    assert error_ax.get_title().endswith("exact edge magenta") and not drawn_ax.collections
+    matplotlib.pyplot.close(fig)
+
+
+def test_show_score_maps_draws_each_position_at_its_window_centre():
+    import matplotlib.pyplot as plt
+    scores = torch.rand(3, 2, 4).softmax(0)
+    fig = viz.show_score_maps(torch.zeros(3, 96, 160), scores, ["a", "b", "c"], stride=32, first=32,
+                              marked=[(0, 0), (1, 3)])
+    axes = fig.axes[:6]
+    assert [ax.get_title() for ax in axes[1:5]] == ["P(a)", "P(b)", "P(c)", "answer (likeliest class)"]
+    left, right, bottom, top = axes[1].images[0].get_extent()
+    assert (left, right, bottom, top) == (16, 32 + 3 * 32 + 16, 32 + 32 + 16, 16)  # centres 32 + 32 j
+    assert axes[1].get_xlim() == (0, 160) and axes[1].get_ylim() == (96, 0)  # the image's pixels
+    assert len(axes[1].patches) == 2 and not axes[5].axison  # two marked; the spare panel off
+    answer = axes[4].images[0].get_array()
+    assert np.allclose(answer[1, 3], viz.class_colors([1 + int(scores[:, 1, 3].argmax())])[0])
+    plt.close(fig)
+
+
+def test_plot_sharing_draws_the_median_time_ratio_with_its_range():
+    import matplotlib.pyplot as plt
+    fig = viz.plot_sharing([160, 224, 320], {"pixels": [1, 4.6, 9], "FLOPs": [1, 4.5, 8.8]},
+                           {"pixel limit": 25, "FLOP limit": 23}, {160: [0.5, 1, 3], 320: [2, 9, 10]},
+                           compared="FLOPs")
+    work, clock = fig.axes
+    medians = clock.lines[0].get_ydata()
+    assert list(medians) == [1, 9] and clock.get_yscale() == "log"
+    assert list(clock.lines[-1].get_ydata()) == [1, 8.8]  # the FLOP ratio at the timed sides
+    assert [line.get_color() for line in work.lines if line.get_linestyle() == ":"] == \
+        [work.lines[0].get_color(), work.lines[2].get_color()]  # each limit in its ratio's colour
+    plt.close(fig)
+
+
+def test_plot_confusion_with_mistakes_colours_only_the_wrong_answers_on_one_scale_with_a_bar():
+    confusion = torch.tensor([[90, 4], [1, 80]])
+    fig = viz.plot_confusion({"first": confusion, "second": confusion.T * 2}, ["x", "y"],
+                             mistakes=True)
+    panels, bar = fig.axes[:2], fig.axes[2]
+    assert [ax.get_title() for ax in panels] == ["first", "second"]
+    image = panels[0].images[0]
+    assert image.get_clim() == (0, 8)  # the largest wrong count of all panels, not the diagonal
+    assert image.get_array().mask.tolist() == [[True, False], [False, True]]
+    assert [t.get_text() for t in panels[0].texts] == ["90", "4", "1", "80"]
+    assert bar.get_ylabel() == "wrong answers (count)"
+    plain = viz.plot_confusion({"first": confusion}, ["x", "y"])
+    assert len(plain.axes) == 1 and plain.axes[0].images[0].get_clim() == (0, 90)
+
+
+def test_mistake_table_names_the_two_most_frequent_mistakes_and_the_most_wrongly_predicted_class():
+    confusion = torch.tensor([[9, 2, 0], [5, 7, 2], [0, 1, 4]])
+    text = viz.mistake_table({"net": confusion}, ["a", "b", "c"], {"net": 0.25}, "within").data
+    assert text.splitlines()[0] == ("| classifier | mistakes | within | most frequent mistake | "
+                                    "next most frequent | most often predicted wrongly |")
+    assert text.splitlines()[2] == ("| net | 10 | 25% | b taken for a: 5 of 14 | a taken for b: 2 "
+                                    "| a: 5 |")
+
+
+
+def test_compare_outlines_can_list_only_the_classes_present_and_number_pixels(scenes):
+    image, label = data.voc_dataset(scenes, "val")[0]
+    only_bar = torch.where(label == 255, label, (label != 0).long() * data.CLASSES.index("bar"))
+    fig = viz.compare_outlines(image, only_bar, {"p": only_bar}, present_only=True,
+                               tick_step=10, origin=(5, 20))
+    names = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert names == [n for n in ("background", "bar") if (only_bar == data.CLASSES.index(n)).any()]
+    assert fig.axes[1].get_xticklabels()[0].get_text() == "20"
+    assert fig.axes[1].get_yticklabels()[0].get_text() == "10"
