@@ -356,8 +356,8 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict:
         run.sampler.set_epoch(epoch)
     run.net.train()
     began, seen, total_loss = time.perf_counter(), 0, 0.0
-    # the bar is told the length, never handed the loader: the notebook bar calls iter() on what it
-    # is handed, which draws from the generator and would make the order depend on the bar
+    # the bar is told the length, never handed the loader: tqdm.auto's bar (ipywidgets installed) calls
+    # iter() on what it is handed, which draws from the generator and would make the order depend on it
     bar = tqdm(total=len(run.loader), desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
                disable=not (progress and is_main_process() and live()))
     for images, targets in run.loader:
