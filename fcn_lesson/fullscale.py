@@ -251,7 +251,10 @@ def missing_data_report(error: Exception, *, train_images: int = 8498, val_image
     message = str(error)
     if relative_to is not None:
         message = message.replace(f"{Path(relative_to)}{os.sep}", "")
-    lines = [textwrap.fill(f"no full-scale data here: {message}", width), ""]
+    # the manual route on a line of its own, each line wrapped alone: the archive's name and MD5 stay whole
+    first, *rest = message.replace(" By hand: ", "\nBy hand: ").splitlines() or [""]
+    lines = [textwrap.fill(f"no full-scale data here: {first}", width)]
+    lines += [textwrap.fill(line, width, subsequent_indent="  ") for line in rest] + [""]
     if hint:
         lines += ["to fetch it: python -m fcn_lesson download (or download=True here)", ""]
     lines += [f'split="paper" was not built here: its {train_images:,} training and {val_images} validation '

@@ -168,6 +168,15 @@ def test_stage_steps_round_each_stage_up_to_whole_epochs_and_sum_to_optimizer_st
             assert sum(steps.values()) == fullscale.optimizer_steps(recipe, 8498, processes=processes)
 
 
+def test_missing_data_report_puts_the_manual_route_on_its_own_unbroken_line():
+    error = ConnectionError("could not download SBD. Tried: http://a: no answer; http://b: no answer. "
+                            "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb) wherever "
+                            "you can, and put it in data/sbd")
+    said = fullscale.missing_data_report(error, hint=False)
+    assert "\nBy hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in said
+    assert max(len(line) for line in said.splitlines()) <= 80
+
+
 def test_missing_data_report_shows_paths_from_the_root_and_says_the_counts_are_not_counted(tmp_path):
     error = FileNotFoundError(f"no SBD under {tmp_path / 'data' / 'sbd'}")
     said = fullscale.missing_data_report(error, relative_to=tmp_path, hint=False)
