@@ -133,9 +133,7 @@ def optimizer_steps(recipe: VOCRecipe, train_images: int | None = None, *, proce
     images), so each process takes about ``1 / processes`` of the steps."""
     if train_images is None:
         return sum(config.steps for config in recipe.configs)
-    share = math.ceil(train_images / processes)
-    return sum(config.epochs_for(train_images) * math.ceil(share / config.batch_size)
-               for config in recipe.configs)
+    return sum(stage_steps(recipe, train_images, processes=processes).values())
 
 
 def stage_steps(recipe: VOCRecipe, train_images: int, *, steps: int | None = None,
