@@ -79,6 +79,9 @@ def _train(args) -> None:
     if args.recipe is not None and args.recipe not in recipes_here:
         raise ValueError(f"--recipe {args.recipe} is not a recipe for --data {args.data}; "
                          f"use one of {', '.join(recipes_here)}")
+    if args.reuse is not None and (args.data == "voc" or not args.reuse.is_dir()):
+        raise ValueError(f"--reuse {args.reuse}: " + ("for --data shapes only" if args.data == "voc" else
+                         "no such folder; pass a folder of checkpoints written by train"))
     if args.data == "voc":
         results = _train_voc(args, device)
     else:
@@ -89,7 +92,8 @@ def _train(args) -> None:
         if args.precision is not None:
             recipe = recipe.with_precision(args.precision)
         _say(f"recipe '{recipe.name}', plan '{args.plan}' on {device}; checkpoints in {args.out}")
-        results = recipes.train(recipe, args.plan, out=args.out, root=args.root, device=device)
+        results = recipes.train(recipe, args.plan, out=args.out, root=args.root, reuse=args.reuse,
+                                device=device)
     if args.weights_only and is_main_process():
         for stage in results:
             strip_checkpoint(args.out / f"{stage}.pt")
@@ -229,8 +233,11 @@ def _download(args) -> None:
 def _results(args) -> None:
     from . import evidence  # loads the stored results only for this command
 
+    if args.seeds is not None and (args.record is None or not args.seeds.is_dir()):
+        raise ValueError(f"--seeds {args.seeds}: " + ("goes with --record FOLDER" if args.record is None else
+                         "no such folder; pass the folder train --plan seeds wrote"))
     if args.record is not None:
-        print(f"wrote {evidence.record(args.record)}")
+        print(f"wrote {evidence.record(args.record, seeds=args.seeds)}")
         return
     print(evidence.report(args.plan, args.scenes))
 
@@ -278,7 +285,12 @@ def parser() -> argparse.ArgumentParser:
                             "upsampling, from scratch, each as long as the three staged FCN stages together); "
                             "after (chapter 9: a dilated network and a U-Net from the same classifiers, as "
                             "long); imbalance (chapter 9: FCN-8s with a plain and a class-balanced loss on "
-                            "scenes where the disc is rare)")
+                            "scenes where the disc is rare); seeds (the rows of ablation and after again from "
+                            "the seed-0 classifier with four more FCN seeds, the controls with two: use "
+                            "--reuse fcn_lesson/reference to start from the shipped classifier)")
+    train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
+                       help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
+                            "there instead of training them (FOLDER is only read)")
     train.add_argument("--out", type=Path, default=Path("checkpoints"),
                        help="folder for the checkpoints (new, empty, or made by an earlier train)")
     train.add_argument("--root", type=Path, default=None,
@@ -337,12 +349,17 @@ def parser() -> argparse.ArgumentParser:
                                          "seeds and scenes) and each comparison the chapters draw, with its "
                                          "verdict and whether the fresh scenes agree. Nothing is trained or "
                                          "scored.")
-    results.add_argument("--plan", choices=REFERENCE_PLANS, default=None, help="only this plan's arms")
+    results.add_argument("--plan", choices=(*REFERENCE_PLANS, "seeds"), default=None,
+                         help="only this plan's arms; seeds: the arms over FCN seeds from one classifier "
+                              "(train --plan seeds), each verdict beside the chapter's")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",
                          help="instead: score the models train made in FOLDER on both scene sets and write "
                               "FOLDER/results.npz (how the shipped results were made)")
+    results.add_argument("--seeds", type=Path, default=None, metavar="FOLDER",
+                         help="with --record: also score the finished models of FOLDER, where train --plan "
+                              "seeds wrote (only read)")
     results.set_defaults(run=_results)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),

@@ -22,9 +22,14 @@ what the seed does).
 :data:`ARMS` are the rows of the experiments (one model trained from each
 seed, seed ``i`` starting from the classifier of seed ``i``), and
 :data:`COMPARISONS` the comparisons the chapters draw; :func:`verdicts` gives
-a chapter its verdicts. :func:`record` scores the models of a training folder
-and writes the counts there (``results.npz``), so that they ship with the
-weights; a test re-scores a sample of scenes and checks the stored counts.
+a chapter its verdicts. :data:`FCN_SEED_ARMS` are the same rows over the
+``seeds`` plan's FCN seeds, every seed from the seed-0 classifier (only the
+seeds recorded so far count). :func:`record` scores the models of a training
+folder (and those of a ``seeds`` folder) and writes the counts there
+(``results.npz``), so that they ship with the weights; a test re-scores a
+sample of scenes and checks the stored counts. The ``seeds`` plan's weights
+do not ship (the folder's 25 MB would not hold them): their counts are checked
+against the mean IU each run recorded while it trained.
 
 Why 300 and 1000 scenes: scene sampling moves a paired difference of mean IU
 by about +-0.02 on 300 scenes (the bootstrap measures it for each
@@ -49,12 +54,13 @@ from torch.utils.data import Dataset
 
 from . import data, folders, metrics, scales, stats
 from .metrics import boundary_mask, confusion_matrix
-from .recipe import ABLATION_SEEDS, scene_datasets
+from .checkpoints import read_checkpoint
+from .recipe import ABLATION_SEEDS, FCN_SEEDS, scene_datasets
 from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE
 from .train import TrainResult, predict
 
-__all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FIELDS", "FRESH_SCENES", "FRESH_SEED", "RESULTS_FILE",
-           "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim", "compare", "count_scenes", "counts",
+__all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
+           "RESULTS_FILE", "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim", "compare", "count_scenes", "counts",
            "estimate", "load", "record", "report", "scene_set", "scores", "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -109,21 +115,34 @@ def count_scenes(models: dict[str, nn.Module], scenes: Dataset, num_classes: int
             for name, fields in counted.items()}
 
 
-def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, progress: bool = True) -> Path:
-    """Score the models ``train`` made in ``folder`` (those of :data:`ARMS`, or ``names``) on every
-    scene set and write their counts, fingerprints and histories to ``folder/results.npz``."""
+def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, seeds: str | Path | None = None,
+           progress: bool = True) -> Path:
+    """Score the models ``train`` made in ``folder`` (those of :data:`ARMS`, or ``names``), and those of
+    :data:`FCN_SEED_ARMS` that the folder ``seeds`` (``train --plan seeds``) holds finished, on every
+    scene set; write their counts, fingerprints and histories to ``folder/results.npz``. A model stored
+    there with the same fingerprint keeps its counts: about half a minute per new model on two cores."""
     folder = Path(folder)
     if folders.made_by(folder) != "train":
         raise ValueError(f"{folder} was not made by train: record the results of a training folder")
     names = names or [stage for arm in ARMS.values() for stage in arm.stages.values()]
-    trained = {name: TrainResult.load(folder / f"{name}.pt") for name in names}
-    arrays = {}
+    paths = {name: folder / f"{name}.pt" for name in names}
+    if seeds is not None:
+        finished = [name for name in _seed_stages() if _finished(Path(seeds) / f"{name}.pt")]
+        paths.update({name: Path(seeds) / f"{name}.pt" for name in finished})
+    trained = {name: _as_shipped(TrainResult.load(path)) for name, path in paths.items()}
+    try:
+        meta, stored = load(folder)
+    except (FileNotFoundError, ValueError):  # none yet, or one to record again
+        meta, stored = {"models": {}}, {}
+    kept = {name for name, result in trained.items()
+            if meta["models"].get(name, {}).get("fingerprint") == result.fingerprint}
+    arrays = {key: counts.numpy() for key, counts in stored.items() if key.split("/")[0] in kept}
+    new = {name: result.model for name, result in trained.items() if name not in kept}
     for scenes in SCENE_SETS:
         dataset = scene_set(scenes)
         if progress:
-            print(f"{len(trained)} models on {len(dataset)} {scenes} scenes", flush=True)
-        counted = count_scenes({name: result.model for name, result in trained.items()}, dataset,
-                               len(data.CLASSES))
+            print(f"{len(new)} models on {len(dataset)} {scenes} scenes ({len(kept)} recorded before)", flush=True)
+        counted = count_scenes(new, dataset, len(data.CLASSES)) if new else {}
         arrays.update({f"{name}/{scenes}/{field}": counts.numpy()
                        for name, fields in counted.items() for field, counts in fields.items()})
     meta = {"format": _FORMAT, "fields": FIELDS,
@@ -136,6 +155,24 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, p
     folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
     load.cache_clear()
     return folder / RESULTS_FILE
+
+
+def _finished(checkpoint: Path) -> bool:
+    if not checkpoint.is_file():
+        return False
+    state = read_checkpoint(checkpoint)
+    return state["epoch"] >= state["epochs"]
+
+
+def _as_shipped(result: TrainResult) -> TrainResult:
+    """``result`` with its learned weights rounded to half precision as ``train --weights-only`` ships
+    them (see :func:`checkpoints.strip_checkpoint`), so that every model is scored the same way."""
+    if not result.weights_only:
+        with torch.no_grad():
+            for parameter in result.model.parameters():
+                if parameter.requires_grad:
+                    parameter.copy_(parameter.half().float())
+    return result
 
 
 @cache
@@ -191,6 +228,21 @@ ARMS = {arm.name: arm for arm in (
     _arm("plain loss, rare disc", "imbalance", "rare_fcn8s", "FCN-8s trained where the disc is rare"),
     _arm("balanced loss, rare disc", "imbalance", "rare_fcn8s_balanced", "the same with a balanced loss"),
 )}
+
+
+def _over_fcn_seeds(arm: Arm) -> Arm:
+    """``arm`` over the ``seeds`` plan's FCN seeds: seed 0's stage, then its ``<stage>_fcn_seed<i>``."""
+    first, planned = arm.stages[0], {s.name for s in REFERENCE_RECIPE.plan("seeds").stages}
+    seeds = {offset: f"{first}_fcn_seed{offset}" for offset in FCN_SEEDS}
+    return replace(arm, plan="seeds", stages={0: first, **{o: s for o, s in seeds.items() if s in planned}})
+
+
+#: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` plan; the imbalance rows are not in it).
+FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items() if arm.plan != "imbalance"}
+
+
+def _seed_stages() -> list[str]:
+    return [stage for arm in FCN_SEED_ARMS.values() for offset, stage in arm.stages.items() if offset]
 
 
 def _class_iu(index: int):
@@ -294,10 +346,15 @@ def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor
     return torch.stack([counts(arm.stages[seed], field, scenes) for seed in seeds])
 
 
-def _arm_named(name: str) -> Arm:
-    if name not in ARMS:
-        raise ValueError(f"no arm {name!r}; there are {', '.join(ARMS)}")
-    return ARMS[name]
+def _recorded(arm: Arm) -> set[int]:
+    """The seeds of ``arm`` whose results are stored (the ``seeds`` plan's grow as it is trained)."""
+    return {seed for seed, stage in arm.stages.items() if stage in load()[0]["models"]}
+
+
+def _arm_named(name: str, arms: dict[str, Arm]) -> Arm:
+    if name not in arms:
+        raise ValueError(f"no arm {name!r}; there are {', '.join(arms)}")
+    return arms[name]
 
 
 def _statistic(name: str):
@@ -306,22 +363,24 @@ def _statistic(name: str):
     return STATISTICS[name]
 
 
-def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val") -> stats.Estimate:
-    """``arm``'s ``statistic`` on ``scenes``, its mean over the arm's seeds with its interval."""
+def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: dict[str, Arm] = ARMS
+             ) -> stats.Estimate:
+    """``arm``'s ``statistic`` on ``scenes``, its mean over the arm's recorded seeds with its interval
+    (``arms``: :data:`ARMS`, the chapters', or :data:`FCN_SEED_ARMS`)."""
     field, score = _statistic(statistic)
-    row = _arm_named(arm)
-    return stats.estimate(arm, _counts(row, field, scenes, sorted(row.stages)), score)
+    row = _arm_named(arm, arms)
+    return stats.estimate(arm, _counts(row, field, scenes, sorted(_recorded(row))), score)
 
 
-def compare(claim: Claim, scenes: str = "val") -> stats.Verdict:
+def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> stats.Verdict:
     """The verdict on ``claim`` from the stored counts on ``scenes``, paired by scene and by the seeds
-    both arms were trained from."""
-    a, b = _arm_named(claim.a), _arm_named(claim.b)
+    both arms were trained from (and recorded) in ``arms``."""
+    a, b = _arm_named(claim.a, arms), _arm_named(claim.b, arms)
     (field, score_a), (field_b, score_b) = (_statistic(claim.statistic),
                                             _statistic(claim.b_statistic or claim.statistic))
     if field != field_b:
         raise ValueError(f"{claim.key}: the two statistics read different counts ({field}, {field_b})")
-    seeds = sorted(set(a.stages) & set(b.stages))
+    seeds = sorted(_recorded(a) & _recorded(b))
     counts_a, counts_b = _counts(a, field, scenes, seeds), _counts(b, field, scenes, seeds)
     name_a = claim.a if claim.b_statistic is None else f"{claim.a}, {claim.statistic}"
     name_b = claim.b if claim.b_statistic is None else f"{claim.b}, {claim.b_statistic}"
@@ -337,19 +396,28 @@ def verdicts(chapter: int, scenes: str = "val") -> dict[str, stats.Verdict]:
 def report(plan: str | None = None, scenes: str = "val") -> str:
     """The grid as text, for ``python -m fcn_lesson results``: each arm of ``plan`` (or of every
     reference plan) with its seeds and mean IU, then each comparison the chapters draw between
-    them, with its verdict on ``scenes`` and whether the other scene set agrees."""
-    if plan is not None and plan not in REFERENCE_PLANS:
-        raise ValueError(f"no reference plan {plan!r}; there are {', '.join(REFERENCE_PLANS)}")
-    arms = [arm for arm in ARMS.values() if plan in (None, arm.plan)]
+    them, with its verdict on ``scenes`` and whether the other scene set agrees. ``plan="seeds"``:
+    the arms over FCN seeds (:data:`FCN_SEED_ARMS`), each verdict beside the chapter's."""
+    if plan is not None and plan not in (*REFERENCE_PLANS, "seeds"):
+        raise ValueError(f"no plan {plan!r} with results; there are {', '.join(REFERENCE_PLANS)}, seeds")
+    table = FCN_SEED_ARMS if plan == "seeds" else ARMS
+    arms = [arm for arm in table.values() if plan in (None, arm.plan)]
     other = next(name for name in SCENE_SETS if name != scenes)
-    lines = [f"mean IU on the {scenes} scenes, mean over seeds [95% interval over seeds and scenes]:"]
+    over = "FCN seeds from the seed-0 classifier" if plan == "seeds" else "seeds"
+    lines = [f"mean IU on the {scenes} scenes, mean over {over} [95% interval over seeds and scenes]:"]
     for arm in arms:
-        lines.append(f"  {estimate(arm.name, scenes=scenes)}  - {arm.about}")
+        lines.append(f"  {estimate(arm.name, scenes=scenes, arms=table)}  - {arm.about}")
     names = {arm.name for arm in arms}
-    lines.append(f"\ncomparisons the chapters draw (verdict on the {scenes} scenes; on the {other} scenes):")
+    lines.append(f"\ncomparisons the chapters draw (verdict on the {scenes} scenes; on the {other} scenes"
+                 + ("; the chapter's, over its seeds):" if plan == "seeds" else "):"))
     for claim in COMPARISONS.values():
-        if claim.a in names or claim.b in names:
-            verdict, check = compare(claim, scenes), compare(claim, other)
-            agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
-            lines.append(f"  ch{claim.chapter} {verdict}; {other}: {agree}")
+        if plan == "seeds" and not {claim.a, claim.b} <= names or not {claim.a, claim.b} & names:
+            continue
+        verdict, check = compare(claim, scenes, table), compare(claim, other, table)
+        agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
+        line = f"  ch{claim.chapter} {verdict}; {other}: {agree}"
+        if plan == "seeds":
+            chapter = compare(claim, scenes)
+            line += "; chapter: " + ("same" if chapter.ahead == verdict.ahead else chapter.outcome)
+        lines.append(line)
     return "\n".join(lines)

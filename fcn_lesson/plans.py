@@ -164,6 +164,17 @@ def _finished_before_stripping(checkpoint: Path, model: nn.Module, stage: Stage,
     return TrainResult.load(checkpoint)
 
 
+def _finished_elsewhere(checkpoint: Path, model: nn.Module, config, origin: dict) -> TrainResult | None:
+    """The run in ``checkpoint`` if it is this stage's, finished; None if there is none or it is another."""
+    if not checkpoint.is_file():
+        return None
+    state = read_checkpoint(checkpoint)
+    if state["epoch"] < state["epochs"] or state["fingerprint"] != run_fingerprint(model, config, origin,
+                                                                                   _processes()):
+        return None
+    return TrainResult.load(checkpoint)
+
+
 def _drop_stale(checkpoint: Path, model: nn.Module, config: TrainConfig, origin: dict) -> None:
     """In the chapters' cache (``retrain``), remove a checkpoint that another run made (an older recipe,
     other data, a damaged file), so that the stage is trained anew; elsewhere ``fit`` refuses it."""
@@ -183,7 +194,8 @@ def _processes() -> int:
 
 
 def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | None = None, retrain: bool = False,
-             device=None, num_workers: int = 0, progress: bool = True) -> dict[str, TrainResult]:
+             reuse: str | Path | None = None, device=None, num_workers: int = 0,
+             progress: bool = True) -> dict[str, TrainResult]:
     """Train the stages of ``plan`` (those ``until`` needs, or all) into ``out``; one result per stage.
 
     A stage whose checkpoint holds a finished run of the same fingerprint is
@@ -191,7 +203,9 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
     refused (``ValueError`` naming what changed), or with ``retrain`` (the
     chapters' cache) trained anew over it. ``out`` is claimed for ``train``
     (see :mod:`fcn_lesson.folders`) and locked while training, by rank 0 of a
-    ``torchrun`` job alone.
+    ``torchrun`` job alone. A stage that ``out`` does not hold but the folder
+    ``reuse`` holds finished, made by this same run, is loaded from there (read,
+    never written): how the ``seeds`` plan starts from the shipped classifier.
     """
     # only rank 0 writes (the stamp, checkpoints): two ranks claiming at once would race on the stamp
     out = folders.claim(out, "train") if is_main_process() else Path(out)
@@ -213,6 +227,13 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
                 if progress and is_main_process():
                     print(f"{stage.name}.pt: finished before {stage.start}.pt was stripped, loaded", flush=True)
                 continue
+            if reuse is not None and not checkpoint.exists():
+                elsewhere = _finished_elsewhere(Path(reuse) / checkpoint.name, model, stage.config, origin)
+                if elsewhere is not None:
+                    trained[stage.name] = elsewhere
+                    if progress and is_main_process():
+                        print(f"{stage.name}.pt: finished in {reuse}, loaded from there", flush=True)
+                    continue
             trained[stage.name] = fit(model, train_set, stage.config, val_data=val_set,
                                       num_classes=None if stage.model == "classifier" else data.num_classes,
                                       checkpoint=checkpoint, origin=origin,

@@ -12,6 +12,8 @@ as the three staged FCN stages together, one-stage FCN-32s, and FCN-16s and
 the paper's optimiser, with learned upsampling, and from scratch). Chapter 9
 adds ``after`` (FCN's descendants at the same budget) and ``imbalance``
 (FCN-8s on scenes with a rare class, with a plain and a class-balanced loss).
+``seeds`` trains the rows of those experiments again from the same classifier
+with other FCN seeds, so that a comparison's interval can count the seeds.
 """
 from __future__ import annotations
 
@@ -26,12 +28,12 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CPU", "DESCENDANTS", "GPU", "PLANS", "QUICK", "RARE_CLASS", "RECIPES",
-           "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe", "quick_mode",
-           "scene_datasets", "train", "training_data"]
+__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "GPU", "PLANS", "QUICK",
+           "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
+           "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "ablation", "after", "imbalance")
+PLANS = ("staged", "ablation", "after", "imbalance", "seeds")
 #: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
 DESCENDANTS = ("dilated", "unet")
 #: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
@@ -46,6 +48,11 @@ ABLATION_SEEDS = (0, 1, 2)
 #: The key rows: the one-stage FCN-16s and FCN-8s, the pair whose order is in question (FCN-32s trails
 #: both by far more than any spread over seeds, and is trained once).
 SEEDED_MODELS = ("fcn16s", "fcn8s")
+#: The ``seeds`` plan's further seeds of the main rows (the one-stage FCNs, the staged path, the dilated
+#: network, the U-Net) and of the controls, all from the seed-0 classifier: only what the FCN's seed
+#: decides changes (its new layers' starting weights, the order of the batches, dropout).
+FCN_SEEDS = (1, 2, 3, 4)
+CONTROL_SEEDS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ class Recipe:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
         if name == "after":
             return Plan(name, self.layout, tuple(self._descendants()), data=self)
+        if name == "seeds":
+            return Plan(name, self.layout, tuple(self._seeds()), data=self)
         if name == "imbalance":
             plain = self._one_stage()
             return Plan(name, self.layout, (
@@ -130,16 +139,20 @@ class Recipe:
                 Stage("rare_fcn8s", "fcn8s", plain, start="rare_classifier"),
                 Stage("rare_fcn8s_balanced", "fcn8s", replace(plain, loss="balanced"), start="rare_classifier")),
                 data=self.imbalanced)
-        stages = [self._classifier("classifier"),
-                  Stage("fcn32s", "fcn32s", self.fcn, start="classifier"),
-                  Stage("fcn16s", "fcn16s", replace(self.fcn, epochs=self.fcn16_epochs), start="fcn32s"),
-                  Stage("fcn8s", "fcn8s", replace(self.fcn, epochs=self.fcn8_epochs), start="fcn16s")]
+        stages = [self._classifier("classifier"), *self._staged()]
         if name == "ablation":
             stages += self._ablation()
         return Plan(name, self.layout, tuple(stages), data=self)
 
     def _classifier(self, name: str, offset: int = 0) -> Stage:
         return Stage(name, "classifier", replace(self.classifier, seed=self.classifier.seed + offset))
+
+    def _staged(self, offset: int = 0, suffix: str = "") -> list[Stage]:
+        """The paper's path from the classifier: FCN-32s, then 16s, then 8s, each from the one before."""
+        fcn = replace(self.fcn, seed=self.fcn.seed + offset)
+        return [Stage(f"fcn32s{suffix}", "fcn32s", fcn, start="classifier"),
+                Stage(f"fcn16s{suffix}", "fcn16s", replace(fcn, epochs=self.fcn16_epochs), start=f"fcn32s{suffix}"),
+                Stage(f"fcn8s{suffix}", "fcn8s", replace(fcn, epochs=self.fcn8_epochs), start=f"fcn16s{suffix}")]
 
     def _one_stage(self, offset: int = 0) -> TrainConfig:
         """An FCN trained in one stage, as long as the staged path's three together."""
@@ -170,14 +183,32 @@ class Recipe:
                        for model in (SEEDED_DESCENDANTS if offset else DESCENDANTS)]
         return stages
 
-    def _controls(self) -> list[Stage]:
-        one_stage = self._one_stage()
+    def _controls(self, offset: int = 0, suffix: str = "") -> list[Stage]:
+        one_stage = self._one_stage(offset)
         paper_optimizer = replace(one_stage, optimizer="sgd", momentum=0.99, loss="sum",
                                   lr=self.paper_lr, lr_schedule="constant")
-        return [Stage("fcn8s_at_once", "fcn8s", one_stage, start="classifier", at_once=True),
-                Stage("fcn8s_at_once_sgd", "fcn8s", paper_optimizer, start="classifier", at_once=True),
-                Stage("fcn8s_learned_up", "fcn8s", one_stage, start="classifier", learnable_upsampling=True),
-                Stage("fcn8s_scratch", "fcn8s", one_stage, start="random")]
+        return [Stage(f"fcn8s_at_once{suffix}", "fcn8s", one_stage, start="classifier", at_once=True),
+                Stage(f"fcn8s_at_once_sgd{suffix}", "fcn8s", paper_optimizer, start="classifier", at_once=True),
+                Stage(f"fcn8s_learned_up{suffix}", "fcn8s", one_stage, start="classifier",
+                      learnable_upsampling=True),
+                Stage(f"fcn8s_scratch{suffix}", "fcn8s", one_stage, start="random")]
+
+    def _seeds(self) -> list[Stage]:
+        """The rows of the ablation and of ``after`` again, from the seed-0 classifier with the FCN seeds
+        :data:`FCN_SEEDS` (the controls: :data:`CONTROL_SEEDS`), as ``<row>_fcn_seed<i>``. Ordered so that
+        a plan stopped part-way has trained the cheap main rows for as many seeds as it got to."""
+        stages = [self._classifier("classifier")]
+        for offset in FCN_SEEDS:
+            suffix = f"_fcn_seed{offset}"
+            stages += [Stage(f"{model}_one_stage{suffix}", model, self._one_stage(offset), start="classifier")
+                       for model in ("fcn8s", "fcn16s", "fcn32s")]
+            stages.append(Stage(f"dilated{suffix}", "dilated", self._one_stage(offset), start="classifier"))
+            stages += self._staged(offset, suffix)
+        for offset in CONTROL_SEEDS:
+            stages += self._controls(offset, f"_fcn_seed{offset}")
+        stages += [Stage(f"unet_fcn_seed{offset}", "unet", self._one_stage(offset), start="classifier")
+                   for offset in FCN_SEEDS]
+        return stages
 
 
 CPU = Recipe("cpu")
@@ -232,15 +263,17 @@ def training_data(recipe: Recipe, root: Path | None = None) -> TrainingData:
 
 
 def train(recipe: Recipe, plan: str = "staged", *, until: str | None = None, out: Path | None = None,
-          root: Path | None = None, device=None, progress: bool = True) -> dict[str, TrainResult]:
+          root: Path | None = None, reuse: Path | None = None, device=None,
+          progress: bool = True) -> dict[str, TrainResult]:
     """Run ``recipe``'s plan (up to the stage ``until``) on the scenes it names; one result per stage.
 
     Without ``out``, the models go to the chapters' cache (:func:`cache_dir`),
     where a model made by a different recipe is trained anew; with ``out``,
-    a checkpoint made by another run is refused.
+    a checkpoint made by another run is refused. Finished stages in ``reuse`` are loaded from there
+    (see :func:`plans.run_plan`).
     """
     steps = recipe.plan(plan)
     with main_process_first(device):  # under torchrun, one process makes the scenes
         scene_data = training_data(steps.data, root)
     return run_plan(steps, scene_data, out or cache_dir(recipe), until=until,
-                    retrain=out is None, device=device, progress=progress)
+                    retrain=out is None, reuse=reuse, device=device, progress=progress)

@@ -85,6 +85,19 @@ def test_a_rank_without_a_torchrun_job_is_refused(monkeypatch, tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("data, complaint", [
+    ("shapes", "no such folder; pass a folder of checkpoints written by train"),
+    ("voc", "for --data shapes only"),
+])
+def test_reuse_of_a_folder_that_is_not_there_or_with_voc_is_one_line(data, complaint, tmp_path, capsys):
+    reuse = tmp_path / "nowhere"
+    if data == "voc":
+        reuse.mkdir()
+    assert main(["train", "--data", data, "--reuse", str(reuse), "--out", str(tmp_path / "out")]) == 2
+    assert f"--reuse {reuse}: {complaint}" in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
 def test_training_on_scenes_made_with_other_settings_leaves_them_alone(tmp_path, capsys):
     root = tmp_path / "mine"
     assert main(["make-data", "--root", str(root), "--train", "4", "--val", "2", "--size", "64"]) == 0

@@ -139,3 +139,87 @@ def test_verdicts_are_stats_verdicts_for_one_chapter():
     found = evidence.verdicts(9)
     assert found and all(isinstance(v, stats.Verdict) for v in found.values())
     assert set(found) == {key for key, claim in evidence.COMPARISONS.items() if claim.chapter == 9}
+
+
+def _seed_rows():
+    """The recorded stages of the seeds plan: their weights do not ship, their counts do."""
+    recorded = evidence.load()[0]["models"]
+    return [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items()
+            if seed and stage in recorded]
+
+
+def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
+    """Without weights to re-score, each row's stored counts must give the mean IU its run measured on
+    the same scenes while it trained (in bfloat16, before its weights were rounded to half: within
+    0.002; another model would differ by far more)."""
+    meta, counts = evidence.load()
+    planned = {s.name: s for s in REFERENCE_RECIPE.plan("seeds").stages}
+    for stage in _seed_rows():
+        history = meta["models"][stage]["history"]
+        assert len(history) == planned[stage].config.epochs and meta["models"][stage]["fingerprint"], stage
+        assert len(counts[f"{stage}/fresh/confusion"]) == evidence.FRESH_SCENES
+        assert evidence.scores(stage)["mean_iu"] == pytest.approx(history[-1]["val_mean_iu"], abs=0.002), stage
+
+
+def test_the_arms_over_fcn_seeds_start_from_the_chapters_seed_0_and_count_what_is_recorded():
+    for name, arm in evidence.FCN_SEED_ARMS.items():
+        assert arm.stages[0] == evidence.ARMS[name].stages[0] and arm.plan == "seeds"
+        planned = {s.name for s in REFERENCE_RECIPE.plan("seeds").stages}
+        assert all(stage in planned for seed, stage in arm.stages.items() if seed), name
+        recorded = [stage for stage in arm.stages.values() if stage in evidence.load()[0]["models"]]
+        shown = str(evidence.estimate(name, arms=evidence.FCN_SEED_ARMS))
+        assert f"({len(recorded)} seeds" in shown if len(recorded) > 1 else "(one seed" in shown, name
+    assert "plain loss, rare disc" not in evidence.FCN_SEED_ARMS
+
+
+def test_results_of_the_seeds_plan_print_each_verdict_beside_the_chapters(capsys):
+    assert main(["results", "--plan", "seeds"]) == 0
+    printed = capsys.readouterr().out
+    assert "FCN seeds from the seed-0 classifier" in printed
+    assert all(str(evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)) in printed for arm in evidence.FCN_SEED_ARMS)
+    claims = [c for c in evidence.COMPARISONS.values() if {c.a, c.b} <= set(evidence.FCN_SEED_ARMS)]
+    assert printed.count("; chapter: ") == len(claims)
+
+
+@pytest.mark.parametrize("options, complaint", [
+    (["--seeds", "."], "--seeds .: goes with --record FOLDER"),
+    (["--record", ".", "--seeds", "nowhere"], "--seeds nowhere: no such folder"),
+])
+def test_seeds_without_record_or_a_folder_is_one_line(options, complaint, capsys):
+    assert main(["results", *options]) == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_recording_adds_the_seeds_folders_finished_runs_and_keeps_what_it_recorded(tmp_path, capsys, monkeypatch):
+    folder, seeds = tmp_path / "trained", tmp_path / "seeds"
+    for made, name in ((folder, "fcn8s_one_stage"), (seeds, "fcn8s_one_stage_fcn_seed1")):
+        made.mkdir()
+        (made / ".fcn_lesson.json").write_text(json.dumps({"made_by": "train"}))
+        (made / f"{name}.pt").write_bytes((REFERENCE_DIR / "fcn8s_one_stage.pt").read_bytes())
+    monkeypatch.setattr(evidence, "SCENE_SETS", ("val",))
+    monkeypatch.setattr(evidence, "scene_set", lambda name: Subset(scene_datasets(REFERENCE_RECIPE)[1], range(3)))
+    evidence.record(folder, ["fcn8s_one_stage"], seeds=seeds, progress=False)
+    meta, counts = evidence.load(folder)
+    assert set(meta["models"]) == {"fcn8s_one_stage", "fcn8s_one_stage_fcn_seed1"}
+    assert torch.equal(counts["fcn8s_one_stage_fcn_seed1/val/confusion"], counts["fcn8s_one_stage/val/confusion"])
+    evidence.record(folder, ["fcn8s_one_stage"], seeds=seeds)
+    assert "0 models on 3 val scenes (2 recorded before)" in capsys.readouterr().out
+    assert torch.equal(evidence.load(folder)[1]["fcn8s_one_stage_fcn_seed1/val/confusion"],
+                       counts["fcn8s_one_stage_fcn_seed1/val/confusion"])
+
+
+def test_an_unstripped_model_is_scored_with_the_weights_it_would_ship_with(tmp_path):
+    from fcn_lesson.checkpoints import save_checkpoint, strip_checkpoint
+    from fcn_lesson.models import FCN8s
+
+    torch.manual_seed(0)
+    model = FCN8s(len(data.CLASSES), backbone="mini")
+    for name in ("full", "stripped"):
+        save_checkpoint(tmp_path / f"{name}.pt", model, epoch=1, epochs=1, history=[], config={}, fingerprint="x",
+                        optimizer={})
+    strip_checkpoint(tmp_path / "stripped.pt")
+    full = TrainResult.load(tmp_path / "full.pt")
+    assert not full.weights_only and full.model.score_fr.weight.dtype == torch.float32
+    rounded = evidence._as_shipped(full).model.state_dict()
+    shipped = TrainResult.load(tmp_path / "stripped.pt").model.state_dict()
+    assert all(torch.equal(rounded[name].float(), shipped[name].float()) for name in shipped)

@@ -123,3 +123,18 @@ def test_the_cache_trains_anew_over_a_damaged_checkpoint_of_its_own(tmp_path, qu
         (out / "classifier.pt").write_bytes(b"half a file")
         run_plan(plan, data, out, progress=False)
     assert (out / "classifier.pt").read_bytes() == b"half a file"
+
+
+def test_a_finished_stage_elsewhere_is_reused_and_that_folder_left_as_it_was(tmp_path, quick_scenes):
+    data = recipe.training_data(recipe.QUICK, quick_scenes)
+    plan = Plan("p", MINI, (Stage("classifier", "classifier", ONE), Stage("fcn32s", "fcn32s", ONE, "classifier")))
+    shipped = run_plan(plan, data, tmp_path / "shipped", until="classifier", progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "shipped").iterdir()}
+    mine = run_plan(plan, data, tmp_path / "mine", reuse=tmp_path / "shipped", progress=False)
+    assert mine["classifier"].history == shipped["classifier"].history
+    assert sorted(p.name for p in (tmp_path / "mine").glob("*.pt")) == ["fcn32s.pt"]  # trained here, reused there
+    assert {p.name: p.read_bytes() for p in (tmp_path / "shipped").iterdir()} == before
+    other = Plan("p", MINI, (Stage("classifier", "classifier", replace(ONE, lr=3e-3)),))
+    trained = run_plan(other, data, tmp_path / "other", reuse=tmp_path / "shipped", progress=False)
+    assert trained["classifier"].fingerprint != shipped["classifier"].fingerprint  # another run: trained anew
+    assert (tmp_path / "other" / "classifier.pt").is_file()

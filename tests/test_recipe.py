@@ -122,3 +122,26 @@ def test_claims_about_trained_models_are_checked_where_the_recipe_trains():
         recipe.CPU.expect(False, "the classifier knows its shapes")
     recipe.QUICK.expect(False, "quick mode trains for seconds: nothing to claim")
     assert recipe.CPU.trains and recipe.GPU.trains and not recipe.QUICK.trains
+
+
+def test_the_seeds_plan_varies_only_the_fcns_seed_from_the_ablations_classifier():
+    ablation, after, seeds = (recipe.CPU.plan(name) for name in ("ablation", "after", "seeds"))
+    assert seeds.stages[0] == ablation.stage("classifier")
+    rows = {**{s.name: s for s in ablation.stages}, "dilated": after.stage("dilated"), "unet": after.stage("unet")}
+    for stage in seeds.stages[1:]:
+        row, offset = stage.name.rsplit("_fcn_seed", 1)
+        seed_zero = rows[row]
+        assert stage.start == (seed_zero.start if seed_zero.start in ("classifier", "random") else
+                               f"{seed_zero.start}_fcn_seed{offset}"), stage.name
+        assert stage.config == replace(seed_zero.config, seed=seed_zero.config.seed + int(offset)), stage.name
+        assert (stage.model, stage.at_once, stage.learnable_upsampling) == (
+            seed_zero.model, seed_zero.at_once, seed_zero.learnable_upsampling), stage.name
+    names = [s.name for s in seeds.stages]
+    for offset in recipe.FCN_SEEDS:
+        for row in ("fcn32s_one_stage", "fcn16s_one_stage", "fcn8s_one_stage", "fcn32s", "fcn16s", "fcn8s",
+                    "dilated", "unet"):
+            assert f"{row}_fcn_seed{offset}" in names
+    for offset in recipe.CONTROL_SEEDS:
+        for row in ("fcn8s_at_once", "fcn8s_at_once_sgd", "fcn8s_learned_up", "fcn8s_scratch"):
+            assert f"{row}_fcn_seed{offset}" in names
+    assert len(names) == 1 + 8 * len(recipe.FCN_SEEDS) + 4 * len(recipe.CONTROL_SEEDS)
