@@ -20,6 +20,7 @@ from . import data, geometry, metrics, surgery
 
 __all__ = [
     "check_bilinear_kernel",
+    "check_border_weights",
     "check_caffe_input",
     "check_boundary_mask",
     "check_confusion_matrix",
@@ -437,6 +438,44 @@ def check_transposed_conv(fn: Callable) -> bool:
         return "each input pixel scatters its value times the kernel, stride pixels apart, and overlaps add"
 
     return _run("transposed convolution", checks)
+
+
+def check_border_weights(fn: Callable) -> bool:
+    """``fn(factor)``: the weights that the first ``factor / 2`` pixels of a middle output row get from a
+    constant input, through the bilinear upsampler (kernel 2 * factor, stride factor, padding factor / 2).
+
+    Catches: a band of the wrong width, the padding left out (the uncropped map's first pixels), the tent
+    centred on a tap (at factor instead of (2 * factor - 1) / 2) and the edge row's values (both directions
+    short) instead of a middle row's, for the factors 2, 4, 8 and 32.
+    Cannot tell: whether the weights were derived or read off a transposed convolution of ones.
+    """
+
+    def checks() -> str:
+        for factor in (2, 4, 8, 32):
+            upsampler = surgery.bilinear_upsampler(1, factor, padding=factor // 2)
+            with torch.no_grad():
+                ones = upsampler(torch.ones(1, 1, 4, 4))[0, 0]
+            expected = ones[2 * factor, :factor // 2]  # a middle row: full weight down the columns
+            got = torch.as_tensor(_call(fn, factor), dtype=torch.float32).flatten()
+            if got.numel() != expected.numel():
+                raise _Wrong(f"factor {factor}: the band is factor / 2 = {factor // 2} pixel(s) wide (only the "
+                             f"first input's tent reaches them), got {got.numel()} values")
+            if torch.allclose(got, expected, atol=1e-6):
+                continue
+            j = torch.arange(factor // 2)
+            hints = (((2 * j + 1) / (2 * factor), " These are the first pixels of the uncropped map: the padding "
+                      "cuts factor / 2 pixels off, so output pixel j is pixel j + factor / 2 of the stamp."),
+                     ((2 * j + factor) / (2 * factor), " The tent is centred on a tap: with 2 * factor taps its "
+                      "centre is (2 * factor - 1) / 2, between two taps."),
+                     (expected[0] * expected, " These are the edge row's weights, short in both directions: in a "
+                      "middle row the other direction gets full weight."))
+            hint = next((text for wrong, text in hints if torch.allclose(got, wrong, atol=1e-6)), "")
+            first = ", ".join(f"{v:.4f}" for v in expected[:3].tolist())
+            yours = ", ".join(f"{v:.4f}" for v in got[:3].tolist())
+            raise _Wrong(f"factor {factor}: expected {first} for the first pixels, got {yours}.{hint}")
+        return "only the first input's tent reaches the band: weight (2j + factor + 1) / (2 * factor) at pixel j"
+
+    return _run("border weights", checks)
 
 
 def check_layer_map(fn: Callable) -> bool:

@@ -14,7 +14,8 @@ from pathlib import Path
 from .recipe import CPU
 from .train import TrainResult
 
-__all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "load_reference"]
+__all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "load_reference", "pre_trained_by",
+           "reference_stages"]
 
 #: Where the shipped checkpoints are.
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -27,8 +28,29 @@ REFERENCE_PLANS = ("ablation", "after", "imbalance")
 def load_reference(name: str) -> TrainResult:
     """A shipped reference model (a stage of one of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`)
     with its history."""
-    names = list(dict.fromkeys(stage.name for plan in REFERENCE_PLANS
-                               for stage in REFERENCE_RECIPE.plan(plan).stages))
+    names = list(reference_stages())
     if name not in names:
         raise ValueError(f"no reference model {name!r}; there are {names}")
     return TrainResult.load(REFERENCE_DIR / f"{name}.pt")
+
+
+def reference_stages() -> dict:
+    """Every shipped stage by name (the stages of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`),
+    in plan order."""
+    return {stage.name: stage for plan in REFERENCE_PLANS for stage in REFERENCE_RECIPE.plan(plan).stages}
+
+
+def pre_trained_by() -> dict[str, list[str]]:
+    """The shipped models that are not classifiers, grouped by the shipped classifier whose weights they
+    start from, found by following each stage's ``start`` back through the stages it continues; a model
+    trained from random weights is grouped under ``"random"``."""
+    stages = reference_stages()
+    groups: dict[str, list[str]] = {}
+    for name, stage in stages.items():
+        if stage.model == "classifier":
+            continue
+        origin = stage
+        while origin.model != "classifier" and origin.start in stages:
+            origin = stages[origin.start]
+        groups.setdefault(origin.name if origin.model == "classifier" else origin.start, []).append(name)
+    return groups

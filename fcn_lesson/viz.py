@@ -19,10 +19,10 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["class_colors", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
-           "last_epoch_table", "lineage", "mistake_table", "overlay", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
+__all__ = ["border_table", "class_colors", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
+           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table", "outline_class", "overlay", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
            "plot_profiles", "plot_sharing", "show_kernel", "show_maps", "show_score_maps",
-           "show_compression", "show_pairs", "show_windows", "table", "verdict_table", "window_with"]
+           "show_compression", "show_pairs", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table", "window_with"]
 
 
 def colorize(label: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -394,11 +394,47 @@ def plot_sharing(sides: Sequence[int], ratios: dict[str, Sequence[float]], limit
     return fig
 
 
-def plot_profiles(panels: dict[str, dict[str, torch.Tensor]], xlabel: str, ylabel: str):
+def time_per_flop_reading(ratios: Sequence[float], work: float, control: Sequence[float]) -> str:
+    """How one side's timed rounds read against a control with equal work. ``ratios``: the time
+    ratio (windows / one dense pass) of each round; ``work``: the FLOP ratio at that side;
+    ``control``: the time ratios of the control side, where both methods do the same work. Each
+    round's time ratio over ``work`` is the windows' time per FLOP over the dense pass's; it reads
+    "took longer" (or "took less time") only where every round lies above (below) the control's
+    range widened to include 1, and "not told apart from the control" otherwise."""
+    per_flop = [ratio / work for ratio in ratios]
+    low, high = min(min(control), 1), max(max(control), 1)
+    if min(per_flop) > high:
+        return "took longer, beyond the control in every round"
+    if max(per_flop) < low:
+        return "took less time, beyond the control in every round"
+    return "not told apart from the control"
+
+
+def timing_table(time_ratios: dict[int, Sequence[float]], work: dict[int, float], control: int):
+    """The timed rounds of every window against one dense pass, for ``display``: per side of
+    ``time_ratios`` (side -> the time ratio of each round), the FLOP ratio ``work[side]``, the
+    median and range of the time ratios, and :func:`time_per_flop_reading` against the side
+    ``control`` (the one with equal work, marked as the control)."""
+    rows = []
+    for side, ratios in time_ratios.items():
+        reading = ("(the control: the same work)" if side == control
+                   else time_per_flop_reading(ratios, work[side], time_ratios[control]))
+        rows.append([side, f"{work[side]:.1f}", f"{float(np.median(ratios)):.1f}",
+                     f"{min(ratios):.1f} to {max(ratios):.1f}", reading])
+    return table(["side (px)", "FLOP ratio", "time ratio: median", "range over the rounds",
+                  "per FLOP, the windows"], rows)
+
+
+def plot_profiles(panels: dict[str, dict[str, torch.Tensor]], xlabel: str, ylabel: str, *,
+                  zoom: int | None = None):
     """1-D profiles side by side: one panel per entry of ``panels`` (its key the title), one line per
     entry inside it (its key the legend), a name drawn in the same colour and style in every panel;
-    the panels share their y axis."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.3), sharey=True, squeeze=False)
+    the panels share their y axis. With ``zoom``, a second row shows the first ``zoom`` values of
+    each panel magnified, every value marked (a marker shape per name) and a legend in every panel:
+    the start of a long profile, where a band a few values wide is a sliver in the first row."""
+    rows = 1 if zoom is None else 2
+    fig, axes = plt.subplots(rows, len(panels), figsize=(4.4 * len(panels), 3.3 * rows), sharey=True,
+                             squeeze=False)
     names = list(dict.fromkeys(name for lines in panels.values() for name in lines))
     styles = {name: (f"C{i}", ("-", "--", ":", "-.")[i % 4], 2.6 - 0.5 * (i % 4))
               for i, name in enumerate(names)}
@@ -413,27 +449,54 @@ def plot_profiles(panels: dict[str, dict[str, torch.Tensor]], xlabel: str, ylabe
     axes[0, 0].set_ylabel(ylabel)
     fullest = max(range(len(panels)), key=lambda i: len(list(panels.values())[i]))
     axes[0, fullest].legend()
+    if zoom is not None:
+        for ax, (title, lines) in zip(axes[1], panels.items()):
+            for name, values in lines.items():
+                colour, style, width = styles[name]
+                shown = torch.as_tensor(values).detach().cpu().numpy()[:zoom]
+                ax.plot(shown, color=colour, linestyle=style, linewidth=width, label=name,
+                        marker="os^D"[names.index(name) % 4], markersize=4)
+            ax.set_title(f"{title}, magnified: the first {zoom}")
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        axes[1, 0].set_ylabel(ylabel)
     fig.tight_layout()
     return fig
 
 
-def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *, mistakes: bool = False):
+def border_table(rows: dict[tuple[str, str], dict[str, torch.Tensor]], tolerance: float = 1e-6):
+    """The border band of each network's score layers, for ``display``: ``rows`` maps (backbone,
+    network) to {score layer: the weight the output gives it along a row}, as
+    :func:`fcn_lesson.models.score_weights` returns; per layer, the weight at the row's first pixel
+    and how many of its pixels get less than full weight (below ``1 - tolerance``)."""
+    body = [[backbone, network, layer, float(row[0]), f"{int((row < 1 - tolerance).sum())} of {len(row)}"]
+            for (backbone, network), layers in rows.items() for layer, row in layers.items()]
+    return table(["backbone", "network", "score layer", "weight at pixel 0", "pixels below 1"], body)
+
+
+def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *, mistakes: bool = False,
+                   per_panel: bool = False):
     """Confusion matrices side by side (rows: true class, columns: predicted), one panel per entry,
     each count written on its cell in white or black, whichever reads better on the cell's colour.
 
     With ``mistakes``, only the wrong answers are coloured, on one scale for all panels with a
     colour bar; the diagonal (the right answers, which would otherwise take the whole colour range)
-    is grey, its counts still written."""
-    fig, axes = plt.subplots(1, len(confusions), figsize=(4.2 * len(confusions) + mistakes, 3.8),
-                             squeeze=False)
+    is grey, its counts still written. With ``per_panel`` too, each panel's wrong answers get a
+    scale and a colour bar of their own, so that one panel's large counts do not wash out another's."""
+    per_panel = per_panel and mistakes
+    fig, axes = plt.subplots(1, len(confusions), figsize=(
+        4.2 * len(confusions) + (mistakes and not per_panel), 3.8), squeeze=False)
     cmap = plt.get_cmap("Blues").with_extremes(bad="0.85")
     off = ~np.eye(len(names), dtype=bool)
     wrong_max = max(int(torch.as_tensor(c).cpu().numpy()[off].max()) for c in confusions.values())
     for ax, (title, confusion) in zip(axes[0], confusions.items()):
         counts = torch.as_tensor(confusion).cpu().numpy()
         shown = np.ma.masked_where(~off, counts) if mistakes else counts
-        top = wrong_max if mistakes else int(counts.max())
+        top = int(counts[off].max()) if per_panel else wrong_max if mistakes else int(counts.max())
         image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(top, 1))
+        if per_panel:
+            fig.colorbar(image, ax=ax, shrink=0.8, pad=0.03, label="wrong answers (count)")
         for (i, j), count in np.ndenumerate(counts):
             right = mistakes and not off[i, j]  # on the grey diagonal
             ax.text(j, i, int(count), ha="center", va="center", fontsize=8,
@@ -444,7 +507,7 @@ def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *,
         ax.set_ylabel("true")
         ax.set_title(title)
     fig.tight_layout()
-    if mistakes:
+    if mistakes and not per_panel:
         fig.colorbar(image, ax=list(axes[0]), shrink=0.8, pad=0.02, label="wrong answers (count)")
     return fig
 
@@ -518,6 +581,32 @@ def continued(*histories: list[dict]) -> list[dict]:
     return joined
 
 
+def mark_level(ax, value: float, label: str, colour: str = "dimgray") -> None:
+    """A dashed horizontal line at ``value`` across ``ax`` (a floor, a baseline), with ``label`` for
+    the legend; call ``ax.legend()`` after it to show it."""
+    ax.axhline(value, color=colour, linestyle="--", linewidth=1, label=label)
+
+
+def mark_epochs(ax, epochs: Sequence[int], labels: Sequence[str], colour: str = "dimgray") -> None:
+    """A dotted vertical line after each of ``epochs`` (where one stage of a run ends and the next
+    begins), each named by its ``labels`` entry at the top of ``ax``."""
+    for epoch, text in zip(epochs, labels, strict=True):
+        ax.axvline(epoch + 0.5, color=colour, linestyle=":", linewidth=1)
+        ax.annotate(text, (epoch + 0.5, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", ha="left", va="top", fontsize=8, color=colour)
+
+
+def outline_class(ax, label: torch.Tensor | np.ndarray, cls: int, colour: str = "white",
+                  linewidth: float = 0.8) -> int:
+    """Outline the pixels of class ``cls`` in the H x W label map drawn on ``ax`` (for a class whose
+    palette colour is hard to see on the background: the ring's navy on black). Returns how many
+    pixels have the class."""
+    mask = np.asarray(label.cpu() if isinstance(label, torch.Tensor) else label) == cls
+    if mask.any():
+        ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=linewidth)
+    return int(mask.sum())
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 3):
     """A Markdown table for ``display``: floats with ``digits`` decimals, everything else as given."""
     from IPython.display import Markdown
@@ -544,6 +633,22 @@ def last_epoch_table(histories: dict[str, list[dict]], keys: Sequence[str] = ("l
             change = (f"{last[key] / before[key] - 1:+.0%}" if "loss" in key
                       else f"{last[key] - before[key]:+.3f}")
             row += [change, float(last[key])]
+        rows.append(row)
+    return table(header, rows)
+
+
+def gap_table(histories: dict[str, list[dict]], a: str, b: str,
+              keys: Sequence[str] = ("loss", "val_accuracy")):
+    """Two runs epoch by epoch, for ``display``: per key, run ``a``'s value, run ``b``'s and how far
+    apart they are (the absolute difference), over the epochs both have."""
+    header = ["epoch"]
+    for key in keys:
+        header += [f"{_axis_label(key)}: {a}", b, "apart"]
+    rows = []
+    for ours, theirs in zip(histories[a], histories[b]):
+        row = [ours["epoch"]]
+        for key in keys:
+            row += [float(ours[key]), float(theirs[key]), abs(float(ours[key]) - float(theirs[key]))]
         rows.append(row)
     return table(header, rows)
 

@@ -391,7 +391,7 @@ def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
 
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 20
+    assert len(checkers) == 21
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__
@@ -571,3 +571,27 @@ def test_caffe_input_checker_names_the_bgr_mean_left_unflipped(capsys):
     assert not checks.check_caffe_input(unflipped_mean)
     said = feedback(capsys)
     assert "BGR order: flip data.CAFFE_MEAN_BGR" in said and "belong in the bias" not in said
+
+
+def test_border_weights_checker_names_the_classic_slips(capsys):
+    def right(factor):
+        return (2 * torch.arange(factor // 2) + factor + 1) / (2 * factor)
+
+    def uncropped(factor):
+        return (2 * torch.arange(factor // 2) + 1) / (2 * factor)
+
+    def centred_on_a_tap(factor):
+        return (2 * torch.arange(factor // 2) + factor) / (2 * factor)
+
+    def edge_row(factor):
+        return right(factor)[0] * right(factor)
+
+    def whole_tent(factor):
+        return torch.cat([right(factor), torch.ones(1)])
+
+    assert checks.check_border_weights(right)
+    assert "✓" in feedback(capsys)
+    for wrong, message in ((uncropped, "the padding cuts"), (centred_on_a_tap, "between two taps"),
+                           (edge_row, "the edge row"), (whole_tent, "factor / 2 = 1 pixel(s) wide")):
+        assert not checks.check_border_weights(wrong)
+        assert message in feedback(capsys), wrong.__name__

@@ -77,3 +77,14 @@ def test_bin_iu_takes_stacks_of_summed_counts():
     iu = scales.bin_iu(counts)
     assert iu[0, 0].item() == pytest.approx(3 / 6) and torch.isnan(iu[0, 1])
     assert iu[1].tolist() == [1.0, 0.5]
+
+
+def test_local_thickness_takes_odd_sides_only_so_the_stride_bins_start_at_9_17_and_33():
+    labels = torch.zeros(1, 48, 48, dtype=torch.long)
+    labels[0, 2:10, 2:10] = 2     # an 8 x 8 square: its largest centred square is 7 x 7
+    labels[0, 12:44, 12:44] = 1   # 32 x 32: 31
+    thickness = scales.local_thickness(labels)[0]
+    sides = thickness[thickness > 0].unique()
+    assert (sides % 2 == 1).all()
+    assert thickness[5, 5] == 7 and thickness[28, 28] == 31
+    assert not ((sides == 8) | (sides == 16) | (sides == 32)).any()  # the bins' lower edges

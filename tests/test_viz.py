@@ -346,3 +346,83 @@ def test_compare_outlines_can_list_only_the_classes_present_and_number_pixels(sc
     assert names == [n for n in ("background", "bar") if (only_bar == data.CLASSES.index(n)).any()]
     assert fig.axes[1].get_xticklabels()[0].get_text() == "20"
     assert fig.axes[1].get_yticklabels()[0].get_text() == "10"
+
+
+def test_time_per_flop_reading_calls_a_difference_only_beyond_the_control_in_every_round():
+    control = [0.8, 1.3]  # the band is 0.8 to 1.3 (it includes 1)
+    assert viz.time_per_flop_reading([20, 24], 10, control).startswith("took longer")
+    assert viz.time_per_flop_reading([5, 7], 10, control).startswith("took less time")
+    assert viz.time_per_flop_reading([5, 20], 10, control).startswith("not told apart")
+    assert viz.time_per_flop_reading([12], 10, control).startswith("not told apart")
+    assert viz.time_per_flop_reading([12], 10, [1.1, 1.1]).startswith("took longer")  # band 1-1.1
+
+
+def test_timing_table_marks_the_control_and_reads_the_other_sides():
+    text = viz.timing_table({160: [0.9, 1.2], 320: [30.0, 40.0]}, {160: 1.0, 320: 9.0},
+                            control=160).data
+    assert "(the control: the same work)" in text and "took longer" in text
+    assert "| 320 | 9.0 | 35.0 | 30.0 to 40.0 |" in text
+
+
+def test_plot_confusion_per_panel_gives_each_panel_its_own_scale_and_bar():
+    confusion = torch.tensor([[90, 4], [1, 80]])
+    fig = viz.plot_confusion({"first": confusion, "second": confusion.T * 5}, ["x", "y"],
+                             mistakes=True, per_panel=True)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "wrong answers (count)"]
+    assert [ax.get_title() for ax in panels] == ["first", "second"] and len(bars) == 2
+    assert [ax.images[0].get_clim() for ax in panels] == [(0, 4), (0, 20)]
+    matplotlib.pyplot.close(fig)
+
+
+def test_gap_table_gives_both_runs_and_how_far_apart_epoch_by_epoch():
+    histories = {"a": [{"epoch": 1, "loss": 2.0, "val_accuracy": 0.5},
+                       {"epoch": 2, "loss": 1.5, "val_accuracy": 0.75}],
+                 "b": [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.25},
+                       {"epoch": 2, "loss": 1.75, "val_accuracy": 0.5}]}
+    lines = viz.gap_table(histories, "a", "b").data.splitlines()
+    assert lines[0] == ("| epoch | loss: a | b | apart | validation accuracy: a | b | apart |")
+    assert lines[2:] == ["| 1 | 2.000 | 1.000 | 1.000 | 0.500 | 0.250 | 0.250 |",
+                         "| 2 | 1.500 | 1.750 | 0.250 | 0.750 | 0.500 | 0.250 |"]
+
+
+def test_mark_level_and_mark_epochs_draw_a_named_floor_and_stage_ends():
+    fig, ax = matplotlib.pyplot.subplots()
+    ax.plot([1, 2, 3, 4], [0.2, 0.3, 0.4, 0.5], label="run")
+    viz.mark_level(ax, 0.133, "all background")
+    viz.mark_epochs(ax, [1, 3], ["a -> b", "b -> c"])
+    lines = ax.get_lines()
+    assert lines[1].get_ydata()[0] == 0.133 and lines[1].get_label() == "all background"
+    assert [line.get_xdata()[0] for line in lines[2:]] == [1.5, 3.5]
+    assert [text.get_text() for text in ax.texts] == ["a -> b", "b -> c"]
+    with pytest.raises(ValueError):
+        viz.mark_epochs(ax, [1, 3], ["only one"])
+    matplotlib.pyplot.close(fig)
+
+
+def test_outline_class_outlines_only_that_class_and_counts_it():
+    fig, ax = matplotlib.pyplot.subplots()
+    label = torch.zeros(8, 8, dtype=torch.long)
+    label[2:4, 2:5] = 4
+    label[6, 6] = 1
+    assert viz.outline_class(ax, label, 4) == 6
+    assert len(ax.collections) == 1  # one contour set
+    assert viz.outline_class(ax, label, 5) == 0 and len(ax.collections) == 1  # none: nothing drawn
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_profiles_zoom_adds_a_magnified_row_with_markers_and_a_legend_in_every_panel():
+    panels = {"a": {"x": torch.ones(50)}, "b": {"x": torch.zeros(50), "y": torch.arange(50.0)}}
+    fig = viz.plot_profiles(panels, "column", "weight", zoom=10)
+    top, lower = fig.axes[:2], fig.axes[2:]
+    assert len(fig.axes) == 4 and len(lower[1].lines[1].get_xdata()) == 10
+    assert all(ax.get_legend() is not None for ax in lower) and top[0].get_legend() is None
+    assert lower[1].lines[0].get_marker() != lower[1].lines[1].get_marker()
+    assert lower[0].get_title() == "a, magnified: the first 10"
+    matplotlib.pyplot.close(fig)
+
+
+def test_border_table_counts_the_pixels_below_full_weight():
+    rows = {("mini", "FCN32s"): {"score_fr": torch.tensor([0.5, 1.0, 1.0, 0.9])}}
+    text = viz.border_table(rows).data
+    assert "| mini | FCN32s | score_fr | 0.500 | 2 of 4 |" in text

@@ -1,0 +1,17 @@
+"""The registry of the shipped models: which classifier each starts from."""
+from fcn_lesson.reference_models import REFERENCE_DIR, pre_trained_by, reference_stages
+
+
+def test_pre_trained_by_follows_each_start_back_to_a_classifier():
+    stages = reference_stages()
+    assert all((REFERENCE_DIR / f"{name}.pt").exists() for name in stages)
+    groups = pre_trained_by()
+    assert groups["random"] == ["fcn8s_scratch"]
+    for origin, models in groups.items():
+        assert origin == "random" or stages[origin].model == "classifier"
+        for name in models:
+            assert stages[name].model != "classifier"
+    shipped = sorted(name for models in groups.values() for name in models)
+    assert shipped == sorted(name for name, stage in stages.items() if stage.model != "classifier")
+    # fcn16s continues fcn32s, which starts from seed 0's classifier: grouped under the classifier
+    assert stages["fcn16s"].start == "fcn32s" and "fcn16s" in groups["classifier"]
