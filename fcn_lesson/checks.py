@@ -31,7 +31,9 @@ __all__ = [
     "check_effective_lr",
     "check_fc6_crops",
     "check_fuse",
+    "check_interpolation_offset",
     "check_layer_map",
+    "check_leading_confusion",
     "check_mean_iu",
     "check_output_size",
     "check_predict",
@@ -206,6 +208,51 @@ def check_mean_iu(fn: Callable) -> bool:
         return "IU per class over the union, averaged over the classes that occur"
 
     return _run("mean IU", checks)
+
+
+def _leading_confusion(confusion: torch.Tensor) -> tuple[int, int, int]:
+    """The pair of classes confused most often, either way round, as ``(a, b, count)`` with ``a < b``."""
+    wrong = metrics.mistakes(confusion)
+    both_ways = torch.triu(wrong + wrong.T, diagonal=1)
+    index = int(both_ways.argmax())
+    a, b = divmod(index, confusion.shape[0])
+    return a, b, int(both_ways[a, b])
+
+
+def check_leading_confusion(fn: Callable) -> bool:
+    """``fn(confusion)``: the two classes a classifier confuses most often, counted both ways round
+    (true a predicted b, and true b predicted a), as ``(a, b, count)`` with ``a < b``.
+
+    Catches: one direction only (the largest wrong cell instead of a cell plus its mirror), the
+    diagonal (the right answers) counted, and a pair given as (larger, smaller).
+    Cannot tell: how ties are broken, which its four matrices do not have.
+    """
+
+    def checks() -> str:
+        generator = torch.Generator().manual_seed(0)
+        cases = [torch.tensor([[50, 5, 0], [0, 40, 4], [0, 4, 30]]),
+                 torch.tensor([[20, 1, 3, 0], [2, 20, 0, 6], [3, 0, 20, 1], [0, 0, 7, 20]]),
+                 torch.randint(0, 9, (6, 6), generator=generator) + 40 * torch.eye(6, dtype=torch.long),
+                 torch.randint(0, 30, (5, 5), generator=generator)]
+        for confusion in cases:
+            expected = _leading_confusion(confusion)
+            got = tuple(int(value) for value in _call(fn, confusion.clone()))
+            if got == expected:
+                continue
+            if len(got) != 3:
+                raise _Wrong(f"return three numbers, (a, b, count), not {len(got)}")
+            if got[0] == got[1]:
+                raise _Wrong(f"for {confusion.tolist()} you name class {got[0]} confused with itself: "
+                             "the diagonal counts the right answers; leave it out")
+            if got[2] == int(metrics.mistakes(confusion).max()) and got[2] != expected[2]:
+                raise _Wrong(f"for {confusion.tolist()} you give {got}, the largest wrong cell alone; "
+                             f"count both directions (row a, column b plus row b, column a): {expected}")
+            if got == (expected[1], expected[0], expected[2]):
+                raise _Wrong(f"for {confusion.tolist()} give the smaller class first: {expected}")
+            raise _Wrong(f"for {confusion.tolist()} expected {expected}, got {got}")
+        return "each wrong cell plus its mirror, the diagonal left out, the pair in order"
+
+    return _run("leading confusion", checks)
 
 
 def check_output_size(fn: Callable) -> bool:
@@ -742,7 +789,7 @@ def check_effective_lr(fn: Callable) -> bool:
                 raise _Wrong("the series m + m^2 + ... leaves out the newest gradient: a step adds it in full "
                              "(m^0 = 1) to m times the last step, so the series is 1 + m + m^2 + ...")
             raise _Wrong(f"lr {lr:g}, momentum {momentum}, {pixels} pixels: expected {expected:.3g}, got {got:.3g}")
-        return "lr x pixels / (1 - momentum): the paper's 1e-10 is a mean-loss step of about 2e-3"
+        return "lr x pixels / (1 - momentum): FCN-32s's 1e-10 is a mean-loss step of about 2e-3"
 
     return _run("effective learning rate", checks)
 
@@ -830,8 +877,9 @@ def check_shard(fn: Callable) -> bool:
 def check_rarefy(fn: Callable) -> bool:
     """``fn(net)``: one pass that gives shift-and-stitch's dense output (strides 1, later layers dilated).
 
-    Catches: the given network changed, a stride set to 1 without the dilation that must follow it, against
-    shift-and-stitch on a network of three convolutions and two pools.
+    Catches: the given network changed, a stride left above 1, a stride set to 1 without the dilation that
+    must follow it, a dilation without the padding scaled with it, against shift-and-stitch on a network of
+    three convolutions and two pools.
     Cannot tell: the border: it compares the interior only, where padding cannot make the two differ.
     """
     from . import stitch
@@ -852,9 +900,24 @@ def check_rarefy(fn: Callable) -> bool:
         with torch.no_grad():
             expected = stitch.shift_and_stitch(net, image, 4)
             got = dense(image)
-        if got.shape[2] < 40:
-            raise _Wrong(f"the output is {tuple(got.shape[2:])}: set every stride to 1, so that the "
-                         "network answers at (nearly) every pixel")
+        def first(value):
+            return value if isinstance(value, int) else value[0]
+
+        layers = [m for m in dense.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+        strided = [m for m in layers if first(m.stride) != 1]
+        if strided:
+            raise _Wrong(f"the output is {tuple(got.shape[2:])}: {len(strided)} layer(s) still have a stride "
+                         "above 1; set every stride to 1, so that the network answers at (nearly) every pixel")
+        rarefied = stitch.rarefy(net)
+        right = [m for m in rarefied.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+        if [first(m.dilation) for m in layers] != [first(m.dilation) for m in right]:
+            raise _Wrong("stride 1 is right, but the layers after a removed stride must read every "
+                         "d-th pixel: multiply their dilation and padding by d, the product of the strides "
+                         "removed before them (pools too)")
+        if [first(m.padding) for m in layers] != [first(m.padding) for m in right]:
+            raise _Wrong(f"strides and dilations are right, but the output is {tuple(got.shape[2:])}, not "
+                         f"{tuple(rarefied(image).shape[2:])}: a layer dilated by d reads a window d times wider, "
+                         "so multiply its padding by d as well, or every dilated layer trims the map")
         margin = geometry.receptive_field(net) // 2
         inner = (slice(None), slice(None), slice(margin, got.shape[2] - margin),
                  slice(margin, got.shape[3] - margin))
@@ -865,6 +928,36 @@ def check_rarefy(fn: Callable) -> bool:
         return "strides 1, later layers dilated by the strides removed: shift-and-stitch in one pass"
 
     return _run("rarefy", checks)
+
+
+def check_interpolation_offset(fn: Callable) -> bool:
+    """``fn(stride)``: where ``F.interpolate`` (bilinear, ``align_corners=False``) assumes score pixel 0 lies.
+
+    Catches: 0 (the block's first pixel, where centred layers put it) and stride / 2 (the centre of a block of
+    pixels read as unit intervals), against :func:`geometry.interpolation_misalignment` for strides 2 to 32.
+    Cannot tell: the borders, where interpolation copies the edge score whatever the offset.
+    """
+    def checks() -> str:
+        for stride in (8, 2, 4, 16, 32):
+            got = _call(fn, stride)
+            n = 5
+            off = geometry.interpolation_misalignment(geometry.CoordMap(stride, _fraction(got)), n, n * stride)
+            if off == 0:
+                continue
+            if got == 0:
+                raise _Wrong("0 is the first pixel of score pixel 0's block, where layers that are each centred "
+                             "(fcn_resnet50's) put it; interpolation reads output pixel j at score coordinate "
+                             "(j + 0.5) / stride - 0.5: solve that for j at score 0")
+            if got == stride / 2:
+                raise _Wrong(f"stride / 2 = {stride / 2} is the centre of the block if pixel i covered the "
+                             "interval [i, i + 1); in the book's coordinates pixel i is centred on i, so the "
+                             "block 0 ... stride - 1 is centred half a pixel earlier")
+            raise _Wrong(f"stride {stride}: your offset leaves interpolation {float(off)} px off inside the "
+                         "image; output pixel j reads score coordinate (j + 0.5) / stride - 0.5")
+        return ("(stride - 1) / 2: the centre of score pixel 0's block of stride pixels; 3.5 for stride 8, "
+                "where the book's dilated network puts its scores and fcn_resnet50 does not")
+
+    return _run("interpolation offset", checks)
 
 
 def check_decoder_sides(fn: Callable) -> bool:

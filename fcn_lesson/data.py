@@ -63,7 +63,7 @@ IGNORE_INDEX = 255
 #: The normalisation torchvision's ImageNet backbones expect (and ours use too).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The input convention of Caffe's VGG16, the one the paper's learning rates were tuned on:
+#: The input convention of Caffe's VGG16, the one the reference solvers' learning rates were used with:
 #: BGR channels, values 0-255, minus this mean per channel (B, G, R).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 VOC_CLASSES = 21

@@ -29,7 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .models import Layout, check_images, check_num_classes, fit_layout, layout_of, under_autocast, vgg_backbone
 
-__all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "time_methods", "torchvision_fcn"]
+__all__ = ["DilatedFCN", "UNetFCN", "count_flops", "dilated_backbone", "layer_costs", "time_methods",
+           "torchvision_fcn"]
 
 
 def dilated_backbone(layout: Layout) -> nn.Sequential:
@@ -89,16 +90,19 @@ class _Up(nn.Module):
 class UNetFCN(nn.Module):
     """The encoder's five pooled maps, decoded from pool5 up by :class:`_Up` steps to the input's size."""
 
-    def __init__(self, num_classes: int, *, backbone: str | Layout = "mini"):
+    def __init__(self, num_classes: int, *, backbone: str | Layout = "mini", narrowing: bool = False):
         super().__init__()
         check_num_classes(num_classes)
         self.layout, self.num_classes = fit_layout(layout_of(backbone)), num_classes
         self.backbone = vgg_backbone(self.layout, padding=1)
         widths = self.layout.widths
-        # every decoder step as wide as the deepest block, a choice (chapter 9): a decoder mirroring
-        # the encoder, as the original U-Net's does, would narrow to the mini encoder's 8 channels
-        width = widths[-1]
-        self.decoder = nn.ModuleList(_Up(width, widths[k], width) for k in (3, 2, 1, 0))
+        # by default every decoder step is as wide as the deepest block, a choice (chapter 9); with
+        # ``narrowing`` each step is as wide as the encoder block it joins, as in the original U-Net,
+        # down to the first block's width at the input's scale (chapter 9 counts its FLOPs)
+        outs = [widths[k] if narrowing else widths[-1] for k in (3, 2, 1, 0)]
+        ins = [widths[-1], *outs[:-1]]
+        self.decoder = nn.ModuleList(_Up(i, widths[k], o) for i, k, o in zip(ins, (3, 2, 1, 0), outs))
+        width = outs[-1]
         self.final = nn.Sequential(OrderedDict(
             up=nn.ConvTranspose2d(width, width, 2, stride=2),
             mix=nn.Sequential(*_conv_bn_relu(width + 3, width)),
@@ -136,6 +140,27 @@ def count_flops(model: nn.Module, height: int, width: int | None = None, channel
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         shapes_only(image)
     return counter.get_total_flops()
+
+
+def layer_costs(model: nn.Module, height: int, width: int | None = None, channels: int = 3
+                ) -> dict[str, tuple[tuple[int, ...], int]]:
+    """What each layer of ``model`` costs in one forward pass on one ``height x width`` input:
+    ``{name: (output height and width, FLOPs)}`` for every leaf module that runs, by its name in
+    ``model.named_modules()`` (``"backbone.block1.conv1_1"``), in the order they run. FLOPs as
+    :func:`count_flops` counts them (pools and activations cost none), on the ``meta`` device: from the
+    shapes alone. A layer whose input is smaller than its window raises, as it would in the model."""
+    dtype = next(model.parameters()).dtype
+    shapes_only = copy.deepcopy(model).to("meta").eval()
+    costs, before = {}, {}
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        for name, module in shapes_only.named_modules():
+            if name and not any(module.children()):
+                module.register_forward_pre_hook(
+                    lambda m, args, name=name: before.__setitem__(name, counter.get_total_flops()))
+                module.register_forward_hook(lambda m, args, out, name=name: costs.__setitem__(
+                    name, (tuple(out.shape[2:]), counter.get_total_flops() - before[name])))
+        shapes_only(torch.zeros(1, channels, height, width or height, device="meta", dtype=dtype))
+    return costs
 
 
 def time_methods(methods: dict[str, Callable[[], object]], *, repeats: int = 5,

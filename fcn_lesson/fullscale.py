@@ -25,13 +25,14 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from . import data
 from .descendants import count_flops
 from .download import seg11valid
-from .models import LAYOUTS, FCN8s
+from .models import LAYOUTS, FCN8s, FCN16s, FCN32s
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first
 
 __all__ = ["DRIVE", "ESTIMATE_GPU", "GPU_TIMINGS", "MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe",
            "checkpoint_folder", "describe_runs", "iteration_flops", "missing_data_report", "optimizer_steps",
-           "stage_steps", "time_iterations", "timed_images", "train_voc", "training_hours", "voc_sets"]
+           "stage_steps", "summed_loss", "time_iterations", "timed_images", "train_voc", "training_hours",
+           "voc_sets", "wrap_command"]
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,17 @@ def checkpoint_folder(name: str = "checkpoints-voc") -> Path:
     return DRIVE / "fcn_lesson" / name if DRIVE.is_dir() else Path(name)
 
 
-def iteration_flops(recipe: VOCRecipe) -> int:
-    """Floating-point operations of one training iteration of VGG16 FCN-8s in ``recipe``: three times
-    a forward pass (the backward pass costs about two), over the batch, on a 500 x 375 image (the
-    paper's, one at a time at its own size) or on the recipe's patches. Counted on the meta device."""
+def iteration_flops(recipe: VOCRecipe, model: str = "fcn8s") -> int:
+    """Floating-point operations of one training iteration of VGG16 FCN-8s (or ``model``: "fcn32s",
+    "fcn16s") in ``recipe``: three times a forward pass (the backward pass costs about two), over the
+    batch, on a 500 x 375 image (the paper's, one at a time at its own size) or on the recipe's patches.
+    Counted on the meta device."""
     height, width = (recipe.patch_size,) * 2 if recipe.patch_size else (375, 500)
+    networks = {"fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
+    if model not in networks:
+        raise ValueError(f"no FCN {model!r}: use one of {', '.join(networks)}")
     with torch.device("meta"):
-        model = FCN8s(21, backbone="vgg16")
+        model = networks[model](21, backbone="vgg16")
     return 3 * recipe.fcn32s.batch_size * count_flops(model, height, width)
 
 
@@ -272,6 +277,39 @@ def describe_runs(runs: dict[str, dict[str, TrainResult]], steps: dict[str, dict
                          f"step(s), {result.seconds:.1f} s ({result.seconds / images:.2f} s per image), "
                          f"validation mean IU {result.history[-1]['val_mean_iu']:.3f}")
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def summed_loss(model: torch.nn.Module, dataset: Dataset, *, device=None) -> float:
+    """The paper's loss, averaged over the images of ``dataset``: each image's cross-entropy summed over
+    its labelled pixels (255 left out), ``model`` in eval mode, one image at a time."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    losses = [torch.nn.functional.cross_entropy(model(image[None].to(device)).float(), label[None].to(device),
+                                                ignore_index=data.IGNORE_INDEX, reduction="sum").item()
+              for image, label in dataset]
+    return sum(losses) / len(losses)
+
+
+def wrap_command(command: str, width: int = 70, indent: str = "    ") -> str:
+    """A shell command split over lines ending in `` \\`` (the continuation), at most ``width``
+    characters a line where its words allow, never between an option and its value (``--data voc``
+    stays whole: a word that starts with ``-`` keeps the word after it, unless that one is an option
+    too)."""
+    words, groups = command.split(), []
+    while words:
+        word = words.pop(0)
+        if word.startswith("-") and words and not words[0].startswith("-"):
+            word += " " + words.pop(0)
+        groups.append(word)
+    lines = [groups[0]]
+    for group in groups[1:]:
+        prefix = "" if len(lines) == 1 else indent
+        if len(prefix + lines[-1] + " " + group + " \\") > width:
+            lines.append(group)
+        else:
+            lines[-1] += " " + group
+    return " \\\n".join([lines[0]] + [indent + line for line in lines[1:]])
 
 
 def train_voc(recipe: VOCRecipe, out: str | Path, voc_root: str | Path, *, sbd_root: str | Path | None = None,

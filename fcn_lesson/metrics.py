@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["boundary_mask", "class_iu", "confusion_matrix", "mean_iu", "mistakes", "pixel_accuracy",
-           "ranked_mistakes", "scores"]
+           "prediction_changes", "ranked_mistakes", "scores"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -121,6 +121,34 @@ def mistakes(confusion: torch.Tensor) -> torch.Tensor:
     if confusion.dim() != 2 or confusion.shape[0] != confusion.shape[1]:
         raise ValueError(f"pass one square C x C confusion matrix, got {tuple(confusion.shape)}")
     return confusion * (1 - torch.eye(len(confusion), dtype=confusion.dtype, device=confusion.device))
+
+
+def prediction_changes(before: torch.Tensor, after: torch.Tensor, target: torch.Tensor,
+                       num_classes: int, ignore_index: int = 255) -> dict[str, float | int]:
+    """How the predicted label maps ``after`` differ from ``before`` (same shape, class 0 the
+    background), with ``target``'s labels for scale: the share of object pixels in the labels
+    (ignored pixels left out) and in ``before``; the share of all pixels, and of ``before``'s object
+    pixels, that keep their class; how many pixels go object -> background, background -> object
+    and object -> another object; and both mean IUs against ``target``. Shares and IUs are floats,
+    counts ints."""
+    if before.shape != after.shape or before.shape != target.shape:
+        raise ValueError(f"before, after and target must have one shape, got {tuple(before.shape)}, "
+                         f"{tuple(after.shape)} and {tuple(target.shape)}")
+    same, objects = before == after, before != 0
+    valid = target != ignore_index
+    truth = (target != 0) & valid
+
+    def iu(predicted):
+        return mean_iu(confusion_matrix(predicted, target, num_classes, ignore_index)).item()
+    return {"object pixels: share in the labels": (truth.sum() / valid.sum()).item(),
+            "object pixels: share before": objects.float().mean().item(),
+            "unchanged: all pixels": same.float().mean().item(),
+            "unchanged: the object pixels before": same[objects].float().mean().item(),
+            "object -> background (pixels)": int((objects & (after == 0)).sum()),
+            "background -> object (pixels)": int((~objects & (after != 0)).sum()),
+            "object -> another object (pixels)": int((objects & (after != 0) & ~same).sum()),
+            "mean IU before": iu(before),
+            "mean IU after": iu(after)}
 
 
 def ranked_mistakes(confusion: torch.Tensor) -> list[tuple[int, int, int]]:

@@ -136,7 +136,7 @@ def _strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             inside = False
             continue
         if inside:
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and stub(cell.source):  # a worked answer with nothing to fill in goes
                 stubbed = nbformat.v4.new_code_cell(stub(cell.source))
                 stubbed.id = cell.id  # not a random one: the same book gives the same edition, byte for byte
                 cells.append(stubbed)

@@ -35,7 +35,8 @@ from typing import Callable
 
 import torch
 
-__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate", "sign_test", "t_quantile"]
+__all__ = ["DRAWS", "LEVEL", "Estimate", "Verdict", "compare", "estimate", "overlap_tail", "sign_test",
+           "t_quantile"]
 
 #: Bootstrap draws of the scenes per interval: enough that an interval's ends move by well under 0.005
 #: between two runs with different random draws.
@@ -145,6 +146,19 @@ def sign_test(only_a: int, only_b: int) -> float:
     total = only_a + only_b
     tail = sum(math.comb(total, k) for k in range(min(only_a, only_b) + 1)) / 2 ** total
     return min(1.0, 2 * tail)
+
+
+def overlap_tail(both: int, wrong_a: int, wrong_b: int, total: int) -> float:
+    """The probability that two models which err independently share at least ``both`` mistakes,
+    given that they make ``wrong_a`` and ``wrong_b`` of them on ``total`` items: the upper tail of
+    the hypergeometric distribution (B's mistakes drawn at random among the items), the one-sided
+    Fisher exact test. Its mean is ``wrong_a * wrong_b / total``."""
+    if not 0 <= wrong_a <= total or not 0 <= wrong_b <= total or both < 0:
+        raise ValueError(f"need 0 <= wrong_a, wrong_b <= total and both >= 0, got {both}, {wrong_a}, "
+                         f"{wrong_b}, {total}")
+    ways = math.comb(total, wrong_b)
+    return sum(math.comb(wrong_a, k) * math.comb(total - wrong_a, wrong_b - k)
+               for k in range(both, min(wrong_a, wrong_b) + 1)) / ways
 
 
 def t_quantile(probability: float, freedom: float) -> float:

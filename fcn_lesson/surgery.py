@@ -81,8 +81,8 @@ def caffe_input(conv: nn.Conv2d) -> nn.Conv2d:
     the constant the two means leave behind goes into the bias. The copy
     gives the same outputs on :func:`data.to_caffe_input` of an image, except
     where its zero padding reaches in (zero is not the same colour in the two
-    conventions). Its weights then have Caffe's units, those the paper's
-    learning rate was tuned for (chapter 8).
+    conventions). Its weights then have Caffe's units, those the reference
+    solvers' learning rates were used with (chapter 8).
     """
     from .data import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 

@@ -19,8 +19,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["border_table", "class_colors", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
-           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table", "outline_class", "overlay", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
+__all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
+           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
+           "plot_runs",
            "plot_profiles", "plot_sharing", "show_kernel", "show_maps", "show_score_maps",
            "show_compression", "show_pairs", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table", "window_with"]
 
@@ -59,14 +60,28 @@ def class_colors(values: Sequence[int]) -> np.ndarray:
 
 
 def class_legend(ax, classes: Sequence[str] = CLASSES, ignore: bool = True,
-                 present: Iterable[int] | None = None) -> None:
-    """A legend of class colours beside ``ax``; with ``present``, only those class indices."""
+                 present: Iterable[int] | None = None, extra: Sequence = ()) -> None:
+    """A legend of class colours beside ``ax``; with ``present``, only those class indices; ``extra``
+    handles (a line drawn over the labels, ...) come last."""
     palette = np.asarray(PALETTE).reshape(256, 3) / 255
     shown = range(len(classes)) if present is None else sorted(set(present) & set(range(len(classes))))
     handles = [Patch(color=palette[i], label=classes[i]) for i in shown]
     if ignore:
         handles.append(Patch(color=palette[IGNORE_INDEX], label=f"ignore ({IGNORE_INDEX})"))
+    handles += list(extra)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+
+
+def class_handles(classes: Sequence[str] = CLASSES, ignore: bool = True,
+                  present: Iterable[int] | None = None) -> list[Patch]:
+    """The legend entries of :func:`class_legend` (a patch of each class's colour, and of the ignore
+    colour), for a legend placed elsewhere: ``fig.legend(handles=class_handles(...))``."""
+    palette = np.asarray(PALETTE).reshape(256, 3) / 255
+    shown = range(len(classes)) if present is None else sorted(set(present) & set(range(len(classes))))
+    handles = [Patch(color=palette[i], label=classes[i]) for i in shown]
+    if ignore:
+        handles.append(Patch(color=palette[IGNORE_INDEX], label=f"ignore ({IGNORE_INDEX})"))
+    return handles
 
 
 def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
@@ -92,13 +107,14 @@ def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
 
 def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict[str, torch.Tensor],
                      size: float = 3.0, *, present_only: bool = False, tick_step: int | None = None,
-                     origin: tuple[int, int] = (0, 0)):
+                     origin: tuple[int, int] = (0, 0), outline_label: str | None = None):
     """The image, then each prediction in colour with the true objects' outlines drawn over it in
     white: a shifted prediction shows as colour spilling out of its outline on one side.
 
     With ``present_only`` the legend lists only the classes in ``label`` or a prediction. With
     ``tick_step``, pixel ticks every ``tick_step`` px, numbered from ``origin`` (top, left): the
-    coordinates in the whole image of a close-up's first pixel."""
+    coordinates in the whole image of a close-up's first pixel. With ``outline_label``, the legend
+    also shows the white outline (edged in black, so that it shows on the legend's white) by that name."""
     fig, axes = plt.subplots(1, len(predictions) + 1, figsize=(size * (len(predictions) + 1) + 1.5, size))
     truth = np.asarray(label.cpu())
     objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
@@ -122,7 +138,12 @@ def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict
         for predicted in predictions.values():
             values |= set(np.unique(np.asarray(predicted.cpu())).tolist())
         present = values - {IGNORE_INDEX}
-    class_legend(axes[-1], ignore=False, present=present)
+    extra = []
+    if outline_label:
+        from matplotlib.lines import Line2D
+        extra.append(Line2D([], [], color="w", linewidth=1.6, label=outline_label,
+                            path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")]))
+    class_legend(axes[-1], ignore=False, present=present, extra=extra)
     fig.tight_layout()
     return fig
 
@@ -295,7 +316,9 @@ def show_maps(maps: dict[str, torch.Tensor], *, label: str = "value", cmap: str 
 
 
 def show_score_maps(image: torch.Tensor, scores: torch.Tensor, names: Sequence[str], *, stride: int,
-                    first: float, marked: Sequence[tuple[int, int]] = (), values: Sequence[int] | None = None):
+                    first: float, marked: Sequence[tuple[int, int]] = (), values: Sequence[int] | None = None,
+                    marked_label: str | None = None, outlined: dict[str, Sequence[tuple[int, int]]] | None = None,
+                    initials: bool = False):
     """A dense network's answers drawn on its input's pixel grid: the input, one map per class of
     ``scores`` (C x rows x columns probabilities, on one 0-1 scale) and the answer at every position
     (the likeliest class, in the palette colour of its label value, ``values``: 1, 2, ... by default).
@@ -303,7 +326,12 @@ def show_score_maps(image: torch.Tensor, scores: torch.Tensor, names: Sequence[s
     Position (i, j) is drawn as a ``stride`` x ``stride`` square centred on its window's centre,
     ``first + stride * j`` pixels across and ``first + stride * i`` down; the grey margin is image
     without a window centre. The input shows every centre as a dot; the positions in ``marked``
-    ((row, column) pairs) are outlined in cyan in every panel. Returns the figure."""
+    ((row, column) pairs) are outlined in cyan in every panel.
+
+    For an answer panel that does not rest on telling colours apart: ``initials=True`` writes each
+    answer's shortest unambiguous prefix of its name in its square; ``outlined`` (label -> positions)
+    outlines groups of positions in the answer panel only, a white line style per group; the legend
+    names the groups, and the cyan outline too where ``marked_label`` is given. Returns the figure."""
     scores = torch.as_tensor(scores).detach().float().cpu()
     count, rows, cols = scores.shape
     values = list(range(1, count + 1)) if values is None else list(values)
@@ -346,19 +374,43 @@ def show_score_maps(image: torch.Tensor, scores: torch.Tensor, names: Sequence[s
     answer = axes[count + 1]
     answer.imshow(colours[scores.argmax(0).numpy()], extent=extent)
     frame(answer, "answer (likeliest class)")
-    fig.legend(handles=[Patch(color=colour, label=name) for colour, name in zip(colours, names)],
-               loc="outside lower center", ncol=len(names), fontsize="small", frameon=False,
-               title="answer panel's colours", title_fontsize="small")
+    handles = [Patch(color=colour, label=name) for colour, name in zip(colours, names)]
+    if marked and marked_label:
+        handles.append(Patch(fill=False, edgecolor="cyan", linewidth=1.6, label=marked_label))
+    for (label, where), style in zip((outlined or {}).items(), ("--", ":", "-.")):
+        for i, j in where:
+            answer.add_patch(Rectangle((first + stride * j - half + 2, first + stride * i - half + 2),
+                                       stride - 4, stride - 4, fill=False, edgecolor="white",
+                                       linestyle=style, linewidth=1.2))
+        handles.append(Patch(facecolor="0.45", edgecolor="white", linestyle=style, label=label))
+    if initials:
+        width_ = 1
+        while len({name[:width_] for name in names}) < len(names):
+            width_ += 1
+        for (i, j), c in np.ndenumerate(scores.argmax(0).numpy()):
+            answer.text(first + stride * j, first + stride * i, names[c][:width_], ha="center", va="center",
+                        fontsize=7, color="white", fontweight="bold",
+                        path_effects=[patheffects.withStroke(linewidth=1.5, foreground="black")])
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small",
+               frameon=False, title="answer panel" + (": colours and initials" if initials else "'s colours"),
+               title_fontsize="small")
     return fig
 
 
 def plot_sharing(sides: Sequence[int], ratios: dict[str, Sequence[float]], limits: dict[str, float],
-                 timed: dict[int, Sequence[float]], compared: str):
+                 timed: dict[int, Sequence[float]], compared: str, control: int | None = None):
     """Every window against one dense pass, as the image grows. Left: each of ``ratios`` (label ->
     one value per side of ``sides``) against the side, the timed sides marked, and its limit
     (``limits``: label -> value, in the order of ``ratios``), dotted in the ratio's colour. Right: at each timed side (``timed``: side -> the time
     ratios of the repeats), the median with a bar from the smallest to the largest repeat, beside
-    the ratio ``compared`` (a key of ``ratios``) at that side, on a log scale. Returns the figure."""
+    the ratio ``compared`` (a key of ``ratios``) at that side, on a log scale.
+
+    With ``control`` (a side of ``timed`` where both methods do the same work), the right panel plots
+    the time ratio against the ``compared`` ratio instead, on log-log axes: the line y = x is time in
+    proportion to the work, and a grey band around it is the control's range of time ratios (widened
+    to include 1) carried to every side, the spread equal work showed; a side whose bar reaches into
+    the band is not told apart from time in proportion to the work (as :func:`timing_table` reads it).
+    Returns the figure."""
     fig, (work, clock) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     colours = {}
     for k, (label, values) in enumerate(ratios.items()):
@@ -377,6 +429,11 @@ def plot_sharing(sides: Sequence[int], ratios: dict[str, Sequence[float]], limit
     runs = [np.asarray(timed[side], dtype=float) for side in timed]
     median = np.array([np.median(r) for r in runs])
     spread = np.array([median - [r.min() for r in runs], [r.max() for r in runs] - median])
+    if control is not None:
+        _plot_time_against_work(clock, list(timed), median, spread,
+                                [ratios[compared][list(sides).index(side)] for side in timed], timed[control],
+                                compared)
+        return fig
     clock.errorbar(list(timed), median, yerr=spread, fmt="o-", capsize=4, color="tab:red",
                    label=f"time ratio: median, bar from smallest to largest of {min(map(len, runs))}")
     reference = ratios[compared]
@@ -392,6 +449,30 @@ def plot_sharing(sides: Sequence[int], ratios: dict[str, Sequence[float]], limit
     clock.grid(alpha=0.3, which="both")
     clock.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small", ncol=2)
     return fig
+
+
+def _plot_time_against_work(ax, sides, median, spread, work, control, compared: str) -> None:
+    """The right panel of :func:`plot_sharing` with a control: time ratio against work ratio."""
+    low, high = min(min(control), 1), max(max(control), 1)
+    span = np.geomspace(min(work) / 1.5, max(work) * 1.5, 50)
+    ax.fill_between(span, low * span, high * span, color="0.85",
+                    label=f"the control's range at equal work ({low:.2g} to {high:.2g}), carried along")
+    ax.plot(span, span, ":", color="0.3", label="time in proportion to the work (y = x)")
+    ax.errorbar(work, median, yerr=spread, fmt="o", capsize=4, color="tab:red",
+                label=f"time ratio: median, bar from smallest to largest of {len(control)}")
+    for x, y, side in zip(work, median, sides):
+        ax.annotate(f"{side} px", (x, y), textcoords="offset points", xytext=(6, -10), fontsize="small")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "125" else "")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain)
+    ax.set_xlabel(f"{compared}: windows / one dense pass")
+    ax.set_ylabel("time ratio: windows / one dense pass")
+    ax.set_title("time against work, measured on this machine")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize="small", ncol=1)
 
 
 def time_per_flop_reading(ratios: Sequence[float], work: float, control: Sequence[float]) -> str:
@@ -426,36 +507,48 @@ def timing_table(time_ratios: dict[int, Sequence[float]], work: dict[int, float]
 
 
 def plot_profiles(panels: dict[str, dict[str, torch.Tensor]], xlabel: str, ylabel: str, *,
-                  zoom: int | None = None):
+                  zoom: int | None = None, legend: str = "fullest", see_through: bool = False):
     """1-D profiles side by side: one panel per entry of ``panels`` (its key the title), one line per
     entry inside it (its key the legend), a name drawn in the same colour and style in every panel;
     the panels share their y axis. With ``zoom``, a second row shows the first ``zoom`` values of
     each panel magnified, every value marked (a marker shape per name) and a legend in every panel:
-    the start of a long profile, where a band a few values wide is a sliver in the first row."""
+    the start of a long profile, where a band a few values wide is a sliver in the first row.
+    ``legend="every"`` puts a legend in every panel of the first row too (by default only the panel
+    with the most lines has one). ``see_through=True`` draws every name but the first thinner,
+    translucent and with hollow markers, so that the first name's line shows where others lie on it."""
+    if legend not in ("fullest", "every"):
+        raise ValueError(f"legend must be 'fullest' or 'every', not {legend!r}")
     rows = 1 if zoom is None else 2
     fig, axes = plt.subplots(rows, len(panels), figsize=(4.4 * len(panels), 3.3 * rows), sharey=True,
                              squeeze=False)
     names = list(dict.fromkeys(name for lines in panels.values() for name in lines))
     styles = {name: (f"C{i}", ("-", "--", ":", "-.")[i % 4], 2.6 - 0.5 * (i % 4))
               for i, name in enumerate(names)}
+    faint = {name: see_through and i > 0 for i, name in enumerate(names)}
+    if see_through:
+        styles = {name: (colour, style, 1.4 if faint[name] else width)
+                  for name, (colour, style, width) in styles.items()}
     for ax, (title, lines) in zip(axes[0], panels.items()):
         for name, values in lines.items():
             colour, style, width = styles[name]
             ax.plot(torch.as_tensor(values).detach().cpu().numpy(), color=colour, linestyle=style,
-                    linewidth=width, label=name)
+                    linewidth=width, label=name, alpha=0.75 if faint[name] else 1.0)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
     fullest = max(range(len(panels)), key=lambda i: len(list(panels.values())[i]))
-    axes[0, fullest].legend()
+    for ax in axes[0] if legend == "every" else [axes[0, fullest]]:
+        ax.legend()
     if zoom is not None:
         for ax, (title, lines) in zip(axes[1], panels.items()):
             for name, values in lines.items():
                 colour, style, width = styles[name]
                 shown = torch.as_tensor(values).detach().cpu().numpy()[:zoom]
                 ax.plot(shown, color=colour, linestyle=style, linewidth=width, label=name,
-                        marker="os^D"[names.index(name) % 4], markersize=4)
+                        marker="os^D"[names.index(name) % 4], markersize=4,
+                        alpha=0.75 if faint[name] else 1.0,
+                        markerfacecolor="none" if faint[name] else colour)
             ax.set_title(f"{title}, magnified: the first {zoom}")
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3)
@@ -529,6 +622,32 @@ def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss"
     return fig
 
 
+def plot_runs(runs: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu", highlight: int = 0):
+    """Training curves of several runs per row, against epochs: one colour per row (``runs``: row ->
+    seed -> history), seed ``highlight``'s run thick with markers, every other seed's thin; the legend
+    names each row and says which line is which seed."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, (name, seeds) in enumerate(runs.items()):
+        for seed, history in seeds.items():
+            points = [(h["epoch"], h[key]) for h in history if key in h]
+            thick = seed == highlight
+            ax.plot(*zip(*points), color=f"C{i}", linewidth=2 if thick else 0.9,
+                    alpha=1 if thick else 0.7, marker="o" if thick else None, markersize=3)
+    handles = [Line2D([], [], color=f"C{i}", linewidth=2, label=f"{name} ({len(seeds)} seed"
+                      + ("s)" if len(seeds) > 1 else ")")) for i, (name, seeds) in enumerate(runs.items())]
+    handles += [Line2D([], [], color="k", linewidth=2, marker="o", markersize=3, label=f"seed {highlight}"),
+                Line2D([], [], color="k", linewidth=0.9, alpha=0.7, label="other seeds")]
+    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(_axis_label(key))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, padding: int = 0,
                          constant: float | None = None, constant_label: str = "a constant part",
                          ax=None):
@@ -536,7 +655,8 @@ def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, paddi
     the fastest to the slowest, and two guide lines, both anchored at the largest image's median: in
     proportion to the image's pixels, and to its pixels with ``padding`` added on every side.
     ``constant``: seconds drawn flat (e.g. the optimizer's step, measured alone). ``times`` maps
-    (height, width) to the repeats' seconds. The y-axis starts at 0. Returns the axes."""
+    (height, width) to the repeats' seconds. The y-axis starts at 0; the x-axis is marked at the sizes
+    measured, each as width x height over its pixels. Returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 6.0), layout="constrained")
     sizes = sorted(times, key=lambda size: size[0] * size[1])
@@ -558,7 +678,8 @@ def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, paddi
                     textcoords="offset points", ha="right", va="bottom", color="dimgray")
     ax.set_xlim(0, pixels[-1] * 1.05)
     ax.set_ylim(0, max(r.max() for r in runs) * 1.08)
-    ax.set_xlabel("image pixels")
+    ax.set_xticks(pixels, [f"{w} x {h}\n{int(p):,}" for (h, w), p in zip(sizes, pixels)])  # the sizes measured
+    ax.set_xlabel("image (width x height) and its pixels")
     ax.set_ylabel("seconds per iteration")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14),  # below the axes
@@ -618,6 +739,28 @@ def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 3):
     return Markdown("\n".join(lines))
 
 
+def padding_cost_table(padded: dict[str, tuple], unpadded: dict[str, tuple], layers: Sequence[str],
+                       names: tuple[str, str] = ("padded", "unpadded")):
+    """Layer by layer, what a network's padding costs, for ``display``: from two
+    :func:`descendants.layer_costs` of the same layers (by the same names), each layer's output side
+    in both, the share of the padded network's outputs that lie over its padding (those the unpadded
+    one does not compute) and the MFLOPs of each. A layer missing from ``unpadded`` (its input was
+    smaller than its window) shows "no output"."""
+    header = ["layer", f"side, {names[0]}", f"side, {names[1]}", "padding's share of the outputs",
+              f"MFLOPs, {names[0]}", f"MFLOPs, {names[1]}"]
+    rows = []
+    for layer in layers:
+        (height, width), flops = padded[layer]
+        if layer in unpadded:
+            (inner_h, inner_w), inner_flops = unpadded[layer]
+            rows.append([layer, f"{height} x {width}", f"{inner_h} x {inner_w}",
+                         f"{1 - inner_h * inner_w / (height * width):.0%}", f"{flops / 1e6:.1f}",
+                         f"{inner_flops / 1e6:.1f}"])
+        else:
+            rows.append([layer, f"{height} x {width}", "no output", "100%", f"{flops / 1e6:.1f}", "-"])
+    return table(header, rows)
+
+
 def last_epoch_table(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_accuracy")):
     """A table of what each run's last epoch changed, for ``display``: per key, the change from the
     epoch before (a loss in per cent of its value, anything else as a difference) and the final
@@ -657,8 +800,8 @@ def mistake_table(confusions: dict[str, torch.Tensor], names: Sequence[str],
                   shares: dict[str, float] | None = None, share_label: str = "share"):
     """A table of each classifier's wrong answers, for ``display``: how many, the share of them that
     ``shares`` gives (if any), the two most frequent kinds (each as true class taken for predicted
-    class, with the count and, for the first, the true class's total) and the class most often
-    predicted wrongly."""
+    class, with the count and, for the first, the true class's total; a kind as frequent as the
+    second is named beside it, as tied) and the class most often predicted wrongly."""
     from .metrics import mistakes, ranked_mistakes
 
     header = ["classifier", "mistakes"] + ([share_label] if shares is not None else []) + [
@@ -666,12 +809,15 @@ def mistake_table(confusions: dict[str, torch.Tensor], names: Sequence[str],
     rows = []
     for name, confusion in confusions.items():
         wrong = mistakes(torch.as_tensor(confusion))
-        first, second = (ranked_mistakes(torch.as_tensor(confusion)) + [None, None])[:2]
+        ranked = ranked_mistakes(torch.as_tensor(confusion))
+        first, second = (ranked + [None, None])[:2]
+        tied = "".join(f", tied with {names[true]} taken for {names[guess]}"
+                       for true, guess, count in ranked[2:] if second and count == second[2])
         column = int(wrong.sum(0).argmax())
         row = [name, int(wrong.sum())] + ([f"{shares[name]:.0%}"] if shares is not None else [])
         row += [f"{names[first[0]]} taken for {names[first[1]]}: {first[2]} of "
                 f"{int(confusion[first[0]].sum())}" if first else "none",
-                f"{names[second[0]]} taken for {names[second[1]]}: {second[2]}" if second else "none",
+                f"{names[second[0]]} taken for {names[second[1]]}: {second[2]}{tied}" if second else "none",
                 f"{names[column]}: {int(wrong[:, column].sum())}"]
         rows.append(row)
     return table(header, rows)
@@ -691,14 +837,27 @@ def verdict_table(verdicts, fresh=None):
     return table(header, rows)
 
 
-def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy")):
+def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy"),
+                      *, joined: bool = True):
     """Scores per thickness bin (:func:`scales.by_thickness`), one panel per score, one line per model;
-    where a row also has ``<score>_low`` and ``<score>_high`` (an interval), a band around the line."""
+    where a row also has ``<score>_low`` and ``<score>_high`` (an interval), a band around the line.
+    With ``joined=False`` the bins stay apart, as the categories they are: one marker per model and
+    bin, side by side within the bin, each interval an error bar, no line between bins."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 3.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for name, rows in tables.items():
-            line, = ax.plot(range(len(rows)), [row[key] for row in rows], marker="o", label=name)
-            if all(f"{key}_low" in row for row in rows):  # an interval: drawn as a band
+        for index, (name, rows) in enumerate(tables.items()):
+            banded = all(f"{key}_low" in row for row in rows)
+            values = np.array([row[key] for row in rows], dtype=float)
+            if not joined:
+                x = np.arange(len(rows)) + 0.15 * (index - (len(tables) - 1) / 2)
+                bars = None
+                if banded:
+                    bars = [values - [row[f"{key}_low"] for row in rows],
+                            [row[f"{key}_high"] for row in rows] - values]
+                ax.errorbar(x, values, yerr=bars, fmt="o", capsize=3, label=name)
+                continue
+            line, = ax.plot(range(len(rows)), values, marker="o", label=name)
+            if banded:  # an interval: drawn as a band
                 ax.fill_between(range(len(rows)), [row[f"{key}_low"] for row in rows],
                                 [row[f"{key}_high"] for row in rows], color=line.get_color(), alpha=0.2)
         first = next(iter(tables.values()))

@@ -67,6 +67,18 @@ def test_stub_keeps_signatures_imports_and_checker_calls():
     stub = notebooks.stub(solution)
     assert stub == "import math\n\n\ndef my_f(x, y=2):\n    ...  # your code here\n\n\nchecks.check_f(my_f)"
     assert "sqrt" not in stub and "other_way" not in stub
+    assert notebooks.stub("x = 1\nprint(x)\n") == ""  # a worked answer: the edition leaves no cell for it
+
+
+def _solution_cells(notebook):
+    """The cells between each solution-start and its solution-end."""
+    inside, cells = False, []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("::::{solution-"):
+            inside = cell.source.lstrip().startswith("::::{solution-start}")
+        elif inside:
+            cells.append(cell)
+    return cells
 
 
 def test_student_edition_has_no_solutions(tmp_path):
@@ -82,7 +94,7 @@ def test_student_edition_has_no_solutions(tmp_path):
         assert sum(len(re.findall(r"^:label: ", c.source, re.MULTILINE)) for c in student.cells
                    if c.cell_type == "markdown") == exercises, path.name  # every question is still there
         stubs = [c.source for c in student.cells if c.cell_type == "code" and "# your code here" in c.source]
-        asked = sum("solution-start" in c.source for c in original.cells)
+        asked = sum(c.cell_type == "code" and "checks.check_" in c.source for c in _solution_cells(original))
         assert len(stubs) == asked, path.name
     with pytest.raises(ValueError, match="inside its chapters"):
         notebooks.student_edition(ROOT, ROOT / "book" / "student")

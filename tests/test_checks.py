@@ -361,6 +361,21 @@ def test_rarefy_checker(capsys):
     assert not checks.check_rarefy(lambda net: net)
     assert "set every stride to 1" in feedback(capsys)
 
+    def padding_kept(net):  # the classic slip: dilated, but padded as before
+        import copy
+        copied, dilation = copy.deepcopy(net), 1
+        for m in copied:
+            if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+                stride = m.stride if isinstance(m.stride, int) else m.stride[0]
+                m.stride, m.dilation = (1, 1) if isinstance(m, nn.Conv2d) else 1, \
+                    (dilation, dilation) if isinstance(m, nn.Conv2d) else dilation
+                dilation *= stride
+        return copied
+
+    assert not checks.check_rarefy(padding_kept)
+    message = feedback(capsys)
+    assert "multiply its padding by d" in message and "set every stride" not in message
+
 
 def test_decoder_sides_checker(capsys):
     def right(size):
@@ -391,7 +406,7 @@ def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
 
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 21
+    assert len(checkers) == 23
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__
@@ -595,3 +610,46 @@ def test_border_weights_checker_names_the_classic_slips(capsys):
                            (edge_row, "the edge row"), (whole_tent, "factor / 2 = 1 pixel(s) wide")):
         assert not checks.check_border_weights(wrong)
         assert message in feedback(capsys), wrong.__name__
+
+
+def test_leading_confusion_checker_names_one_direction_the_diagonal_and_the_order(capsys):
+    from fcn_lesson import metrics
+
+    def both_ways(confusion):
+        wrong = metrics.mistakes(confusion)
+        pairs = [(int(wrong[a, b] + wrong[b, a]), a, b) for a in range(len(wrong))
+                 for b in range(a + 1, len(wrong))]
+        count, a, b = max(pairs, key=lambda pair: pair[0])
+        return a, b, count
+
+    def one_way(confusion):
+        wrong = metrics.mistakes(confusion)
+        a, b = divmod(int(wrong.argmax()), len(wrong))
+        return min(a, b), max(a, b), int(wrong[a, b])
+
+    def with_diagonal(confusion):
+        index = int((confusion + confusion.T).argmax())
+        a, b = divmod(index, len(confusion))
+        return a, b, int((confusion + confusion.T)[a, b])
+
+    def reversed_pair(confusion):
+        a, b, count = both_ways(confusion)
+        return b, a, count
+
+    assert checks.check_leading_confusion(both_ways)
+    assert "✓" in feedback(capsys)
+    for wrong, message in ((one_way, "largest wrong cell alone"), (with_diagonal, "diagonal"),
+                           (reversed_pair, "smaller class first")):
+        assert not checks.check_leading_confusion(wrong)
+        assert message in feedback(capsys), wrong.__name__
+
+
+def test_interpolation_offset_checker_names_the_first_pixel_and_the_unit_interval_centre(capsys):
+    assert checks.check_interpolation_offset(lambda stride: (stride - 1) / 2)
+    assert "3.5 for stride 8" in feedback(capsys)
+    assert not checks.check_interpolation_offset(lambda stride: 0)
+    assert "fcn_resnet50" in feedback(capsys)
+    assert not checks.check_interpolation_offset(lambda stride: stride / 2)
+    assert "half a pixel earlier" in feedback(capsys)
+    assert not checks.check_interpolation_offset(lambda stride: stride)
+    assert "px off inside" in feedback(capsys)

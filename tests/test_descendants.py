@@ -94,3 +94,24 @@ def test_time_methods_warms_up_then_alternates_the_order_each_round():
     assert set(times) == {"a", "b"} and all(len(t) == 3 and min(t) >= 0 for t in times.values())
     with pytest.raises(ValueError, match="at least once"):
         descendants.time_methods(methods, repeats=0)
+
+
+def test_layer_costs_give_each_layer_its_output_side_and_flops_summing_to_count_flops():
+    model = descendants.UNetFCN(7)
+    costs = descendants.layer_costs(model, 64)
+    assert sum(flops for _, flops in costs.values()) == descendants.count_flops(model, 64)
+    assert costs["backbone.block1.conv1_1"] == ((64, 64), 2 * 3 * 8 * 9 * 64 * 64)
+    assert costs["backbone.block5.pool5"] == ((2, 2), 0)  # pools cost no FLOPs
+    assert list(costs)[0] == "backbone.block1.conv1_1" and list(costs)[-1] == "final.score"
+    assert descendants.layer_costs(vgg_backbone(fit_layout(MINI), padding=1), 33)["block1.pool1"][0] == (17, 17)
+
+
+def test_a_narrowing_unet_decoder_takes_each_joined_blocks_width_and_costs_less():
+    wide, narrow = descendants.UNetFCN(7), descendants.UNetFCN(7, narrowing=True)
+    widths = fit_layout(MINI).widths
+    assert [step.up.out_channels for step in narrow.decoder] == [widths[k] for k in (3, 2, 1, 0)]
+    assert [step.up.out_channels for step in wide.decoder] == [widths[-1]] * 4
+    assert narrow.final.score.in_channels == widths[0]
+    assert narrow(torch.zeros(1, 3, 97, 97)).shape == (1, 7, 97, 97)
+    assert descendants.count_flops(narrow, 128) < descendants.count_flops(wide, 128) / 10
+    assert set(wide.state_dict()) == set(descendants.UNetFCN(7).state_dict())  # the default unchanged

@@ -192,3 +192,40 @@ def test_describe_runs_gives_steps_seconds_per_image_and_the_score():
     said = fullscale.describe_runs(runs, {"paper": {"fcn32s": 8}})
     assert said == ("paper recipe, fcn32s: 1 epoch(s), 8 step(s), 26.6 s (3.33 s per image), "
                     "validation mean IU 0.138")
+
+
+def test_summed_loss_is_ln_c_times_the_labelled_pixels_for_equal_logits():
+    import math
+
+    class Zero(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 5, *x.shape[2:]) * self.w
+
+    label = torch.zeros(4, 6, dtype=torch.long)
+    label[0, :3] = 255  # 21 labelled pixels
+    pairs = [(torch.randn(3, 4, 6), label), (torch.randn(3, 4, 6), torch.ones(4, 6, dtype=torch.long))]
+    assert fullscale.summed_loss(Zero(), pairs) == pytest.approx(math.log(5) * (21 + 24) / 2)
+
+
+def test_wrap_command_never_splits_an_option_from_its_value():
+    command = "torchrun -m fcn_lesson train --data voc --root ../data/shapes --random-init --out /tmp/x"
+    wrapped = fullscale.wrap_command(command, width=40)
+    lines = wrapped.splitlines()
+    assert all(line.endswith(" \\") for line in lines[:-1]) and len(lines) > 1
+    assert all(len(line) <= 40 for line in lines)
+    assert " ".join(line.rstrip(" \\").strip() for line in lines) == command
+    for option in ("--data voc", "--root ../data/shapes", "--out /tmp/x", "-m fcn_lesson"):
+        assert any(option in line for line in lines)
+
+
+def test_iteration_flops_of_the_coarser_stages_are_within_a_percent_of_fcn8s():
+    paper = fullscale.iteration_flops(fullscale.PAPER)
+    assert fullscale.iteration_flops(fullscale.PAPER, "fcn8s") == paper
+    for model in ("fcn32s", "fcn16s"):
+        assert fullscale.iteration_flops(fullscale.PAPER, model) == pytest.approx(paper, rel=1e-2)
+    with pytest.raises(ValueError, match="no FCN"):
+        fullscale.iteration_flops(fullscale.PAPER, "fcn4s")

@@ -111,3 +111,21 @@ def test_mistakes_zero_the_diagonal_and_ranked_mistakes_lists_the_wrong_answers_
     with pytest.raises(ValueError, match="square C x C"):
         metrics.mistakes(torch.zeros(2, 3))
 
+
+
+def test_prediction_changes_counts_by_hand():
+    target = torch.tensor([[0, 1, 1], [2, 0, 255]])
+    before = torch.tensor([[0, 1, 1], [2, 2, 0]])
+    after = torch.tensor([[0, 1, 0], [1, 2, 2]])
+    changed = metrics.prediction_changes(before, after, target, 3)
+    assert changed["object pixels: share in the labels"] == pytest.approx(3 / 5)
+    assert changed["object pixels: share before"] == pytest.approx(4 / 6)
+    assert changed["unchanged: all pixels"] == pytest.approx(3 / 6)
+    assert changed["unchanged: the object pixels before"] == pytest.approx(2 / 4)
+    assert changed["object -> background (pixels)"] == 1
+    assert changed["background -> object (pixels)"] == 1
+    assert changed["object -> another object (pixels)"] == 1
+    assert changed["mean IU before"] == pytest.approx(metrics.mean_iu(confusion_matrix(before, target, 3)).item())
+    assert changed["mean IU after"] == pytest.approx(metrics.mean_iu(confusion_matrix(after, target, 3)).item())
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.prediction_changes(before, after[:1], target, 3)

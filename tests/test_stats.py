@@ -97,3 +97,16 @@ def test_sign_test_is_the_two_sided_binomial_tail_of_the_uneven_split():
     with pytest.raises(ValueError, match=">= 0"):
         stats.sign_test(-1, 2)
 
+
+def test_overlap_tail_is_the_hypergeometric_upper_tail():
+    import itertools
+    # 5 items, A wrong on the first 2, B wrong on 2 drawn at random: 10 draws, 1 shares both
+    draws = list(itertools.combinations(range(5), 2))
+    shared = [len({0, 1} & set(draw)) for draw in draws]
+    for both in range(4):
+        assert stats.overlap_tail(both, 2, 2, 5) == pytest.approx(
+            sum(s >= both for s in shared) / len(draws))
+    assert stats.overlap_tail(0, 40, 62, 600) == pytest.approx(1.0)
+    assert stats.overlap_tail(10, 40, 62, 600) < 0.01  # 4.1 expected, 10 found
+    with pytest.raises(ValueError):
+        stats.overlap_tail(1, 7, 2, 5)

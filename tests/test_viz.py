@@ -72,6 +72,21 @@ def test_plot_by_thickness_draws_one_line_per_model():
     assert len(fig.axes[0].collections) == 1  # the interval, as a band around the line
 
 
+def test_plot_by_thickness_unjoined_draws_markers_and_error_bars_without_lines():
+    rows = [{"bin": "1-7", "iu": 0.2, "iu_low": 0.1, "iu_high": 0.4},
+            {"bin": ">= 8", "iu": 0.9, "iu_low": 0.8, "iu_high": 1.1}]
+    fig = viz.plot_by_thickness({"a": rows, "b": rows}, keys=("iu",), joined=False)
+    ax = fig.axes[0]
+    assert [bars.get_label() for bars in ax.containers] == ["a", "b"]
+    markers = [bars.lines[0] for bars in ax.containers]
+    assert all(line.get_linestyle() == "None" for line in markers)  # no line between bins
+    first, second = (line.get_xdata() for line in markers)
+    assert (first < second).all() and (second - first < 0.5).all()  # side by side in each bin
+    low, high = ax.containers[0].lines[2][0].get_segments()[1]
+    assert low[1] == pytest.approx(0.8) and high[1] == pytest.approx(1.1)  # the interval, as a bar
+    assert not any(type(c).__name__ == "PolyCollection" for c in ax.collections)  # no band
+
+
 def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
     ahead = stats.Verdict("FCN-8s", "FCN-16s", 0.047, 0.017, 0.075, 3, 300, True, "mean IU")
     apart = stats.Verdict("FCN-8s", "FCN-16s", 0.028, -0.009, 0.061, 3, 300, True, "IU bar")
@@ -332,8 +347,14 @@ def test_mistake_table_names_the_two_most_frequent_mistakes_and_the_most_wrongly
     text = viz.mistake_table({"net": confusion}, ["a", "b", "c"], {"net": 0.25}, "within").data
     assert text.splitlines()[0] == ("| classifier | mistakes | within | most frequent mistake | "
                                     "next most frequent | most often predicted wrongly |")
-    assert text.splitlines()[2] == ("| net | 10 | 25% | b taken for a: 5 of 14 | a taken for b: 2 "
-                                    "| a: 5 |")
+    assert text.splitlines()[2] == ("| net | 10 | 25% | b taken for a: 5 of 14 | a taken for b: 2, "
+                                    "tied with b taken for c | a: 5 |")
+
+
+def test_mistake_table_names_no_tie_where_the_second_most_frequent_mistake_is_alone():
+    confusion = torch.tensor([[9, 3, 0], [5, 7, 2], [0, 1, 4]])
+    row = viz.mistake_table({"net": confusion}, ["a", "b", "c"]).data.splitlines()[2]
+    assert "| a taken for b: 3 |" in row and "tied" not in row
 
 
 
@@ -426,3 +447,94 @@ def test_border_table_counts_the_pixels_below_full_weight():
     rows = {("mini", "FCN32s"): {"score_fr": torch.tensor([0.5, 1.0, 1.0, 0.9])}}
     text = viz.border_table(rows).data
     assert "| mini | FCN32s | score_fr | 0.500 | 2 of 4 |" in text
+
+
+def test_plot_profiles_can_put_a_legend_in_every_panel_and_let_the_first_line_show_through():
+    panels = {"a": {"x": torch.ones(50)}, "b": {"x": torch.zeros(50), "y": torch.ones(50)}}
+    fig = viz.plot_profiles(panels, "column", "weight", zoom=10, legend="every", see_through=True)
+    assert all(ax.get_legend() is not None for ax in fig.axes)
+    first, later = fig.axes[1].lines
+    assert later.get_linewidth() < first.get_linewidth() and later.get_alpha() < 1
+    assert first.get_alpha() in (None, 1.0)
+    assert fig.axes[3].lines[1].get_markerfacecolor() == "none"
+    with pytest.raises(ValueError, match="legend"):
+        viz.plot_profiles(panels, "column", "weight", legend="some")
+    matplotlib.pyplot.close("all")
+
+
+def test_show_score_maps_can_write_initials_and_outline_groups_in_the_answer_panel():
+    import matplotlib.pyplot as plt
+    scores = torch.zeros(3, 2, 4)
+    scores[1] = 1  # "bar" everywhere
+    fig = viz.show_score_maps(torch.zeros(3, 96, 160), scores, ["bar", "box", "cup"], stride=32,
+                              first=32, marked=[(0, 0)], marked_label="a tile",
+                              outlined={"near": [(0, 1), (1, 1)]}, initials=True)
+    answer = fig.axes[4]
+    assert [t.get_text() for t in answer.texts] == ["bo"] * 8  # "b" alone would be ambiguous
+    dashed = [p for p in answer.patches if p.get_linestyle() == "--"]
+    assert len(dashed) == 2 and len(fig.axes[1].patches) == 1  # groups in the answer panel only
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[-2:] == ["a tile", "near"]
+    plt.close(fig)
+
+
+def test_plot_sharing_with_a_control_plots_time_against_work_around_the_line_y_equals_x():
+    import matplotlib.pyplot as plt
+    fig = viz.plot_sharing([160, 224, 320], {"pixels": [1, 4.6, 9], "FLOPs": [1, 4.5, 8.8]},
+                           {"pixel limit": 25, "FLOP limit": 23}, {160: [0.5, 1, 3], 320: [2, 9, 10]},
+                           compared="FLOPs", control=160)
+    clock = fig.axes[1]
+    assert clock.get_xscale() == clock.get_yscale() == "log"
+    identity = [line for line in clock.lines if line.get_linestyle() == ":"][0]
+    assert np.allclose(identity.get_xdata(), identity.get_ydata())  # y = x
+    band = clock.collections[0].get_paths()[0].vertices
+    assert np.isclose(band[:, 1].min() / band[:, 0].min(), 0.5)  # the control's low end, carried
+    assert "160 px" in [t.get_text() for t in clock.texts]
+    plt.close(fig)
+
+
+def test_class_handles_are_class_legends_entries():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    viz.class_legend(ax, present=[0, 2])
+    drawn = [text.get_text() for text in ax.get_legend().get_texts()]
+    handles = viz.class_handles(present=[0, 2])
+    assert [h.get_label() for h in handles] == drawn == ["background", "square", "ignore (255)"]
+    assert len(viz.class_handles(ignore=False)) == len(data.CLASSES)
+    plt.close(fig)
+
+
+def test_padding_cost_table_gives_the_paddings_share_and_no_output_where_the_window_does_not_fit():
+    padded = {"conv": ((256, 256), 2_000_000), "fc6": ((4, 4), 10_000)}
+    unpadded = {"conv": ((128, 128), 500_000)}
+    text = viz.padding_cost_table(padded, unpadded, ["conv", "fc6"], ("pad 65", "pad 1")).data
+    assert "| conv | 256 x 256 | 128 x 128 | 75% | 2.0 | 0.5 |" in text
+    assert "| fc6 | 4 x 4 | no output | 100% | 0.0 | - |" in text and "MFLOPs, pad 65" in text
+
+
+def test_plot_runs_draws_one_colour_per_row_and_the_highlighted_seed_thick():
+    history = [{"epoch": e, "val_mean_iu": 0.1 * e} for e in (1, 2, 3)]
+    fig = viz.plot_runs({"a": {0: history, 1: history}, "b": {0: history}})
+    ax = fig.axes[0]
+    widths = sorted(line.get_linewidth() for line in ax.lines)
+    assert len(ax.lines) == 3 and widths == [0.9, 2, 2]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["a (2 seeds)", "b (1 seed)", "seed 0", "other seeds"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_compare_outlines_can_name_the_white_outline_in_the_legend():
+    image, label = torch.zeros(3, 16, 16), torch.zeros(16, 16, dtype=torch.long)
+    label[4:12, 4:12] = 1
+    fig = viz.compare_outlines(image, label, {"net": label}, outline_label="true outline")
+    texts = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert texts[-1] == "true outline"
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_iteration_times_marks_the_sizes_measured_on_the_x_axis():
+    times = {(10, 20): [1.0, 1.2, 3.0], (20, 40): [2.0, 2.5, 2.2]}
+    ax = viz.plot_iteration_times(times)
+    assert list(ax.get_xticks()) == [200, 800]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["20 x 10\n200", "40 x 20\n800"]
