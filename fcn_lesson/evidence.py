@@ -302,6 +302,7 @@ def _claims() -> list[Claim]:
                Claim(7, "FCN-8s", "no pre-training"), Claim(7, "learned upsampling", "FCN-8s")]
     bins = [f"IU thickness {label} px" for label in THICKNESS_BINS]
     unsettled = {("FCN-8s", "FCN-16s", "IU ring"), ("dilated", "FCN-8s", "mean IU"),
+                 ("learned upsampling", "FCN-8s", "mean IU"),
                  ("dilated", "FCN-8s", "IU thickness 1-7 px"),
                  ("balanced loss, rare disc", "plain loss, rare disc", "IU disc")}
     claims += [Claim(7, finer, coarser, statistic) for finer, coarser in (("FCN-8s", "FCN-32s"), ("FCN-8s", "FCN-16s"))

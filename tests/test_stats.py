@@ -110,3 +110,9 @@ def test_overlap_tail_is_the_hypergeometric_upper_tail():
     assert stats.overlap_tail(10, 40, 62, 600) < 0.01  # 4.1 expected, 10 found
     with pytest.raises(ValueError):
         stats.overlap_tail(1, 7, 2, 5)
+
+
+def test_percentile_ends_move_out_by_their_monte_carlo_error():
+    """4000 draws: the 2.5 % rank is 100, give or take 1.96 x sqrt(4000 x 0.025 x 0.975) = 19.4 ranks."""
+    low, high = stats._percentiles(torch.arange(4000.0)[torch.randperm(4000)], 0.95)
+    assert (low, high) == (80.0, 3919.0)
