@@ -95,8 +95,9 @@ def _train(args) -> None:
         results = recipes.train(recipe, args.plan, out=args.out, root=args.root, reuse=args.reuse,
                                 device=device)
     if args.weights_only and is_main_process():
-        for stage in results:
-            strip_checkpoint(args.out / f"{stage}.pt")
+        for stage in results:  # those written here: a stage loaded from --reuse stays as it is there
+            if (args.out / f"{stage}.pt").is_file():
+                strip_checkpoint(args.out / f"{stage}.pt")
     if is_main_process():
         for stage, result in results.items():
             last = result.history[-1]

@@ -211,3 +211,19 @@ def test_student_edition_command(tmp_path, capsys):
     assert "solutions removed" in capsys.readouterr().out
     assert (tmp_path / "student" / "_toc.yml").exists()
     assert main(["student-edition", "--out", str(tmp_path / "student")]) == 0  # its own folder: written again
+
+
+def test_train_reuses_finished_stages_and_strips_only_what_it_wrote(trained, tmp_path):
+    root, shipped = trained
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    out = tmp_path / "more"
+    assert main(["train", "--recipe", "quick", "--root", str(root), "--reuse", str(shipped), "--weights-only",
+                 "--out", str(out)]) == 0
+    assert not list(out.glob("*.pt"))  # every stage was finished there, by the same runs
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    assert main(["train", "--recipe", "quick", "--root", str(root), "--plan", "ablation", "--reuse", str(shipped),
+                 "--weights-only", "--out", str(out)]) == 0
+    written = {p.stem for p in out.glob("*.pt")}
+    assert "classifier" not in written and "fcn8s_one_stage" in written
+    assert all("optimizer" not in read_checkpoint(out / f"{name}.pt") for name in written)
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
