@@ -150,16 +150,18 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 def mixed_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast type for ``precision`` on ``device``, or None for float32.
 
-    "auto": bfloat16 on a GPU that has it (Ampere and later), else float16;
-    bfloat16 on a CPU with native bfloat16 arithmetic (AMX or AVX512-BF16),
-    else float32, since elsewhere bfloat16 is emulated and slower.
+    "auto": bfloat16 on a GPU that computes it natively (Ampere and later),
+    else float16, which a T4's tensor cores compute (torch would emulate
+    bfloat16 there); bfloat16 on a CPU with native bfloat16 arithmetic (AMX
+    or AVX512-BF16), else float32, since elsewhere bfloat16 is emulated and
+    slower.
     """
     if precision == "float32":
         return None
     if precision != "auto":
         return getattr(torch, precision)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "cpu" and any(getattr(torch.cpu, probe, lambda: False)()
                                     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")):
         return torch.bfloat16

@@ -271,6 +271,12 @@ def test_mixed_precision_is_chosen_by_what_the_device_computes_natively(monkeypa
         for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
             monkeypatch.setattr(torch.cpu, probe, lambda native=native: native, raising=False)
         assert train.mixed_precision(cpu, "auto") is (torch.bfloat16 if native else None)
+    # a GPU: bfloat16 only where it is native; a T4 (sm_75) emulates it, so float16 on its tensor cores
+    for native in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, native=native:
+                            native or including_emulation)
+        expected = torch.bfloat16 if native else torch.float16
+        assert train.mixed_precision(torch.device("cuda"), "auto") is expected
 
 
 def test_the_bfloat16_path_a_gpu_takes_trains_on_the_cpu_too():
