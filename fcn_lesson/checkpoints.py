@@ -19,8 +19,8 @@ from torch import nn
 
 from .registry import build_model, model_spec
 
-__all__ = ["FORMAT", "fingerprint", "load_checkpoint", "load_model", "read_checkpoint", "rebuild_model",
-           "save_checkpoint", "strip_checkpoint", "write_atomic"]
+__all__ = ["FORMAT", "finished_run", "fingerprint", "load_checkpoint", "load_model", "read_checkpoint",
+           "rebuild_model", "save_checkpoint", "strip_checkpoint", "write_atomic"]
 
 #: Bumped when the layout of a checkpoint changes; older files are refused with a message.
 FORMAT = 2
@@ -74,6 +74,15 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{path} lacks {', '.join(missing)}: it is damaged or was not written by "
                          "fcn_lesson; train it again")
     return state
+
+
+def finished_run(path: str | Path) -> dict | None:
+    """The checkpoint at ``path`` if it holds a run that trained all its epochs; None if there is no file
+    or the run stopped early (a resumable run is not a result)."""
+    if not Path(path).is_file():
+        return None
+    state = read_checkpoint(path)
+    return state if state["epoch"] >= state["epochs"] else None
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, map_location: str | torch.device = "cpu") -> dict:

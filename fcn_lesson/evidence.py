@@ -54,9 +54,9 @@ from torch.utils.data import Dataset
 
 from . import data, folders, metrics, scales, stats
 from .metrics import boundary_mask, confusion_matrix
-from .checkpoints import read_checkpoint
+from .checkpoints import finished_run
 from .recipe import ABLATION_SEEDS, FCN_SEEDS, scene_datasets
-from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE
+from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, planned_stages
 from .train import TrainResult, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
@@ -127,7 +127,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     names = names or [stage for arm in ARMS.values() for stage in arm.stages.values()]
     paths = {name: folder / f"{name}.pt" for name in names}
     if seeds is not None:
-        finished = [name for name in _seed_stages() if _finished(Path(seeds) / f"{name}.pt")]
+        finished = [name for name in _seed_stages() if finished_run(Path(seeds) / f"{name}.pt")]
         paths.update({name: Path(seeds) / f"{name}.pt" for name in finished})
     trained = {name: _as_shipped(TrainResult.load(path)) for name, path in paths.items()}
     try:
@@ -155,13 +155,6 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
     load.cache_clear()
     return folder / RESULTS_FILE
-
-
-def _finished(checkpoint: Path) -> bool:
-    if not checkpoint.is_file():
-        return False
-    state = read_checkpoint(checkpoint)
-    return state["epoch"] >= state["epochs"]
 
 
 def _as_shipped(result: TrainResult) -> TrainResult:
@@ -208,7 +201,7 @@ class Arm:
 
 def _arm(name: str, plan: str, stage: str, about: str) -> Arm:
     """The arm of ``stage``: its seed-0 stage and the stages ``_seed<i>`` the plan trains beside it."""
-    trained = {s.name for s in REFERENCE_RECIPE.plan(plan).stages}
+    trained = planned_stages(plan)
     seeds = {offset: stage + (f"_seed{offset}" if offset else "") for offset in ABLATION_SEEDS}
     return Arm(name, plan, {offset: s for offset, s in seeds.items() if s in trained}, about)
 
@@ -232,7 +225,7 @@ ARMS = {arm.name: arm for arm in (
 
 def _over_fcn_seeds(arm: Arm) -> Arm:
     """``arm`` over the ``seeds`` plan's FCN seeds: seed 0's stage, then its ``<stage>_fcn_seed<i>``."""
-    first, planned = arm.stages[0], {s.name for s in REFERENCE_RECIPE.plan("seeds").stages}
+    first, planned = arm.stages[0], planned_stages("seeds")
     seeds = {offset: f"{first}_fcn_seed{offset}" for offset in FCN_SEEDS}
     return replace(arm, plan="seeds", stages={0: first, **{o: s for o, s in seeds.items() if s in planned}})
 

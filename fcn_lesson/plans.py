@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from . import folders, surgery
 from .models import FCN, Layout
 from .registry import MODELS
-from .checkpoints import read_checkpoint
+from .checkpoints import finished_run, read_checkpoint
 from .train import TrainConfig, TrainResult, fit, is_main_process, run_fingerprint
 
 __all__ = ["Plan", "Stage", "TrainingData", "run_plan", "start_model"]
@@ -154,23 +154,16 @@ def _finished_before_stripping(checkpoint: Path, model: nn.Module, stage: Stage,
     """The finished run in ``checkpoint`` if it started from its parent's full weights, the parent having
     been stripped since (``train --weights-only`` strips a plan's stages after all of them are trained)."""
     parent = trained.get(stage.start)
-    if parent is None or not parent.weights_only or not checkpoint.is_file():
+    if parent is None or not parent.weights_only:
         return None
-    state = read_checkpoint(checkpoint)
-    full = {"data": data.description, "from": parent.fingerprint}
-    if state["epoch"] < state["epochs"] or state["fingerprint"] != run_fingerprint(model, stage.config, full,
-                                                                                   _processes()):
-        return None
-    return TrainResult.load(checkpoint)
+    return _finished_elsewhere(checkpoint, model, stage.config, {"data": data.description,
+                                                                 "from": parent.fingerprint})
 
 
 def _finished_elsewhere(checkpoint: Path, model: nn.Module, config, origin: dict) -> TrainResult | None:
     """The run in ``checkpoint`` if it is this stage's, finished; None if there is none or it is another."""
-    if not checkpoint.is_file():
-        return None
-    state = read_checkpoint(checkpoint)
-    if state["epoch"] < state["epochs"] or state["fingerprint"] != run_fingerprint(model, config, origin,
-                                                                                   _processes()):
+    state = finished_run(checkpoint)
+    if state is None or state["fingerprint"] != run_fingerprint(model, config, origin, _processes()):
         return None
     return TrainResult.load(checkpoint)
 

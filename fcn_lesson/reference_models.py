@@ -9,13 +9,17 @@ the same commands find every one of them finished.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
+from .plans import Stage
 from .recipe import CPU
 from .train import TrainResult
 
 __all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "load_reference", "pre_trained_by",
-           "reference_stages"]
+           "planned_stages", "reference_stages"]
 
 #: Where the shipped checkpoints are.
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -37,7 +41,14 @@ def load_reference(name: str) -> TrainResult:
 def reference_stages() -> dict:
     """Every shipped stage by name (the stages of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`),
     in plan order."""
-    return {stage.name: stage for plan in REFERENCE_PLANS for stage in REFERENCE_RECIPE.plan(plan).stages}
+    return {name: stage for plan in REFERENCE_PLANS for name, stage in planned_stages(plan).items()}
+
+
+@cache
+def planned_stages(plan: str) -> Mapping[str, Stage]:
+    """The stages of :data:`REFERENCE_RECIPE`'s ``plan`` by name, in order: built once and read-only, as
+    the evidence layer asks for them arm by arm."""
+    return MappingProxyType({stage.name: stage for stage in REFERENCE_RECIPE.plan(plan).stages})
 
 
 def pre_trained_by() -> dict[str, list[str]]:

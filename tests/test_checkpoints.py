@@ -29,6 +29,18 @@ def test_checkpoint_round_trip_and_mismatches(tmp_path):
         checkpoints.load_checkpoint(tmp_path / "foreign.pt", model)
 
 
+def test_finished_run_is_a_checkpoint_that_trained_all_its_epochs(tmp_path):
+    model = FCN8s(7, backbone="mini")
+    finished = checkpoints.save_checkpoint(tmp_path / "done.pt", model, **ENTRIES)
+    stopped = checkpoints.save_checkpoint(tmp_path / "stopped.pt", model, **{**ENTRIES, "epoch": 2})
+    assert checkpoints.finished_run(finished)["fingerprint"] == "x"
+    assert checkpoints.finished_run(stopped) is None
+    assert checkpoints.finished_run(tmp_path / "none.pt") is None
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pt is not a readable checkpoint"):
+        checkpoints.finished_run(tmp_path / "junk.pt")
+
+
 def test_a_crash_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     model = FCN32s(3, backbone="mini")
     path = checkpoints.save_checkpoint(tmp_path / "m.pt", model, **{**ENTRIES, "epoch": 1})

@@ -1,5 +1,8 @@
 """The registry of the shipped models: which classifier each starts from."""
-from fcn_lesson.reference_models import REFERENCE_DIR, pre_trained_by, reference_stages
+import pytest
+
+from fcn_lesson.reference_models import (REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, planned_stages,
+                                          pre_trained_by, reference_stages)
 
 
 def test_pre_trained_by_follows_each_start_back_to_a_classifier():
@@ -15,3 +18,12 @@ def test_pre_trained_by_follows_each_start_back_to_a_classifier():
     assert shipped == sorted(name for name, stage in stages.items() if stage.model != "classifier")
     # fcn16s continues fcn32s, which starts from seed 0's classifier: grouped under the classifier
     assert stages["fcn16s"].start == "fcn32s" and "fcn16s" in groups["classifier"]
+
+
+def test_planned_stages_are_the_plans_stages_built_once_and_read_only():
+    seeds = planned_stages("seeds")
+    assert list(seeds) == [stage.name for stage in REFERENCE_RECIPE.plan("seeds").stages]
+    assert planned_stages("seeds") is seeds
+    with pytest.raises(TypeError):
+        seeds["extra"] = seeds["fcn8s_one_stage_fcn_seed1"]
+    assert set(reference_stages()) == set().union(*(planned_stages(plan) for plan in REFERENCE_PLANS))
