@@ -152,18 +152,28 @@ def check_mean_iu(fn: Callable) -> bool:
     Catches: the pixel accuracy, the mean accuracy, the frequency-weighted IU or the Dice coefficient
     returned instead, a union that does not subtract the intersection, a class
     absent from both target and prediction counted as 0 or 1 or turned into nan, and the mean taken over only the
-    classes present in the target (a class predicted but never true has IU 0 and must count).
+    classes present in the target (a class predicted but never true has IU 0 and must count), over the
+    predicted classes only, or over the classes with an IU above 0.
     Cannot tell: any matrix it was not given: three small cases, so an answer tuned to them would pass.
     """
 
     def checks() -> str:
-        confusion = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+        # every wrong answer below gives another number on this matrix (mean IU 0.25): classes 0 and 2 are
+        # true once each and never right, so their IU is 0; class 0 is never predicted
+        confusion = torch.tensor([[0, 0, 1], [0, 3, 0], [0, 1, 0]])
         expected = metrics.scores(confusion)["mean_iu"]
         got = float(_call(fn, confusion))
         right, true, predicted = (confusion.double().diag(), confusion.sum(1).double(),
                                   confusion.sum(0).double())
-        intersection_twice = float((right / (true + predicted)).mean())  # n_ii not subtracted: 0.2167
-        dice = float((2 * right / (true + predicted)).mean())  # the Dice coefficient: 0.4333
+        intersection_twice = float((right / (true + predicted)).mean())  # n_ii not subtracted: 0.1429
+        dice = float((2 * right / (true + predicted)).mean())  # the Dice coefficient: 0.2857
+        iu = right / (true + predicted - right)
+        if math.isclose(got, float(iu[iu > 0].mean()), rel_tol=1e-5):
+            raise _Wrong("you left out the classes whose IU is 0: a class that occurs but is never right "
+                         "has IU 0 and counts in the mean")
+        if math.isclose(got, float(iu[predicted > 0].mean()), rel_tol=1e-5):
+            raise _Wrong("you averaged over the predicted classes only: a class that is true but never "
+                         "predicted has IU 0 and counts in the mean")
         if math.isclose(got, metrics.scores(confusion)["pixel_accuracy"], rel_tol=1e-5):
             raise _Wrong("that is the pixel accuracy (diagonal over total), not the mean IU")
         if math.isclose(got, intersection_twice, rel_tol=1e-5):

@@ -278,7 +278,9 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
     A ``root`` that is passed is the user's: other scenes there are refused,
     never overwritten, and the folder must be new, empty, or made by this
     function (see :mod:`fcn_lesson.folders`). Files are written under temporary
-    names and renamed, so an interrupted run leaves no half-written image behind.
+    names and renamed, so an interrupted run leaves no half-written image behind
+    (the next call makes the set again); two processes asking for the same
+    scenes at once take turns, and the second finds them made.
     """
     for option, value, least in (("train", train, 1), ("val", val, 1), ("size", size, MIN_SCENE_SIZE),
                                  ("seed", seed, 0)):
@@ -300,17 +302,27 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
         if not cache or folders.made_by(root) != "make-data":
             raise ValueError(f"{root} holds other scenes ({_describe(made)}) than these ({_describe(recipe)}): "
                              "pass a new or empty folder (nothing in it was changed)")
-    elif (voc / "ImageSets").exists():
+    elif (voc / "ImageSets").exists() and folders.made_by(root) != "make-data":
         raise ValueError(f"{root} holds a VOC tree that was not generated here: train on it as it is "
                          "(--data voc), or pass a new or empty folder for the generated scenes")
-    else:
-        folders.claim(root, "make-data")  # never writes into anything it did not make
+    folders.claim(root, "make-data")  # never writes into anything it did not make
+    with folders.lock(root, "scene generation", wait=True):  # a chapter making them too: take turns
+        if stamp.exists() and json.loads(stamp.read_text()) == recipe:
+            return root  # made while this process waited
+        _write_scenes(voc, recipe, rare, names={"train": [f"train_{i:05d}" for i in range(train)],
+                                                "val": [f"val_{i:05d}" for i in range(val)]})
+    return root
+
+
+def _write_scenes(voc: Path, recipe: dict, rare: int | None, names: dict[str, list[str]]) -> None:
+    """Draw the scenes of ``recipe`` into the VOC tree ``voc``, the stamp last (its presence means done)."""
+    stamp = voc / "fcn_lesson.json"
+    stamp.unlink(missing_ok=True)  # other scenes, from the module's cache: made anew
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (voc / sub).mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    names = {"train": [f"train_{i:05d}" for i in range(train)], "val": [f"val_{i:05d}" for i in range(val)]}
+    rng = np.random.default_rng(recipe["seed"])
     for scene in names["train"] + names["val"]:
-        image, label = make_scene(rng, size, rare=rare if scene.startswith("train") else None)
+        image, label = make_scene(rng, recipe["size"], rare=rare if scene.startswith("train") else None)
         _save_atomic(Image.fromarray(image), voc / "JPEGImages" / f"{scene}.jpg", quality=92)
         mask = Image.fromarray(label, mode="P")
         mask.putpalette(PALETTE)
@@ -320,7 +332,6 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
     (voc / "ImageSets" / "Segmentation" / "trainval.txt").write_text(
         "\n".join(names["train"] + names["val"]) + "\n")
     stamp.write_text(json.dumps(recipe))
-    return root
 
 
 def exact_masks(root: str | Path, split: str = "val") -> list[np.ndarray]:

@@ -61,7 +61,7 @@ from .train import TrainResult, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "RESULTS_FILE", "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim", "compare", "count_scenes", "counts",
-           "estimate", "load", "record", "report", "scene_set", "scores", "verdicts"]
+           "estimate", "load", "record", "recorded_stages", "report", "scene_set", "scores", "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
 RESULTS_FILE = "results.npz"
@@ -212,7 +212,7 @@ ARMS = {arm.name: arm for arm in (
     _arm("FCN-16s", "ablation", "fcn16s_one_stage", "one stage, the pool4 skip"),
     _arm("FCN-8s", "ablation", "fcn8s_one_stage", "one stage, the pool4 and pool3 skips"),
     _arm("FCN-8s staged", "ablation", "fcn8s", "trained 32s -> 16s -> 8s, the paper's path (not its rates)"),
-    _arm("at once", "ablation", "fcn8s_at_once", "the paper's at-once factors (pool4 x 0.01, pool3 x 0.0001)"),
+    _arm("at once", "ablation", "fcn8s_at_once", "the reference code's at-once factors (pool4 x 0.01, pool3 x 0.0001)"),
     _arm("at once, SGD", "ablation", "fcn8s_at_once_sgd", "the factors, SGD with momentum 0.99, summed loss"),
     _arm("learned upsampling", "ablation", "fcn8s_learned_up", "its bilinear upsamplers learned"),
     _arm("no pre-training", "ablation", "fcn8s_scratch", "from random weights"),
@@ -343,6 +343,13 @@ def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor
 def _recorded(arm: Arm) -> set[int]:
     """The seeds of ``arm`` whose results are stored (the ``seeds`` plan's grow as it is trained)."""
     return {seed for seed, stage in arm.stages.items() if stage in load()[0]["models"]}
+
+
+def recorded_stages(arm: str, arms: dict[str, Arm] = ARMS) -> dict[int, str]:
+    """The stages of ``arm`` (in ``arms``: :data:`ARMS` or :data:`FCN_SEED_ARMS`) whose results are
+    stored, by seed offset, in seed order: read a row seed by seed as the seeds get recorded."""
+    row = _arm_named(arm, arms)
+    return {seed: row.stages[seed] for seed in sorted(_recorded(row))}
 
 
 def _arm_named(name: str, arms: dict[str, Arm]) -> Arm:

@@ -7,8 +7,9 @@ folder that is not empty and has no such stamp belongs to someone else and is
 refused, and so are the book's repository, its ``book/`` and every folder
 that contains the repository. Nothing that a command did not make is ever
 deleted or overwritten: :func:`write_files` also refuses to write over a file
-in its own folder that was changed since it wrote it. :func:`training_lock`
-keeps two trainings out of one folder.
+in its own folder that was changed since it wrote it. :func:`lock` keeps
+two writers out of one folder: two trainings, or two chapters making the same
+scenes at once.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["STAMP", "claim", "made_by", "training_lock", "write_files"]
+__all__ = ["STAMP", "claim", "lock", "made_by", "write_files"]
 
 #: The file that marks a folder as made by one of this module's commands.
 STAMP = ".fcn_lesson.json"
@@ -100,20 +101,27 @@ def _digest(content: bytes) -> str:
 
 
 @contextmanager
-def training_lock(folder: str | Path):
-    """Hold ``folder``'s lock while training into it: a second training there fails at once.
+def lock(folder: str | Path, activity: str, *, wait: bool = False):
+    """Hold ``folder``'s lock while ``activity`` writes into it (``folder`` claimed first).
 
-    The lock is the operating system's (``flock`` on the folder's stamp), so it
-    ends with the process that holds it, however that process ends: nothing is
-    left behind to clean up, and no stale lock is ever taken over by mistake.
+    Another process that asks for it fails at once, with a ``ValueError``
+    naming the activity; with ``wait`` it waits its turn instead (two chapters
+    that fill the module's cache at the same time: the second then finds the
+    first's work done). The lock is the operating system's (``flock`` on the
+    folder's stamp), so it ends with the process that holds it, however that
+    process ends: nothing is left behind to clean up, and no stale lock is
+    ever taken over by mistake.
     """
     stamp = Path(folder) / STAMP
     with open(stamp, "a") as handle:  # claim() made it; "a" changes nothing in it
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"{folder} is in use by another training: wait for it to finish, "
-                             "or train into another folder") from None
+            if not wait:
+                raise ValueError(f"{folder} is in use by another {activity}: wait for it to finish, "
+                                 "or use another folder") from None
+            print(f"waiting for another {activity} in {folder} to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["boundary_mask", "class_iu", "confusion_matrix", "mean_iu", "mistakes", "pixel_accuracy",
+__all__ = ["boundary_mask", "class_iu", "class_precision", "component_max", "confusion_matrix", "found_objects",
+           "mean_iu", "mistake_kinds", "mistakes", "object_components", "objects_found", "pixel_accuracy",
            "prediction_changes", "ranked_mistakes", "scores"]
 
 
@@ -55,6 +56,14 @@ def class_iu(confusion: torch.Tensor) -> torch.Tensor:
     a bootstrap draws): ``nan`` where a class appears nowhere."""
     right = confusion.diagonal(dim1=-2, dim2=-1)
     return right / (confusion.sum(-1) + confusion.sum(-2) - right)
+
+
+def class_precision(confusion: torch.Tensor) -> torch.Tensor:
+    """Per-class precision of ``... x C x C`` confusion matrices: of the pixels predicted as each
+    class, the share whose label is that class (pixels labelled with the ignore index are already
+    out of the counts); ``nan`` for a class never predicted."""
+    right = confusion.diagonal(dim1=-2, dim2=-1)
+    return right / confusion.sum(-2)
 
 
 def mean_iu(confusion: torch.Tensor) -> torch.Tensor:
@@ -158,3 +167,86 @@ def ranked_mistakes(confusion: torch.Tensor) -> list[tuple[int, int, int]]:
     kinds = [(true, predicted, int(wrong[true, predicted])) for true, predicted in
              torch.nonzero(wrong).tolist()]
     return sorted(kinds, key=lambda kind: -kind[2])
+
+
+def object_components(target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """The objects of integer label maps (``H x W`` or ``N x H x W``): each 4-connected region of one
+    object class gets its own id, 1, 2, ... (unique over the whole batch); background (0) and
+    ``ignore_index`` pixels get 0. Two touching objects of one class are one region."""
+    from scipy import ndimage
+
+    if target.dim() not in (2, 3) or target.is_floating_point():
+        raise ValueError(f"pass integer label maps H x W or N x H x W, got {tuple(target.shape)} {target.dtype}")
+    labels = (target.long().unsqueeze(0) if target.dim() == 2 else target.long()).cpu().numpy()
+    structure = ndimage.generate_binary_structure(2, 1)[None] * [[[0]], [[1]], [[0]]]  # no link across maps
+    ids = torch.zeros(labels.shape, dtype=torch.long)
+    count = 0
+    for cls in sorted(set(labels.ravel().tolist()) - {0, ignore_index}):
+        regions, found = ndimage.label(labels == cls, structure=structure)
+        regions = torch.from_numpy(regions).long()
+        ids = torch.where(regions > 0, regions + count, ids)
+        count += found
+    ids = ids.to(target.device)
+    return ids[0] if target.dim() == 2 else ids
+
+
+def component_max(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Every pixel gets the largest of ``values`` over its object (``ids`` from
+    :func:`object_components`, same shape): an object's thickness from a per-pixel thickness map.
+    0 where ``ids`` is 0."""
+    if values.shape != ids.shape:
+        raise ValueError(f"values and ids must have one shape, got {tuple(values.shape)} and {tuple(ids.shape)}")
+    flat = values.flatten().double()
+    most = torch.zeros(int(ids.max()) + 1, dtype=flat.dtype, device=values.device)
+    most = most.scatter_reduce(0, ids.flatten(), flat, "amax", include_self=False)
+    most[0] = 0
+    return most[ids].to(values.dtype)
+
+
+def found_objects(predicted: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """The pixels of the true objects that ``predicted`` touches: an object (:func:`object_components`)
+    is found when at least one of its pixels is predicted as its class. Boolean, shaped as ``target``."""
+    if predicted.shape != target.shape:
+        raise ValueError(f"predicted and target must have one shape, got {tuple(predicted.shape)} "
+                         f"and {tuple(target.shape)}")
+    ids = object_components(target, ignore_index)
+    hit = torch.zeros(int(ids.max()) + 1, dtype=torch.bool, device=ids.device)
+    hit[ids[(predicted == target) & (ids > 0)]] = True
+    hit[0] = False
+    return hit[ids]
+
+
+def objects_found(predicted: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> tuple[int, int]:
+    """``(found, total)``: how many of ``target``'s objects (:func:`object_components`) ``predicted``
+    touches with their own class, and how many there are."""
+    ids = object_components(target, ignore_index)
+    found = found_objects(predicted, target, ignore_index)
+    return int(ids[found].unique().numel()), int(ids[ids > 0].unique().numel())
+
+
+def mistake_kinds(predicted: torch.Tensor, target: torch.Tensor, width: int,
+                  ignore_index: int = 255) -> dict[str, torch.Tensor]:
+    """The wrong pixels of ``predicted`` (``ignore_index`` left out), split into six boolean masks that
+    do not overlap and together hold every wrong pixel:
+
+    * ``missed``: pixels of an object never predicted as its class (:func:`found_objects`), called
+      background;
+    * ``misnamed``: pixels of such an object called another object class;
+    * ``found, band``: pixels of a found object within ``width`` px of an outline (:func:`boundary_mask`);
+    * ``found, inside``: pixels of a found object farther in;
+    * ``background, band``: background pixels called an object, within ``width`` px of an outline;
+    * ``background, far``: background pixels called an object, farther out.
+    """
+    if predicted.shape != target.shape:
+        raise ValueError(f"predicted and target must have one shape, got {tuple(predicted.shape)} "
+                         f"and {tuple(target.shape)}")
+    wrong = (predicted != target) & (target != ignore_index)
+    objects = wrong & (target != 0)
+    found = found_objects(predicted, target, ignore_index)
+    band = boundary_mask(target, width, ignore_index)
+    return {"missed": objects & ~found & (predicted == 0),
+            "misnamed": objects & ~found & (predicted != 0),
+            "found, band": objects & found & band,
+            "found, inside": objects & found & ~band,
+            "background, band": wrong & (target == 0) & band,
+            "background, far": wrong & (target == 0) & ~band}

@@ -63,7 +63,8 @@ _GRADING = re.compile(r"^\*\*Grading\.\*\* (.*?)(?:\n\n|\n:::)", re.MULTILINE | 
 
 def exercises(chapters: list[Path]) -> list[Exercise]:
     """The exercises of ``chapters`` (notebooks), in order: which checker each coding one calls, and
-    the grading notes each discussion one's solution ends with (absent from the student edition)."""
+    the grading notes each discussion one's solution ends with (absent from the student edition): in
+    its ``{solution}`` block, or else in a markdown cell between its solution-start and solution-end."""
     found = []
     for path in chapters:
         cells = nbformat.read(path, as_version=4).cells
@@ -74,6 +75,9 @@ def exercises(chapters: list[Path]) -> list[Exercise]:
                 checker = _CHECKER.search(cell.source)
                 solution = re.search(rf"^:::\{{solution\}} {re.escape(label)}$.*?^:::$", text,
                                      re.MULTILINE | re.DOTALL)
+                if solution is None:  # a gated solution: its notes in a markdown cell inside the gate
+                    solution = re.search(rf"^::::\{{solution-start\}} {re.escape(label)}$.*?"
+                                         r"^::::\{solution-end\}", text, re.MULTILINE | re.DOTALL)
                 grading = _GRADING.search(solution.group(0)) if solution and not checker else None
                 found.append(Exercise(chapter, label, checker and checker.group(1),
                                       grading and " ".join(grading.group(1).split())))

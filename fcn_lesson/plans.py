@@ -44,7 +44,7 @@ class Stage:
     model: str  # a key of models.MODELS: "classifier", "fcn32s", "fcn16s", "fcn8s", "dilated" or "unet"
     config: TrainConfig
     start: str = "random"  # "random", "imagenet", or the name of an earlier stage
-    at_once: bool = False  # FCN-16s/8s: scale pool4/pool3 features as the paper's at-once model does
+    at_once: bool = False  # FCN-16s/8s: scale pool4/pool3 features as the reference code's at-once FCN-8s does
     learnable_upsampling: bool = False
 
 
@@ -196,15 +196,17 @@ def run_plan(plan: Plan, data: TrainingData, out: str | Path, *, until: str | No
     refused (``ValueError`` naming what changed), or with ``retrain`` (the
     chapters' cache) trained anew over it. ``out`` is claimed for ``train``
     (see :mod:`fcn_lesson.folders`) and locked while training, by rank 0 of a
-    ``torchrun`` job alone. A stage that ``out`` does not hold but the folder
-    ``reuse`` holds finished, made by this same run, is loaded from there (read,
-    never written): how the ``seeds`` plan starts from the shipped classifier.
+    ``torchrun`` job alone: a second training there fails at once, or in the
+    chapters' cache waits for the first and loads what it trained. A stage that
+    ``out`` does not hold but the folder ``reuse`` holds finished, made by this
+    same run, is loaded from there (read, never written): how the ``seeds`` plan
+    starts from the shipped classifier.
     """
     # only rank 0 writes (the stamp, checkpoints): two ranks claiming at once would race on the stamp
     out = folders.claim(out, "train") if is_main_process() else Path(out)
     stages = plan.up_to(until) if until is not None else list(plan.stages)
     trained: dict[str, TrainResult] = {}
-    with folders.training_lock(out) if is_main_process() else nullcontext():  # rank 0 holds it for all
+    with folders.lock(out, "training", wait=retrain) if is_main_process() else nullcontext():  # for all ranks
         for stage in stages:
             model = start_model(stage, plan, data, trained)
             origin = {"data": data.description, "from": _provenance(trained.get(stage.start), stage.start)}

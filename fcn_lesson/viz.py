@@ -19,11 +19,14 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
 
-__all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines", "continued", "denormalize", "draw_fcn", "draw_lineage",
-           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion", "plot_history", "plot_iteration_times",
-           "plot_runs",
-           "plot_profiles", "plot_sharing", "show_kernel", "show_maps", "show_score_maps",
-           "show_compression", "show_pairs", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table", "window_with"]
+__all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
+           "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
+           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table",
+           "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
+           "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing",
+           "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
+           "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
+           "window_with"]
 
 
 def colorize(label: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -103,6 +106,63 @@ def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
     class_legend(axes[0, -1])
     fig.tight_layout()
     return fig
+
+
+def show_predictions(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
+                     predictions: dict[str, Sequence[torch.Tensor]],
+                     captions: dict[str, Sequence[str]] | None = None, size: float = 2.2, *,
+                     outlines: bool = False):
+    """A grid: one row per example, columns image | label | one per model (``predictions``: a model's
+    name -> its prediction for each example); ``captions`` (a model's name -> a line per example) are
+    written under that model's panels. With ``outlines``, the true objects' outlines are drawn in
+    white over every prediction (and named in the legend)."""
+    columns = 2 + len(predictions)
+    fig, axes = plt.subplots(len(images), columns, figsize=(size * columns + 1.5, size * len(images) + 0.3),
+                             squeeze=False)
+    for row, image in enumerate(images):
+        panels = [("image", denormalize(image)), ("label", colorize(labels[row]))]
+        panels += [(name, colorize(predicted[row])) for name, predicted in predictions.items()]
+        for col, (title, panel) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(panel, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title)
+            if captions and title in captions:
+                ax.set_xlabel(captions[title][row], fontsize=8)
+            if outlines and col >= 2:
+                truth = np.asarray(labels[row].cpu())
+                objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
+                ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
+    extra = []
+    if outlines:
+        from matplotlib.lines import Line2D
+        extra.append(Line2D([], [], color="w", linewidth=1.6, label="true outline",
+                            path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")]))
+    class_legend(axes[0, -1], extra=extra)
+    fig.tight_layout()
+    return fig
+
+
+def drawn_by_class(confusion: torch.Tensor, classes: Sequence[str] = CLASSES) -> str:
+    """One line for one scene's ``C x C`` confusion matrix (rows: true class): each object class the
+    prediction draws, its pixels and the share of them on that class ("disc 3088 px, 85%; ..."), or
+    "no object"."""
+    drawn = confusion.sum(0)
+    right = confusion.diag()
+    parts = [f"{classes[c]} {int(drawn[c])} px, {float(right[c] / drawn[c]):.0%}"
+             for c in range(1, len(classes)) if drawn[c]]
+    return "; ".join(parts) or "no object"
+
+
+def drawn_caption(confusion: torch.Tensor, found: int, total: int) -> str:
+    """A caption for one prediction: the share of the object pixels it draws that lie on the class
+    it draws (from its ``C x C`` confusion matrix), and ``found`` of ``total`` true objects touched
+    with their own class (:func:`fcn_lesson.metrics.objects_found`)."""
+    drawn = confusion[:, 1:].sum()
+    share = f"{float(confusion.diag()[1:].sum() / drawn):.0%} on own class" if drawn else "no object drawn"
+    return f"{share}\nobjects found: {found} of {total}"
 
 
 def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict[str, torch.Tensor],
@@ -312,6 +372,44 @@ def show_maps(maps: dict[str, torch.Tensor], *, label: str = "value", cmap: str 
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    return fig
+
+
+#: The colours of :func:`show_thickness`'s bins, thinnest first: warm where thin, cool where thick.
+THICKNESS_COLOURS = ("#d7301f", "#fc8d59", "#74a9cf", "#045a8d")
+
+
+def show_thickness(labels: Sequence[torch.Tensor], thickness: Sequence[torch.Tensor], *,
+                   edges: Sequence[int] = (1, 8, 16, 32), colours: Sequence[str] = THICKNESS_COLOURS,
+                   background: str = "#e6e6e6"):
+    """Label maps (top row) above their local thickness (bottom row, as ``scales.local_thickness``
+    gives it), the thickness drawn in bins: one colour per bin, each from its edge in ``edges`` up to
+    the next (the last open), so that the thinnest sides stand out; pixels of thickness 0 (background,
+    ignored) in ``background``. A colour bar names the bins, a legend the classes. Returns the figure."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    count = len(labels)
+    fig, axes = plt.subplots(2, count, figsize=(3.2 * count + 1.8, 6.4), layout="constrained",
+                             squeeze=False)
+    cmap = ListedColormap(list(colours[:len(edges)])).with_extremes(bad=background)
+    bounds = [*edges, 2 * edges[-1]]  # the last bin is open: its width is only drawn
+    norm = BoundaryNorm(bounds, cmap.N, clip=True)
+    for col, (label, side) in enumerate(zip(labels, thickness)):
+        axes[0, col].imshow(colorize(label), interpolation="nearest")
+        side = np.ma.masked_equal(torch.as_tensor(side).cpu().numpy(), 0)
+        drawn = axes[1, col].imshow(side, cmap=cmap, norm=norm, interpolation="nearest")
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("label")
+    axes[1, 0].set_ylabel("local thickness")
+    present = sorted({int(v) for label in labels for v in torch.as_tensor(label).unique()})
+    fig.legend(handles=class_handles(present=present), loc="outside right upper", frameon=False)
+    bar = fig.colorbar(drawn, ax=axes[1, :], shrink=0.9,
+                       ticks=[(low + high) / 2 for low, high in zip(bounds, bounds[1:])])
+    bar.ax.set_yticklabels([f"{low}-{high - 1}" for low, high in zip(edges, edges[1:])]
+                           + [f">= {edges[-1]}"])
+    bar.set_label("side (px); grey: no object (background, ignored)")
     return fig
 
 
@@ -605,15 +703,18 @@ def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *,
     return fig
 
 
-def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_mean_iu")):
-    """Training curves, one panel per key, one line per model, against epochs."""
+def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_mean_iu"), *,
+                 steps_per_epoch: int | None = None):
+    """Training curves, one panel per key, one line per model, against epochs (with
+    ``steps_per_epoch``: against optimizer steps, each epoch's record at its last step)."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
+    scale = steps_per_epoch or 1
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
-            points = [(h["epoch"], h[key]) for h in history if key in h]
+            points = [(h["epoch"] * scale, h[key]) for h in history if key in h]
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=3, label=name)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("optimizer steps" if steps_per_epoch else "epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.set_ylabel(_axis_label(key))
         ax.grid(alpha=0.3)
@@ -622,24 +723,32 @@ def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss"
     return fig
 
 
-def plot_runs(runs: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu", highlight: int = 0):
+def plot_runs(runs: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu", highlight: int = 0,
+              notes: dict[str, str] | None = None, legend_outside: bool = False):
     """Training curves of several runs per row, against epochs: one colour per row (``runs``: row ->
     seed -> history), seed ``highlight``'s run thick with markers, every other seed's thin; the legend
-    names each row and says which line is which seed."""
+    names each row and says which line is which seed. ``notes``: row -> a remark its legend entry ends
+    with (say, that its curve is scored on other scenes); ``legend_outside``: the legend right of the
+    axes, clear of every curve."""
     from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(10.5 if legend_outside else 7.5, 4.2))
     for i, (name, seeds) in enumerate(runs.items()):
         for seed, history in seeds.items():
             points = [(h["epoch"], h[key]) for h in history if key in h]
             thick = seed == highlight
             ax.plot(*zip(*points), color=f"C{i}", linewidth=2 if thick else 0.9,
                     alpha=1 if thick else 0.7, marker="o" if thick else None, markersize=3)
+    notes = notes or {}
     handles = [Line2D([], [], color=f"C{i}", linewidth=2, label=f"{name} ({len(seeds)} seed"
-                      + ("s)" if len(seeds) > 1 else ")")) for i, (name, seeds) in enumerate(runs.items())]
+                      + ("s" if len(seeds) > 1 else "") + (f"; {notes[name]})" if name in notes else ")"))
+               for i, (name, seeds) in enumerate(runs.items())]
     handles += [Line2D([], [], color="k", linewidth=2, marker="o", markersize=3, label=f"seed {highlight}"),
                 Line2D([], [], color="k", linewidth=0.9, alpha=0.7, label="other seeds")]
-    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    if legend_outside:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    else:
+        ax.legend(handles=handles, loc="lower right", fontsize="small")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_axis_label(key))
@@ -650,11 +759,13 @@ def plot_runs(runs: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu", 
 
 def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, padding: int = 0,
                          constant: float | None = None, constant_label: str = "a constant part",
-                         ax=None):
+                         fit: tuple[float, float] | None = None, ax=None):
     """Seconds per iteration against image pixels: each size's median over its repeats, with a bar from
     the fastest to the slowest, and two guide lines, both anchored at the largest image's median: in
     proportion to the image's pixels, and to its pixels with ``padding`` added on every side.
-    ``constant``: seconds drawn flat (e.g. the optimizer's step, measured alone). ``times`` maps
+    ``constant``: seconds drawn flat (e.g. the optimizer's step, measured alone). ``fit``: (fixed
+    seconds, seconds per padded pixel), drawn as fixed + per pixel x padded pixels at the sizes
+    measured (a least-squares line through the medians, say). ``times`` maps
     (height, width) to the repeats' seconds. The y-axis starts at 0; the x-axis is marked at the sizes
     measured, each as width x height over its pixels. Returns the axes."""
     if ax is None:
@@ -672,6 +783,10 @@ def plot_iteration_times(times: dict[tuple[int, int], Sequence[float]], *, paddi
     ax.plot(pixels, median[-1] * padded / padded[-1], ":x", color="tab:green", linewidth=2,
             label=f"in proportion to pixels with the padding ({padding} a side) added "
                   "(x: the sizes measured)")
+    if fit is not None:
+        fixed, per_pixel = fit
+        ax.plot(pixels, fixed + per_pixel * padded, "-", color="tab:red", linewidth=1,
+                label=f"fitted: {fixed:.2f} s + {per_pixel * 1e6:.3g} s per million padded pixels")
     if constant is not None:
         ax.axhline(constant, color="dimgray", linewidth=2, linestyle="-.", label=constant_label)
         ax.annotate(f"{constant:.2g} s", (pixels[-1] * 1.04, constant), xytext=(0, 4),
@@ -823,17 +938,19 @@ def mistake_table(confusions: dict[str, torch.Tensor], names: Sequence[str],
     return table(header, rows)
 
 
-def verdict_table(verdicts, fresh=None):
+def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
     """:class:`~fcn_lesson.stats.Verdict` s as a table: each difference with its interval, its verdict,
     how many seeds stand behind it, and (given the same comparisons on other scenes, ``fresh``)
-    whether those scenes give the same verdict."""
+    whether those scenes give the same verdict; with ``fresh_scenes`` (how many there are) that column
+    says so in words: "verdict on N fresh scenes", "the same"."""
     header = ["comparison", "difference", "95% interval", "verdict", "seeds"]
     rows = [[f"{v.a} - {v.b}" + (f", {v.statistic}" if v.statistic else ""), f"{v.difference:+.3f}",
              f"{v.low:+.3f} to {v.high:+.3f}", v.outcome, v.seeds] for v in verdicts]
     if fresh is not None:
-        header.append("fresh scenes")
+        header.append("fresh scenes" if fresh_scenes is None else f"verdict on {fresh_scenes} fresh scenes")
+        same = "same" if fresh_scenes is None else "the same"
         for row, verdict, other in zip(rows, verdicts, fresh):
-            row.append("same" if other.ahead == verdict.ahead else f"{other.outcome}: undecided")
+            row.append(same if other.ahead == verdict.ahead else f"{other.outcome}: undecided")
     return table(header, rows)
 
 
@@ -946,7 +1063,8 @@ def draw_fcn(model, ax=None):
     ax.set_ylim(bottom - 0.6, top + 0.6)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(f"{_hyphenated(type(model).__name__)}: crops {', '.join(map(str, crops))}, derived by geometry")
+    noun = "crop" if len(crops) == 1 else "crops"
+    ax.set_title(f"{_hyphenated(type(model).__name__)}: {noun} {', '.join(map(str, crops))}, derived from the layers")
     return ax
 
 
@@ -1007,32 +1125,49 @@ def draw_ruler(model, size: int, ax=None):
 
 
 def lineage(fcn8s, dilated, unet) -> dict[str, dict[str, str]]:
-    """For each of FCN's three ideas, the part of each network that carries it, read off the models
-    (strides from ``geometry``, crops, kernels and layer counts from the modules)."""
+    """For each of FCN's three ideas, the part of each network that carries it, read off the models:
+    strides (from ``geometry``), dilations, kernel sizes, upsampling factors, crops and layer counts;
+    whether FCN-8s's upsamplers take gradients ("fixed" or "learned"); and, for the U-Net, how many
+    channels each mixing convolution reads beyond its upsampler's output (the encoder's map, or the
+    image, concatenated). The words around those numbers (bilinear, added, none) are written in."""
+    import math
+
     from torch import nn
 
     from . import geometry
 
+    def kernel(conv):
+        return f"{conv.kernel_size[0]}x{conv.kernel_size[1]}"
+
     head_stride = int(geometry.coord_map(dilated.backbone).scale)
     dilations = sorted({m.dilation[0] for m in dilated.modules() if isinstance(m, nn.Conv2d)} - {1})
+    head = [kernel(m) for m in dilated.head if isinstance(m, nn.Conv2d)]
+    upsamplers = fcn8s.geometry_paths()[1]
+    factors = ", ".join(f"x{up.stride[0]}" for up in upsamplers)
+    fixed = "learned" if any(up.weight.requires_grad for up in upsamplers) else "fixed"
     ups = [m for m in unet.modules() if isinstance(m, nn.ConvTranspose2d)]
-    factors = ", ".join(f"x{up.stride[0]}" for up in fcn8s.geometry_paths()[1])
+    unet_stride = int(geometry.coord_map(unet.backbone).scale) // math.prod(up.stride[0] for up in ups)
+    steps = [*unet.decoder, unet.final]
+    joined = [step.mix[0].in_channels - step.up.out_channels for step in steps]  # beyond the upsampler's
     k = fcn8s.head.fc6.kernel_size[0]
     return {
         "dense prediction\nby convolution": {
             "FCN-8s": f"fc6, fc7 as convolutions\n({k}x{k}, 1x1); scores at\nstride {int(geometry.coord_map(fcn8s.backbone).scale)}",
-            "dilated": f"backbone kept at stride {head_stride}\n(dilation {', '.join(map(str, dilations))});\n3x3 conv + 1x1 head",
-            "U-Net": "convolutions throughout;\n1x1 scores at stride 1",
+            "dilated": f"backbone kept at stride {head_stride}\n(dilation {', '.join(map(str, dilations))});\n"
+                       + " conv + ".join(head) + " head",
+            "U-Net": f"convolutions throughout;\n{kernel(unet.final.score)} scores at stride {unet_stride}",
         },
         "upsampling\ninside the network": {
-            "FCN-8s": f"bilinear transposed\nconvolutions {factors}\n(fixed)",
-            "dilated": f"bilinear interpolation\nx{head_stride} to the input size\n(fixed, no crop)",
+            "FCN-8s": f"bilinear transposed\nconvolutions {factors}\n({fixed})",
+            "dilated": f"bilinear interpolation\nx{head_stride} to the input size\n(no weights, no crop)",
             "U-Net": f"{len(ups)} learned 2x transposed\nconvolutions",
         },
         "skips across\nresolutions": {
             "FCN-8s": f"pool4, pool3 scores\nadded (crops {fcn8s.crops[0]}, {fcn8s.crops[1]})",
             "dilated": "none: dilation keeps\nthe resolution instead",
-            "U-Net": f"{len(unet.decoder)} encoder maps and the\nimage concatenated,\nmixed by 3x3 convolutions",
+            "U-Net": f"{len(unet.decoder)} encoder maps and the\nimage concatenated\n("
+                     + ", ".join(map(str, joined)) + " channels),\nmixed by "
+                     + kernel(unet.decoder[0].mix[0]) + " convolutions",
         },
     }
 

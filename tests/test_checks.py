@@ -544,6 +544,27 @@ def test_crop_offset_checker_requires_a_value_error(capsys):
     assert "AssertionError" in feedback(capsys)
 
 
+def test_mean_iu_checker_names_zero_iu_classes_left_out_and_the_mean_over_the_predicted_classes(capsys):
+    def iu_of(hist):
+        hist = hist.double()
+        return hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag()), hist.sum(0)
+
+    def above_zero_only(hist):  # the classic slip: iu[iu > 0], which is also 0.5 on many small matrices
+        iu, _ = iu_of(hist)
+        return iu[iu > 0].mean()
+
+    def predicted_classes_only(hist):
+        iu, predicted = iu_of(hist)
+        return iu[predicted > 0].mean()
+
+    for wrong, message in ((above_zero_only, "left out the classes whose IU is 0"),
+                           (predicted_classes_only, "over the predicted classes only")):
+        feedback(capsys)
+        assert not checks.check_mean_iu(wrong)
+        said = feedback(capsys)
+        assert message in said and "mean accuracy" not in said
+
+
 def test_mean_iu_checker_names_an_absent_class_scored_as_one(capsys):
     def with_absent_as_one(hist):  # 0 / 0 taken as a perfect IU
         hist = hist.double()

@@ -19,6 +19,9 @@ from fcn_lesson.models import FCN8s
 
 from fakes import make_fake_voc
 
+#: one xdist process runs this module: the scenes and checkpoint its tests share are made once
+pytestmark = pytest.mark.xdist_group("test_cli_mistakes")
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 

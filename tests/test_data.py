@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -83,6 +85,24 @@ def test_the_modules_own_cache_is_remade_when_its_scenes_change(tmp_path, monkey
     assert root == tmp_path / "cached"
     data.make_dataset(train=2, val=1, size=40, name="cached")
     assert Image.open(root.joinpath(*VOC, "JPEGImages", "train_00000.jpg")).size == (40, 40)
+
+
+def test_an_interrupted_generation_is_made_again_not_refused(tmp_path):
+    root = data.make_dataset(tmp_path / "scenes", train=2, val=1, size=32)
+    root.joinpath(*VOC, "fcn_lesson.json").unlink()  # stopped before its stamp: the tree is half made
+    assert data.make_dataset(root, train=2, val=1, size=32) == root
+    assert root.joinpath(*VOC, "fcn_lesson.json").exists()
+
+
+def test_two_processes_making_the_same_scenes_take_turns(tmp_path):
+    code = ("from fcn_lesson import data\n"
+            f"data.make_dataset({str(tmp_path / 'scenes')!r}, train=60, val=5, size=32)\n")
+    makers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    results = [maker.communicate(timeout=120) for maker in makers]
+    assert [maker.returncode for maker in makers] == [0, 0], results
+    images = tmp_path.joinpath("scenes", *VOC, "JPEGImages")
+    assert len(list(images.glob("*.jpg"))) == 65 and not list(images.glob("*.tmp*"))
 
 
 @pytest.mark.parametrize("option, value", [("train", 0), ("val", -1), ("size", 16), ("seed", -1), ("train", 2.5)])

@@ -223,3 +223,15 @@ def test_an_unstripped_model_is_scored_with_the_weights_it_would_ship_with(tmp_p
     rounded = evidence._as_shipped(full).model.state_dict()
     shipped = TrainResult.load(tmp_path / "stripped.pt").model.state_dict()
     assert all(torch.equal(rounded[name].float(), shipped[name].float()) for name in shipped)
+
+
+def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
+    for arms in (evidence.ARMS, evidence.FCN_SEED_ARMS):
+        for name, arm in arms.items():
+            stages = evidence.recorded_stages(name, arms)
+            assert list(stages) == sorted(stages) and stages[0] == arm.stages[0], name
+            assert all(arm.stages[seed] == stage for seed, stage in stages.items())
+            assert set(stages.values()) <= set(evidence.load()[0]["models"])
+            assert f"({len(stages)} seeds" in str(evidence.estimate(name, arms=arms)) or len(stages) == 1
+    with pytest.raises(ValueError, match="no arm"):
+        evidence.recorded_stages("FCN-4s")

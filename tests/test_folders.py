@@ -56,9 +56,9 @@ def test_a_file_or_an_unwritable_folder_is_refused(tmp_path):
 
 def test_a_second_training_into_the_same_folder_fails_at_once(tmp_path):
     out = folders.claim(tmp_path / "out", "train")
-    with folders.training_lock(out):
+    with folders.lock(out, "training"):
         code = (f"from fcn_lesson import folders\n"
-                f"with folders.training_lock({str(out)!r}):\n    pass\n")
+                f"with folders.lock({str(out)!r}, 'training'):\n    pass\n")
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert other.returncode != 0 and "is in use by another training" in other.stderr
     assert sorted(p.name for p in out.iterdir()) == [folders.STAMP]  # nothing left behind
@@ -68,15 +68,27 @@ def test_a_second_training_into_the_same_folder_fails_at_once(tmp_path):
 def test_the_lock_dies_with_a_killed_process(tmp_path):
     out = folders.claim(tmp_path / "out", "train")
     code = (f"import time\nfrom fcn_lesson import folders\n"
-            f"with folders.training_lock({str(out)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n")
+            f"with folders.lock({str(out)!r}, 'training'):\n    print('locked', flush=True)\n    time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(ValueError, match="in use by another training"):
-            with folders.training_lock(out):
+            with folders.lock(out, "training"):
                 pass
     finally:
         holder.kill()
         holder.wait()
-    with folders.training_lock(out):  # kill -9 left no lock behind
+    with folders.lock(out, "training"):  # kill -9 left no lock behind
         pass
+
+
+def test_a_waiting_writer_takes_its_turn_after_the_holder(tmp_path):
+    out = folders.claim(tmp_path / "out", "make-data")
+    code = (f"from fcn_lesson import folders\n"
+            f"with folders.lock({str(out)!r}, 'scene generation', wait=True):\n    print('mine', flush=True)\n")
+    with folders.lock(out, "scene generation"):
+        waiting = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert waiting.stdout.readline().strip() == f"waiting for another scene generation in {out} to finish"
+        assert waiting.poll() is None  # still waiting while this process holds the lock
+    assert waiting.stdout.readline().strip() == "mine"
+    assert waiting.wait(timeout=60) == 0

@@ -129,3 +129,40 @@ def test_prediction_changes_counts_by_hand():
     assert changed["mean IU after"] == pytest.approx(metrics.mean_iu(confusion_matrix(after, target, 3)).item())
     with pytest.raises(ValueError, match="one shape"):
         metrics.prediction_changes(before, after[:1], target, 3)
+
+
+def test_class_precision_is_the_share_of_each_predicted_class_on_its_own_class():
+    target = torch.tensor([[0, 1, 1], [2, 0, 255]])
+    pred = torch.tensor([[1, 1, 0], [1, 0, 1]])  # class 1 drawn on 0, 1 and 2; class 2 never
+    precision = metrics.class_precision(confusion_matrix(pred, target, 3))
+    assert precision[0].item() == pytest.approx(1 / 2) and precision[1].item() == pytest.approx(1 / 3)
+    assert torch.isnan(precision[2])  # never predicted (the pixel labelled 255 is not counted)
+    stacked = metrics.class_precision(confusion_matrix(pred[None], target[None], 3, per_image=True))
+    assert stacked.shape == (1, 3) and torch.allclose(stacked[0, :2], precision[:2])
+
+
+def test_object_components_and_found_objects_split_the_mistakes_by_object():
+    target = torch.zeros(2, 6, 6, dtype=torch.long)
+    target[0, 0:2, 0:2] = 1  # object A, class 1
+    target[0, 4:6, 4:6] = 1  # object B, class 1, not touching A
+    target[0, 0:2, 4:6] = 2  # object C, class 2
+    target[1, 0:2, 0:2] = 1  # object D, in another map: its own id
+    target[0, 3, 0] = 255
+    ids = metrics.object_components(target)
+    assert ids.unique().tolist() == [0, 1, 2, 3, 4]
+    assert ids[0, 0, 0] != ids[0, 5, 5] and ids[0, 0, 0] != ids[1, 0, 0] and ids[0, 3, 0] == 0
+    predicted = torch.zeros_like(target)
+    predicted[0, 0, 0] = 1  # A found by one pixel
+    predicted[0, 4:6, 4:6] = 2  # B misnamed
+    predicted[0, 3, 3] = 1  # a spurious pixel, 2 px from B's outline
+    found = metrics.found_objects(predicted, target)
+    assert found[0, 0:2, 0:2].all() and not found[0, 4:6, 4:6].any() and not found[1].any()
+    assert metrics.objects_found(predicted, target) == (1, 4)
+    kinds = metrics.mistake_kinds(predicted, target, width=1)
+    counts = {name: int(mask.sum()) for name, mask in kinds.items()}
+    assert counts == {"missed": 4 + 4, "misnamed": 4, "found, band": 3, "found, inside": 0,
+                      "background, band": 1, "background, far": 0}
+    wrong = (predicted != target) & (target != 255)
+    assert torch.equal(torch.stack(list(kinds.values())).sum(0), wrong.long())
+    thick = metrics.component_max(torch.arange(72).view(2, 6, 6), ids)
+    assert thick[0, 0, 0] == 7 and thick[0, 5, 5] == 35 and thick[0, 2, 2] == 0

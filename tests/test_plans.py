@@ -1,10 +1,12 @@
 """Plans as data, one loop for all of them; fingerprints that reach every later stage."""
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 import torch
 
-from fcn_lesson import recipe
+from fcn_lesson import folders, recipe
 from fcn_lesson.models import MINI
 from fcn_lesson.plans import Plan, Stage, run_plan, start_model
 from fcn_lesson.train import TrainConfig
@@ -62,6 +64,27 @@ def test_a_changed_recipe_is_refused_in_a_users_folder_and_retrained_in_the_cach
     for stage in ("classifier", "fcn32s"):
         assert changed[stage].fingerprint != cached[stage].fingerprint
         assert not torch.equal(next(changed[stage].model.parameters()), next(cached[stage].model.parameters()))
+
+
+def test_the_chapters_cache_waits_for_another_training_and_a_users_folder_refuses_it(tmp_path, quick_scenes,
+                                                                                     monkeypatch, capsys):
+    """Two chapters filling the cache at once take turns; two trainings into one --out folder cannot."""
+    monkeypatch.setattr(recipe, "cache_dir", lambda r: tmp_path / "cache")
+    cache = folders.claim(tmp_path / "cache", "train")
+    code = (f"import time\nfrom fcn_lesson import folders\nwith folders.lock({str(cache)!r}, 'training'):\n"
+            "    print('holding', flush=True)\n    time.sleep(3)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        trained = recipe.train(recipe.QUICK, until="classifier", root=quick_scenes, progress=False)
+        assert f"waiting for another training in {cache} to finish" in capsys.readouterr().out
+        assert holder.wait(timeout=60) == 0 and trained["classifier"].history  # after the holder let go
+        mine = folders.claim(tmp_path / "mine", "train")
+        with folders.lock(mine, "training"), pytest.raises(ValueError, match="in use by another training"):
+            recipe.train(recipe.QUICK, until="classifier", out=mine, root=quick_scenes, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_only_rank_0_of_a_torchrun_job_claims_and_writes_the_folder(tmp_path, quick_scenes, monkeypatch):

@@ -538,3 +538,115 @@ def test_plot_iteration_times_marks_the_sizes_measured_on_the_x_axis():
     ax = viz.plot_iteration_times(times)
     assert list(ax.get_xticks()) == [200, 800]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["20 x 10\n200", "40 x 20\n800"]
+
+
+def test_plot_iteration_times_draws_a_fitted_fixed_part_plus_a_cost_per_padded_pixel():
+    times = {(10, 20): [1.0, 1.2, 3.0], (20, 40): [2.0, 2.5, 2.2]}
+    ax = viz.plot_iteration_times(times, padding=5, fit=(0.5, 1e-3))
+    fitted = next(line for line in ax.get_lines() if line.get_label().startswith("fitted"))
+    assert list(fitted.get_xdata()) == [200, 800]
+    assert list(fitted.get_ydata()) == pytest.approx([0.5 + 1e-3 * 20 * 30, 0.5 + 1e-3 * 30 * 50])
+    assert "0.50 s + 1e+03 s per million padded pixels" in fitted.get_label()
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_plot_history_can_count_optimizer_steps_on_the_x_axis():
+    history = [{"epoch": 1, "loss": 2.0, "val_mean_iu": 0.1}, {"epoch": 2, "loss": 1.0, "val_mean_iu": 0.3}]
+    fig = viz.plot_history({"run": history}, steps_per_epoch=150)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["optimizer steps", "optimizer steps"]
+    assert list(fig.axes[1].get_lines()[0].get_xdata()) == [150, 300]
+    matplotlib.pyplot.close(fig)
+
+
+def test_show_predictions_puts_each_model_in_a_column_with_its_captions():
+    images = [torch.zeros(3, 8, 8)] * 2
+    labels = [torch.zeros(8, 8, dtype=torch.long)] * 2
+    fig = viz.show_predictions(images, labels, {"a": labels, "b": labels},
+                               captions={"b": ["one", "two"]})
+    assert len(fig.axes) == 8
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["image", "label", "a", "b"]
+    assert fig.axes[3].get_xlabel() == "one" and fig.axes[7].get_xlabel() == "two"
+    assert fig.axes[2].get_xlabel() == ""
+
+
+def test_show_thickness_draws_each_bin_in_its_colour_and_the_background_grey():
+    from matplotlib.colors import to_rgba
+
+    label = torch.zeros(12, 12, dtype=torch.long)
+    label[2:5, 2:10] = 5  # a bar
+    thickness = torch.zeros(12, 12, dtype=torch.long)
+    thickness[2:5, 2:10] = 3
+    thickness[8, 8] = 41  # a pixel of the open last bin
+    fig = viz.show_thickness([label], [thickness])
+    drawn = fig.axes[1].get_images()[0]
+    rgba = drawn.to_rgba(drawn.get_array())
+    assert tuple(rgba[3, 3]) == to_rgba(viz.THICKNESS_COLOURS[0])  # side 3: the thinnest bin
+    assert tuple(rgba[8, 8]) == to_rgba(viz.THICKNESS_COLOURS[-1])
+    assert tuple(rgba[0, 0]) == to_rgba("#e6e6e6")  # thickness 0: the background
+    bar = fig.axes[-1]
+    assert [t.get_text() for t in bar.get_yticklabels()] == ["1-7", "8-15", "16-31", ">= 32"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_lineage_reads_kernels_strides_frozen_upsamplers_and_concatenated_channels():
+    from fcn_lesson.descendants import DilatedFCN, UNetFCN
+    from fcn_lesson.models import FCN8s
+
+    unet = UNetFCN(7)
+    table = viz.lineage(FCN8s(7, backbone="mini"), DilatedFCN(7), unet)
+    dense, up, skips = table.values()
+    assert dense["dilated"].endswith("3x3 conv + 1x1 head") and dense["U-Net"].endswith("1x1 scores at stride 1")
+    assert up["FCN-8s"].endswith("(fixed)")
+    learned = viz.lineage(FCN8s(7, backbone="mini", learnable_upsampling=True), DilatedFCN(7), unet)
+    assert learned["upsampling\ninside the network"]["FCN-8s"].endswith("(learned)")
+    widths = unet.layout.widths  # the encoder's maps, deepest first, then the image's 3 channels
+    channels = ", ".join(map(str, [widths[3], widths[2], widths[1], widths[0], 3]))
+    assert f"concatenated\n({channels} channels)" in skips["U-Net"]
+
+
+def test_plot_runs_ends_a_rows_legend_entry_with_its_note():
+    history = [{"epoch": e, "val_mean_iu": 0.1 * e} for e in (1, 2, 3)]
+    fig = viz.plot_runs({"a": {0: history, 1: history}, "b": {0: history}}, notes={"b": "other scenes"},
+                        legend_outside=True)
+    legend = fig.axes[0].get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels[:2] == ["a (2 seeds)", "b (1 seed; other scenes)"]
+    fig.canvas.draw()  # the legend lies right of the axes
+    assert legend.get_window_extent().x0 > fig.axes[0].get_window_extent().x1
+    matplotlib.pyplot.close(fig)
+
+
+def test_verdict_table_names_the_fresh_scenes_when_told_how_many():
+    ahead = stats.Verdict("FCN-8s", "FCN-16s", 0.047, 0.017, 0.075, 3, 300, True, "mean IU")
+    lines = viz.verdict_table([ahead], [ahead], fresh_scenes=1000).data.splitlines()
+    assert lines[0].endswith("| verdict on 1000 fresh scenes |")
+    assert lines[2].endswith("| 3 | the same |")
+
+
+def test_show_predictions_outlines_the_true_objects_on_the_prediction_panels_only():
+    images = [torch.zeros(3, 8, 8)]
+    label = torch.zeros(8, 8, dtype=torch.long)
+    label[2:6, 2:6] = 1
+    fig = viz.show_predictions(images, [label], {"a": [label]}, outlines=True)
+    assert len(fig.axes[2].collections) == 1 and not fig.axes[1].collections
+    assert fig.axes[2].get_legend().get_texts()[-1].get_text() == "true outline"
+    matplotlib.pyplot.close(fig)
+
+
+def test_drawn_by_class_and_drawn_caption_read_one_confusion_matrix():
+    from fcn_lesson.metrics import confusion_matrix
+
+    target = torch.tensor([[0, 1, 1, 2]])
+    pred = torch.tensor([[1, 1, 0, 1]])  # class 1 drawn on 3 pixels, 1 of them right
+    confusion = confusion_matrix(pred, target, 3)
+    assert viz.drawn_by_class(confusion, ["bg", "a", "b"]) == "a 3 px, 33%"
+    assert viz.drawn_by_class(confusion_matrix(target * 0, target, 3), ["bg", "a", "b"]) == "no object"
+    assert viz.drawn_caption(confusion, 1, 2) == "33% on own class\nobjects found: 1 of 2"
+    assert viz.drawn_caption(confusion_matrix(target * 0, target, 3), 0, 2).startswith("no object drawn")
+
+
+def test_draw_fcn_title_names_one_crop_or_several_as_derived_from_the_layers():
+    from fcn_lesson.models import FCN8s, FCN32s
+    assert viz.draw_fcn(FCN32s(21, backbone="vgg16")).get_title() == "FCN-32s: crop 19, derived from the layers"
+    assert viz.draw_fcn(FCN8s(21, backbone="vgg16")).get_title().startswith("FCN-8s: crops 5, 9, 31")
+    matplotlib.pyplot.close("all")
