@@ -19,9 +19,6 @@ from fcn_lesson.models import FCN8s
 
 from fakes import make_fake_voc
 
-#: one xdist process runs this module: the scenes and checkpoint its tests share are made once
-pytestmark = pytest.mark.xdist_group("test_cli_mistakes")
-
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -132,7 +129,7 @@ def test_evaluate_scores_every_segmentation_model_and_refuses_a_mismatch(scenes,
     assert 0 <= json.loads(capsys.readouterr().out)["mean_iu"] <= 1
     voc = save_checkpoint(tmp_path / "voc.pt", FCN8s(21, backbone="mini"), epoch=1, epochs=1, history=[],
                           config={}, fingerprint="x")
-    assert main(["evaluate", str(voc)]) == 2
+    assert main(["evaluate", str(voc), "--root", str(root)]) == 2  # the book's scenes: 7 classes
     assert "tells 21 classes apart, the book's scenes 7: pass --root" in error_line(capsys)
     # on a VOC tree where most of the 21 classes appear nowhere: their IU is undefined, and JSON says null
     assert main(["evaluate", str(voc), "--root", str(make_fake_voc(tmp_path / "voc"))]) == 0

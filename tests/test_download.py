@@ -15,9 +15,6 @@ from fcn_lesson.models import FCN8s
 
 from fakes import make_fake_sbd, make_fake_voc
 
-#: one xdist process runs this module: the packed VOC archive its tests share is made once
-pytestmark = pytest.mark.xdist_group("test_download")
-
 
 class Server(http.server.ThreadingHTTPServer):
     """Serves ``files`` (path: bytes). ``/corrupt/...`` serves other bytes; ``/cut/...`` sends the first

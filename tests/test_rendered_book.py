@@ -31,9 +31,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 # `const` declaration fails harmlessly. Any other JavaScript error fails the test.
 KNOWN_JS_ERRORS = {"Identifier 'THEBE_JS_URL' has already been declared"}
 
-#: one xdist process runs this module: the book's build and the browser are made once
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (tests/install-browser.sh)"),
-              pytest.mark.xdist_group("test_rendered_book")]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (tests/install-browser.sh)")
 
 
 @pytest.fixture(scope="module")

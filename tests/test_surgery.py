@@ -9,9 +9,6 @@ from torchvision.models import vgg11, vgg16
 from fcn_lesson import data, surgery
 from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16
 
-#: one xdist process runs this module: the VGG16 its tests share is made once
-pytestmark = pytest.mark.xdist_group("test_surgery")
-
 
 def test_bilinear_kernel_values():
     torch.testing.assert_close(surgery.bilinear_kernel(4)[1], torch.tensor([0.25, 0.75, 0.75, 0.25]) * 0.75)
