@@ -860,7 +860,8 @@ def padding_cost_table(padded: dict[str, tuple], unpadded: dict[str, tuple], lay
     :func:`descendants.layer_costs` of the same layers (by the same names), each layer's output side
     in both, the share of the padded network's outputs that lie over its padding (those the unpadded
     one does not compute) and the MFLOPs of each. A layer missing from ``unpadded`` (its input was
-    smaller than its window) shows "no output"."""
+    smaller than its window) shows "no output" and no share: where one network computes nothing,
+    the other's outputs need not lie over its padding (FCN-8s's fc6 on the scenes does not)."""
     header = ["layer", f"side, {names[0]}", f"side, {names[1]}", "padding's share of the outputs",
               f"MFLOPs, {names[0]}", f"MFLOPs, {names[1]}"]
     rows = []
@@ -872,7 +873,7 @@ def padding_cost_table(padded: dict[str, tuple], unpadded: dict[str, tuple], lay
                          f"{1 - inner_h * inner_w / (height * width):.0%}", f"{flops / 1e6:.1f}",
                          f"{inner_flops / 1e6:.1f}"])
         else:
-            rows.append([layer, f"{height} x {width}", "no output", "100%", f"{flops / 1e6:.1f}", "-"])
+            rows.append([layer, f"{height} x {width}", "no output", "-", f"{flops / 1e6:.1f}", "-"])
     return table(header, rows)
 
 
