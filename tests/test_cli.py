@@ -142,7 +142,7 @@ def test_ctrl_c_says_where_the_last_checkpoint_is_and_the_same_command_resumes(t
 
 def test_a_second_training_into_the_same_folder_fails_at_once(tmp_path, capsys):
     out = folders.claim(tmp_path / "out", "train")
-    with folders.training_lock(out):
+    with folders.lock(out, "training"):
         assert main(["train", "--recipe", "quick", "--root", str(tmp_path / "data"), "--out", str(out)]) == 2
     assert "is in use by another training" in error_line(capsys)
 
