@@ -68,6 +68,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 VOC_CLASSES = 21
 _VOC_DIR = Path("VOCdevkit", "VOC2012")
+#: The file in a generated VOC tree that records the scenes it holds (written last: there means done).
+_SCENES_STAMP = "fcn_lesson.json"
 #: The share of its draws a rare class keeps in class-imbalanced scenes (chapter 9).
 RARE_KEEP = 0.1
 #: Bumped when the generator changes, so that stale scenes are regenerated and models retrained.
@@ -294,7 +296,7 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
     recipe = {"format": SCENES_FORMAT, "train": train, "val": val, "size": size, "seed": seed}
     if rare is not None:
         recipe["rare"] = rare
-    stamp = voc / "fcn_lesson.json"
+    stamp = voc / _SCENES_STAMP
     if stamp.exists():  # a tree this function generated
         made = json.loads(stamp.read_text())
         if made == recipe:
@@ -316,7 +318,7 @@ def make_dataset(root: str | Path | None = None, *, train: int = 1200, val: int 
 
 def _write_scenes(voc: Path, recipe: dict, rare: int | None, names: dict[str, list[str]]) -> None:
     """Draw the scenes of ``recipe`` into the VOC tree ``voc``, the stamp last (its presence means done)."""
-    stamp = voc / "fcn_lesson.json"
+    stamp = voc / _SCENES_STAMP
     stamp.unlink(missing_ok=True)  # other scenes, from the module's cache: made anew
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (voc / sub).mkdir(parents=True, exist_ok=True)
@@ -345,7 +347,7 @@ def exact_masks(root: str | Path, split: str = "val") -> list[np.ndarray]:
     """
     if split not in ("train", "val", "trainval"):
         raise ValueError(f"split must be 'train', 'val' or 'trainval', not {split!r}")
-    stamp = Path(root) / _VOC_DIR / "fcn_lesson.json"
+    stamp = Path(root) / _VOC_DIR / _SCENES_STAMP
     if not stamp.exists():
         raise FileNotFoundError(f"{root} holds no scenes made by make_dataset (no {stamp}): "
                                 "only generated scenes can be redrawn")
@@ -528,7 +530,7 @@ def voc_dataset(root: str | Path | None = None, image_set: str = "train", *, num
     if blank:
         raise ValueError(f"line {blank[0]} of {split_file} is blank: remove it (each line names one image)")
     if num_classes is None:  # the scenes' 7 where make_dataset made them, else PASCAL VOC's 21
-        num_classes = len(CLASSES) if (root / _VOC_DIR / "fcn_lesson.json").exists() else VOC_CLASSES
+        num_classes = len(CLASSES) if (root / _VOC_DIR / _SCENES_STAMP).exists() else VOC_CLASSES
     augment = image_set == "train" if augment is None else augment
     source = VOCSegmentation(root, year="2012", image_set=image_set)
     return SegmentationDataset(source, num_classes, train_transforms(patch_size) if augment else eval_transforms(),

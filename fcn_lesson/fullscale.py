@@ -25,8 +25,9 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from . import data
 from .descendants import count_flops
 from .download import seg11valid
-from .models import LAYOUTS, FCN8s, FCN16s, FCN32s
+from .models import LAYOUTS
 from .plans import Plan, Stage, TrainingData, run_plan
+from .registry import MODELS
 from .train import TrainConfig, TrainResult, main_process_first
 
 __all__ = ["DRIVE", "ESTIMATE_GPU", "GPU_TIMINGS", "MODERN", "PAPER", "RECIPES", "SPLITS", "VOCRecipe",
@@ -121,11 +122,11 @@ def iteration_flops(recipe: VOCRecipe, model: str = "fcn8s") -> int:
     batch, on a 500 x 375 image (the paper's, one at a time at its own size) or on the recipe's patches.
     Counted on the meta device."""
     height, width = (recipe.patch_size,) * 2 if recipe.patch_size else (375, 500)
-    networks = {"fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
-    if model not in networks:
-        raise ValueError(f"no FCN {model!r}: use one of {', '.join(networks)}")
+    fcns = ("fcn32s", "fcn16s", "fcn8s")
+    if model not in fcns:
+        raise ValueError(f"no FCN {model!r}: use one of {', '.join(fcns)}")
     with torch.device("meta"):
-        model = networks[model](21, backbone="vgg16")
+        model = MODELS[model](21, backbone="vgg16")
     return 3 * recipe.fcn32s.batch_size * count_flops(model, height, width)
 
 

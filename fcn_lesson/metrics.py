@@ -206,10 +206,14 @@ def component_max(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 def found_objects(predicted: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
     """The pixels of the true objects that ``predicted`` touches: an object (:func:`object_components`)
     is found when at least one of its pixels is predicted as its class. Boolean, shaped as ``target``."""
+    return _found(predicted, target, object_components(target, ignore_index))
+
+
+def _found(predicted: torch.Tensor, target: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """:func:`found_objects`, from ``target``'s objects ``ids`` labelled once by the caller."""
     if predicted.shape != target.shape:
         raise ValueError(f"predicted and target must have one shape, got {tuple(predicted.shape)} "
                          f"and {tuple(target.shape)}")
-    ids = object_components(target, ignore_index)
     hit = torch.zeros(int(ids.max()) + 1, dtype=torch.bool, device=ids.device)
     hit[ids[(predicted == target) & (ids > 0)]] = True
     hit[0] = False
@@ -220,7 +224,7 @@ def objects_found(predicted: torch.Tensor, target: torch.Tensor, ignore_index: i
     """``(found, total)``: how many of ``target``'s objects (:func:`object_components`) ``predicted``
     touches with their own class, and how many there are."""
     ids = object_components(target, ignore_index)
-    found = found_objects(predicted, target, ignore_index)
+    found = _found(predicted, target, ids)
     return int(ids[found].unique().numel()), int(ids[ids > 0].unique().numel())
 
 

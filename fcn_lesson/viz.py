@@ -132,17 +132,25 @@ def show_predictions(images: Sequence[torch.Tensor], labels: Sequence[torch.Tens
             if captions and title in captions:
                 ax.set_xlabel(captions[title][row], fontsize=8)
             if outlines and col >= 2:
-                truth = np.asarray(labels[row].cpu())
-                objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
-                ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
-    extra = []
-    if outlines:
-        from matplotlib.lines import Line2D
-        extra.append(Line2D([], [], color="w", linewidth=1.6, label="true outline",
-                            path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")]))
-    class_legend(axes[0, -1], extra=extra)
+                _draw_true_outlines(ax, labels[row])
+    class_legend(axes[0, -1], extra=[_outline_handle("true outline")] if outlines else [])
     fig.tight_layout()
     return fig
+
+
+def _draw_true_outlines(ax, label: torch.Tensor) -> None:
+    """The outlines of ``label``'s objects (every class but background and the ignore label), in white."""
+    truth = np.asarray(label.cpu())
+    objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
+    ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
+
+
+def _outline_handle(name: str):
+    """A legend entry for the white outlines, edged in black so that it shows on the legend's white."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="w", linewidth=1.6, label=name,
+                  path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")])
 
 
 def drawn_by_class(confusion: torch.Tensor, classes: Sequence[str] = CLASSES) -> str:
@@ -177,12 +185,11 @@ def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict
     also shows the white outline (edged in black, so that it shows on the legend's white) by that name."""
     fig, axes = plt.subplots(1, len(predictions) + 1, figsize=(size * (len(predictions) + 1) + 1.5, size))
     truth = np.asarray(label.cpu())
-    objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
     axes[0].imshow(denormalize(image))
     axes[0].set_title("image")
     for ax, (name, predicted) in zip(axes[1:], predictions.items()):
         ax.imshow(colorize(predicted), interpolation="nearest")
-        ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
+        _draw_true_outlines(ax, label)
         ax.set_title(name)
     for ax in axes:
         ax.set_xticks([])
@@ -198,11 +205,7 @@ def compare_outlines(image: torch.Tensor, label: torch.Tensor, predictions: dict
         for predicted in predictions.values():
             values |= set(np.unique(np.asarray(predicted.cpu())).tolist())
         present = values - {IGNORE_INDEX}
-    extra = []
-    if outline_label:
-        from matplotlib.lines import Line2D
-        extra.append(Line2D([], [], color="w", linewidth=1.6, label=outline_label,
-                            path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")]))
+    extra = [_outline_handle(outline_label)] if outline_label else []
     class_legend(axes[-1], ignore=False, present=present, extra=extra)
     fig.tight_layout()
     return fig
