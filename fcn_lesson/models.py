@@ -8,6 +8,7 @@ that an FCN-8s (:meth:`FCN.from_coarser`), as in the paper's staged training.
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -18,8 +19,8 @@ from . import geometry
 from .surgery import bilinear_upsampler
 
 __all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "LAYOUTS", "Layout", "MINI", "VGG16", "VGGClassifier", "check_images",
-           "check_num_classes", "fit_layout", "layout_of", "score_weights", "under_autocast", "upsample",
-           "vgg_backbone"]
+           "check_num_classes", "fit_layout", "layout_of", "score_parts", "score_weights", "uncropped_score",
+           "under_autocast", "upsample", "vgg_backbone"]
 
 
 def _whole(value) -> bool:
@@ -266,6 +267,20 @@ class FCN8s(FCN):
 SCORE_LAYERS = ("score_fr", "score_pool4", "score_pool3")
 
 
+@contextmanager
+def _score_layers_restored(model: FCN):
+    """``model``'s score layers (coarsest first), put back as they were however the caller changes them."""
+    layers = [getattr(model, name) for name in SCORE_LAYERS[:model.skips + 1]]
+    saved = [(layer.weight.detach().clone(), layer.bias.detach().clone()) for layer in layers]
+    try:
+        yield layers
+    finally:
+        with torch.no_grad():
+            for layer, (weight, bias) in zip(layers, saved):
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
+
+
 def score_weights(model: FCN, size: int) -> dict[str, torch.Tensor]:
     """The weight ``model``'s output gives each of its score layers, along the middle row of a
     ``size`` x ``size`` input (coarsest layer first).
@@ -276,22 +291,49 @@ def score_weights(model: FCN, size: int) -> dict[str, torch.Tensor]:
     and crops count, so a one-channel backbone of the same layout gives the same rows. The score
     layers are restored afterwards.
     """
-    layers = [getattr(model, name) for name in SCORE_LAYERS[:model.skips + 1]]
-    saved = [(layer.weight.detach().clone(), layer.bias.detach().clone()) for layer in layers]
     rows = {}
+    with _score_layers_restored(model) as layers, torch.no_grad():
+        for name, chosen in zip(SCORE_LAYERS, layers):
+            for layer in layers:
+                layer.weight.zero_()
+                layer.bias.fill_(1.0 if layer is chosen else 0.0)
+            rows[name] = model(torch.zeros(1, 3, size, size))[0, 0, size // 2]
+    return rows
+
+
+def score_parts(model: FCN, images: torch.Tensor, batch_size: int = 32) -> list[torch.Tensor]:
+    """``model``'s output on ``images`` as a sum of one term per score layer (coarsest first).
+
+    Everything after the score layers (upsampling, cropping, adding) is linear, so the output
+    splits exactly into what each score layer's scores, its bias included, contribute. Scaling a
+    term scales that skip's contribution, with no retraining: chapter 7's slider does that. Each
+    term comes from the output with the finer score layers set to zero; the layers are restored.
+    """
+    check_images(model, images)
+    totals = []
+    with _score_layers_restored(model) as layers, torch.no_grad():
+        for kept in range(len(layers), 0, -1):
+            for layer in layers[kept:]:
+                layer.weight.zero_()
+                layer.bias.zero_()
+            totals.append(torch.cat([model(batch) for batch in images.split(batch_size)]))
+    totals.reverse()  # coarsest alone first
+    return [totals[0]] + [finer - coarser for coarser, finer in zip(totals, totals[1:])]
+
+
+def uncropped_score(model: FCN, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """The last upsampler's output on ``images``, before the final crop: the output at any final
+    crop offset ``c`` is its window ``[..., c:c + H, c:c + W]`` (chapter 5 slides that window)."""
+    check_images(model, images)
+    captured = []
+    handle = model.upscore.register_forward_hook(lambda module, inputs, output: captured.append(output))
     try:
         with torch.no_grad():
-            for name, chosen in zip(SCORE_LAYERS, layers):
-                for layer in layers:
-                    layer.weight.zero_()
-                    layer.bias.fill_(1.0 if layer is chosen else 0.0)
-                rows[name] = model(torch.zeros(1, 3, size, size))[0, 0, size // 2]
+            for batch in images.split(batch_size):
+                model(batch)
     finally:
-        with torch.no_grad():
-            for layer, (weight, bias) in zip(layers, saved):
-                layer.weight.copy_(weight)
-                layer.bias.copy_(bias)
-    return rows
+        handle.remove()
+    return torch.cat(captured)
 
 
 def check_num_classes(num_classes) -> None:

@@ -19,7 +19,7 @@ from fcn_lesson import notebooks
 ROOT = Path(__file__).resolve().parent.parent
 
 KERNEL = r'''
-import json, sys, types
+import ast, json, sys, types
 try:
     import fcn_lesson
 except ImportError:
@@ -27,9 +27,16 @@ except ImportError:
 else:
     raise SystemExit(f"fcn_lesson was importable before the setup cell: {fcn_lesson.__file__}")
 sys.modules["google.colab"] = types.ModuleType("google.colab")  # what Colab's kernel has loaded
-namespace = {}
+namespace, shown = {}, []
 for source in json.load(open(sys.argv[1])):
-    exec(compile(source, "<cell>", "exec"), namespace)
+    cell = ast.parse(source)
+    last = cell.body.pop() if cell.body and isinstance(cell.body[-1], ast.Expr) else None
+    exec(compile(cell, "<cell>", "exec"), namespace)
+    if last is not None:  # a cell's last expression is displayed: Colab's page gets its bundle
+        value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+        if hasattr(value, "_repr_mimebundle_"):
+            shown.append(value._repr_mimebundle_())
+json.dump(shown, open("displayed.json", "w"))
 import fcn_lesson
 print("fcn_lesson from", fcn_lesson.__file__)
 '''
@@ -57,9 +64,17 @@ def first_code_cells(chapter: str, count: int) -> list[str]:
     return cells
 
 
+def chapter_cells(chapter: str, *wanted: str) -> list[str]:
+    """The chapter's setup and import cells, then its code cells that contain each of ``wanted``."""
+    cells = first_code_cells(chapter, 2)
+    code = [cell.source for cell in nbformat.read(ROOT / "book" / chapter, as_version=4).cells
+            if cell.cell_type == "code"]
+    return cells + [next(source for source in code if text in source) for text in wanted]
+
+
 def run_in_colab_kernel(tmp_path: Path, cells: list[str]) -> str:
     """Run ``cells`` in a fresh Colab-like kernel, in a working directory with no repository around it
-    (Colab's /content); its standard output."""
+    (Colab's /content); its standard output. What the cells display is left in content/displayed.json."""
     python = colab_like_python(tmp_path)
     (tmp_path / "cells.json").write_text(json.dumps(cells))
     (tmp_path / "kernel.py").write_text(KERNEL)
@@ -98,3 +113,46 @@ def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_ma
     assert "no answer (no network (simulated))" in stdout
     assert "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in stdout
     assert "SMOKE SCALE" in stdout
+
+
+def test_a_figure_with_sliders_draws_in_a_fresh_colab_kernel_with_plotly_from_its_cdn(tmp_path):
+    """Colab shows a figure's HTML in the output's own frame, with no plotly.js of the book's: the
+    HTML loads it from Plotly's CDN (Colab is online; here the CDN is this machine's copy)."""
+    import shutil
+
+    import plotly
+    import pytest
+
+    stdout = run_in_colab_kernel(tmp_path, chapter_cells("04_upsampling.ipynb", "def constant_through",
+                                                         "interactive.kernel_explorer("))
+    assert "uniform kernels at stride 2 that keep a constant flat" in stdout
+    (bundle,) = json.loads((tmp_path / "content" / "displayed.json").read_text())
+    page = tmp_path / "output.html"
+    page.write_text(f"<html><body>{bundle['text/html']}</body></html>")
+    if shutil.which("chromium") is None:
+        pytest.skip("needs Debian's chromium (tests/install-browser.sh) to draw the figure")
+    from playwright.sync_api import sync_playwright
+
+    library = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page()
+        fetched = []
+
+        def serve(route):
+            fetched.append(route.request.url)
+            if route.request.url.startswith("https://cdn.plot.ly/"):
+                route.fulfill(path=library, content_type="application/javascript")
+            elif route.request.url.startswith("file:"):
+                route.continue_()
+            else:
+                route.abort()
+
+        tab.route("**/*", serve)
+        tab.goto(page.as_uri())
+        tab.locator(".fcn-interactive .main-svg").first.wait_for(timeout=20000)
+        assert tab.locator(".fcn-interactive img").count() == 0  # the picture gave way to the figure
+        assert tab.locator(".fcn-interactive .slider-rail-rect").count() == 2
+        browser.close()
+    assert any(url.startswith("https://cdn.plot.ly/plotly-") for url in fetched), fetched

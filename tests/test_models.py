@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fcn_lesson import geometry
-from fcn_lesson.models import FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, VGGClassifier, fit_layout, vgg_backbone
+from fcn_lesson.models import (FCN8s, FCN16s, FCN32s, MINI, VGG16, Layout, VGGClassifier, fit_layout, score_parts,
+                               uncropped_score, vgg_backbone)
 from fcn_lesson.registry import MODELS, build_model, model_spec
 
 NARROW_VGG16 = replace(VGG16, widths=(2,) * 5, fc_width=4)
@@ -233,3 +234,40 @@ def test_score_weights_shows_the_coarse_band_at_the_border_and_the_skips_at_full
     assert torch.allclose(coarse[32], torch.tensor(1.0)) and torch.allclose(skip, torch.ones(64))
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     assert list(score_weights(FCN32s(2, backbone="mini").eval(), 64)) == ["score_fr"]
+
+
+def test_score_parts_split_the_output_into_one_term_per_score_layer():
+    torch.manual_seed(0)
+    model = FCN8s(3, backbone=MINI).eval()
+    with torch.no_grad():
+        for layer in (model.score_fr, model.score_pool4, model.score_pool3):
+            layer.weight.normal_(0, 0.1)
+            layer.bias.normal_()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randn(3, 3, 48, 48)
+    parts = score_parts(model, images, batch_size=2)
+    with torch.no_grad():
+        whole = model(images)
+    assert len(parts) == 3 and all(part.abs().sum() > 0 for part in parts)
+    torch.testing.assert_close(sum(parts), whole, atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # restored
+    with torch.no_grad():
+        model.score_pool3.weight.zero_()
+        model.score_pool3.bias.zero_()
+        torch.testing.assert_close(model(images), parts[0] + parts[1], atol=1e-5, rtol=1e-5)
+    assert len(score_parts(FCN32s(3, backbone=MINI).eval(), images)) == 1
+    with pytest.raises(ValueError, match="N x 3 x H x W"):
+        score_parts(model, images[0])
+
+
+def test_uncropped_score_holds_the_output_at_every_final_crop():
+    torch.manual_seed(0)
+    model = FCN16s(3, backbone=MINI).eval()
+    images = torch.randn(2, 3, 40, 40)
+    full = uncropped_score(model, images, batch_size=1)
+    crop = model.crops[-1]
+    with torch.no_grad():
+        torch.testing.assert_close(full[..., crop:crop + 40, crop:crop + 40], model(images))
+        model.crops = model.crops[:-1] + (crop - 2,)
+        torch.testing.assert_close(full[..., crop - 2:crop + 38, crop - 2:crop + 38], model(images))
+    assert full.shape[-1] > crop + 40 and not model.upscore._forward_hooks  # the hook is gone

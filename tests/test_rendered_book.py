@@ -193,3 +193,67 @@ def test_screenshots_of_the_preface_and_chapter_7(site, browser):
     table = page.locator(".cell_output", has_text="what differs").first
     table.screenshot(path=SCREENSHOTS / "chapter7-results.png")
     page.close()
+
+
+# The figures with sliders (fcn_lesson.interactive): for each page, per figure, which subplots each
+# slider changes (Plotly names them xy, x2y2, ...). Moving a slider must change those and nothing
+# else of the figure's plots.
+SLIDERS = {"04_upsampling": [[["xy", "x2y2"], ["x3y3"]]],
+           "05_alignment": [[["xy"], ["x2y2"], ["x3y3"]], [["xy", "x2y2"]]],
+           "07_skip_fusion": [[["xy", "x2y2"], ["x3y3", "x2y2"]]]}
+
+
+def changed_inside(before: bytes, after: bytes, boxes: list[dict], origin: dict) -> list[bool]:
+    """For each box (page coordinates), whether any pixel in it differs between the two screenshots."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int) for shot in (before, after))
+    differs = (a != b).any(-1)
+    inside = []
+    for box in boxes:
+        left, top = int(box["x"] - origin["x"]), int(box["y"] - origin["y"])
+        inside.append(bool(differs[max(top, 0):top + int(box["height"]), max(left, 0):left + int(box["width"])].any()))
+    return inside
+
+
+def test_the_figures_with_sliders_draw_and_move_offline(site, browser):
+    """Network off: plotly.js comes with the book. Each slider, moved, redraws its own subplots only."""
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    requests = []
+    context.on("request", lambda request: requests.append(request.url))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for stem, figures in SLIDERS.items():
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto((site / "book" / f"{stem}.html").as_uri())
+        page.wait_for_load_state("load")
+        drawn = page.locator(".fcn-interactive")
+        assert drawn.count() == len(figures), f"{stem}: {drawn.count()} figures with sliders"
+        for index, sliders in enumerate(figures):
+            figure = drawn.nth(index)
+            figure.locator(".main-svg").first.wait_for(timeout=20000)
+            figure.scroll_into_view_if_needed()
+            assert figure.locator("img").count() == 0, f"{stem}: the picture was not replaced by the figure"
+            rails = figure.locator(".slider-rail-rect")
+            assert rails.count() == len(sliders)
+            for rail_index, controlled in enumerate(sliders):
+                origin = figure.bounding_box()
+                before = figure.screenshot()
+                rail = rails.nth(rail_index).bounding_box()
+                page.mouse.click(rail["x"] + 0.03 * rail["width"], rail["y"] + rail["height"] / 2)
+                page.wait_for_timeout(300)
+                after = figure.screenshot(path=SCREENSHOTS / f"{stem}-slider-{index}-{rail_index}.png")
+                areas = {n: figure.locator(f".draglayer .{n} .nsewdrag") for n in ("xy", "x2y2", "x3y3")}
+                names = [n for n, area in areas.items() if area.count()]  # each subplot's plotting area
+                boxes = [areas[n].first.bounding_box() for n in names]
+                moved = dict(zip(names, changed_inside(before, after, boxes, origin)))
+                expected = {n: n in controlled for n in names}
+                assert moved == expected, f"{stem}, figure {index}, slider {rail_index}: changed {moved}"
+        assert not set(errors) - KNOWN_JS_ERRORS, f"{stem}: JavaScript errors {errors}"
+        page.close()
+    assert all(url.startswith("file:") or url.startswith("data:") for url in requests), requests
+    context.close()

@@ -1,0 +1,423 @@
+"""Figures a reader can move: Plotly sliders that run in the page, without a kernel.
+
+Every position of every slider is computed beforehand by a chapter's cells; moving a slider
+only swaps data already in the page, so the figures work wherever plotly.js runs. Plotly is
+the library because it is the well-kept one whose figures are plain data (JSON) drawn by one
+JavaScript file, with sliders that restyle traces on the client: no server, no kernel.
+One display object carries the figure three ways, and each place shows what it can:
+
+- JupyterLab draws the Plotly data with the `jupyterlab-plotly` renderer the plotly wheel installs
+  (it shows the PNG until the mouse enters the figure, then the live figure);
+- the built book and Colab draw the HTML, which uses the page's plotly.js: in the book the copy
+  that :func:`setup` (a Sphinx extension, in ``_config.yml``) ships in ``_static``, so it works
+  offline; where there is none (Colab) the HTML loads the same version from Plotly's CDN;
+- where no script runs (a PDF, a repository's notebook preview) the HTML's picture of the figure
+  as it opens stays, and the PNG form is there for viewers that show only pictures.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .data import IGNORE_INDEX
+from .viz import colorize
+
+__all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_explorer", "image_uri", "kernel_explorer",
+           "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png"]
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+_CONFIG = {"displaylogo": False}
+
+
+def _plotly():
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    return go, make_subplots
+
+
+def image_uri(picture: np.ndarray) -> str:
+    """An H x W x 3 uint8 picture as a PNG data URI: what an image trace shows and a slider swaps."""
+    from PIL import Image
+
+    picture = np.asarray(picture)
+    if picture.ndim != 3 or picture.shape[2] != 3 or picture.dtype != np.uint8:
+        raise ValueError(f"image_uri takes an H x W x 3 uint8 picture, got {picture.dtype} {picture.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def outlined(prediction: torch.Tensor, label: torch.Tensor, zoom: int = 3) -> np.ndarray:
+    """The predicted classes in the palette's colours, the true objects' outlines in white,
+    each pixel drawn ``zoom`` x ``zoom`` so that a browser's smoothing cannot blur an edge."""
+    prediction, label = (np.asarray(t.cpu()) for t in (prediction, label))
+    if prediction.shape != label.shape or prediction.ndim != 2:
+        raise ValueError(f"outlined takes two H x W maps of one shape, got {prediction.shape} and {label.shape}")
+    picture = colorize(prediction)
+    objects = (label != 0) & (label != IGNORE_INDEX)
+    edge = np.zeros_like(objects)
+    edge[1:] |= objects[1:] != objects[:-1]
+    edge[:, 1:] |= objects[:, 1:] != objects[:, :-1]
+    picture[edge] = 255
+    return picture.repeat(zoom, 0).repeat(zoom, 1)
+
+
+def slider(label: str, values: Sequence, updates: Sequence[Mapping[str, list]], traces: Sequence[int], *,
+           active: int, x: float = 0.0, length: float = 1.0, y: float = -0.12) -> dict:
+    """A Plotly slider: step ``k`` shows ``values[k]`` and sets, on each of ``traces``, the properties
+    in ``updates[k]`` (each a list with one entry per trace). All in the page: nothing is computed."""
+    if len(values) != len(updates):
+        raise ValueError(f"{len(values)} slider values but {len(updates)} updates")
+    steps = [{"method": "restyle", "label": str(value), "args": [dict(update), list(traces)]}
+             for value, update in zip(values, updates)]
+    crowded = len(steps) > 25  # too many labels to read under the rail: the current value says it
+    return {"active": active, "steps": steps, "x": x, "len": length, "y": y, "yanchor": "top",
+            "currentvalue": {"prefix": f"{label}: ", "font": {"color": "#444"}}, "pad": {"t": 10},
+            "font": {"color": "rgba(0,0,0,0)" if crowded else "#444"}}
+
+
+class Interactive:
+    """A Plotly figure shown as Plotly data, HTML (with its picture inside) and a PNG (see the module)."""
+
+    def __init__(self, figure, alt: str):
+        self.figure, self.alt = figure, alt
+
+    def _figure_json(self) -> dict:
+        return json.loads(self.figure.to_json())
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        png = static_png(self.figure)
+        figure = self._figure_json()
+        return {PLOTLY_MIME: {**figure, "config": _CONFIG}, "image/png": base64.b64encode(png).decode(),
+                "text/html": self._html(figure, png), "text/plain": f"<interactive figure: {self.alt}>"}
+
+    def _html(self, figure: dict, png: bytes) -> str:
+        from plotly.offline import get_plotlyjs_version
+
+        node = f"fcn-interactive-{uuid.uuid4().hex[:12]}"
+        data = json.dumps({**figure, "config": _CONFIG}).replace("</", "<\\/")
+        cdn = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+        picture = base64.b64encode(png).decode()
+        return (f'<div class="fcn-interactive" id="{node}">'
+                f'<img src="data:image/png;base64,{picture}" alt="{html.escape(self.alt)}" '
+                f'style="max-width:100%"></div>\n'
+                f"<script>(function () {{\n"
+                f"  var figure = {data};\n"
+                f"  function draw() {{\n"
+                f"    var node = document.getElementById({json.dumps(node)});\n"
+                f"    node.innerHTML = '';\n"
+                f"    Plotly.newPlot(node, figure.data, figure.layout, figure.config);\n"
+                f"  }}\n"
+                f"  if (window.Plotly) {{ draw(); return; }}\n"
+                f"  var script = document.createElement('script');\n"
+                f"  script.src = {json.dumps(cdn)};\n"
+                f"  script.onload = draw;  /* offline without the book's copy: the picture stays */\n"
+                f"  document.head.appendChild(script);\n"
+                f"}})();</script>")
+
+
+def _colour_map(scale: list):
+    """A Plotly colour scale ([[position, "rgb(r,g,b)"], ...]) as a matplotlib colour map."""
+    from matplotlib.colors import LinearSegmentedColormap, to_rgb
+
+    def rgb(colour: str):
+        if colour.startswith("rgb"):
+            return tuple(float(v) / 255 for v in colour[colour.index("(") + 1:-1].split(",")[:3])
+        return to_rgb(colour)
+
+    return LinearSegmentedColormap.from_list("plotly", [(float(p), rgb(c)) for p, c in scale])
+
+
+def _axes_domains(layout: dict) -> dict[str, tuple]:
+    domains = {}
+    for key, axis in layout.items():
+        if key.startswith("xaxis"):
+            y_name = "yaxis" + key[5:]
+            domains["x" + key[5:]] = (axis.get("domain", [0, 1]), layout.get(y_name, {}).get("domain", [0, 1]),
+                                      layout.get(y_name, {}), axis)
+    return domains or {"x": ([0, 1], [0, 1], {}, {})}
+
+
+def static_png(figure, dpi: int = 100) -> bytes:
+    """The figure as it opens (each slider at its active step), drawn by matplotlib: heatmaps,
+    images, lines and markers, titles. It is the picture shown where no script runs."""
+    spec = json.loads(figure.to_json())
+    layout = spec.get("layout", {})
+    width, height = layout.get("width", 900) / dpi, layout.get("height", 450) / dpi
+    canvas = Figure(figsize=(width, height), dpi=dpi)
+    axes = {}
+    for name, (xd, yd, y_axis, x_axis) in _axes_domains(layout).items():
+        ax = canvas.add_axes([0.06 + 0.9 * xd[0], 0.2 + 0.68 * yd[0],
+                              0.9 * (xd[1] - xd[0]) - 0.04, 0.68 * (yd[1] - yd[0])])
+        ax.tick_params(labelsize=7, labelbottom=x_axis.get("showticklabels", True),
+                       labelleft=y_axis.get("showticklabels", True))
+        if "range" in x_axis:
+            ax.set_xlim(*x_axis["range"])
+        if "range" in y_axis:
+            ax.set_ylim(*y_axis["range"])
+        elif y_axis.get("autorange") == "reversed":
+            ax.invert_yaxis()
+        ax.set_xlabel(x_axis.get("title", {}).get("text", ""), fontsize=8)
+        ax.set_ylabel(y_axis.get("title", {}).get("text", ""), fontsize=8)
+        axes[name] = ax
+    for trace in spec.get("data", []):
+        ax = axes[trace.get("xaxis", "x")]
+        kind = trace.get("type", "scatter")
+        if kind == "image":
+            from PIL import Image
+
+            encoded = trace["source"].split(",", 1)[1]
+            ax.imshow(np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded)))), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        elif kind == "heatmap":
+            z = np.asarray(trace["z"], dtype=float)
+            cmap = _colour_map(trace.get("colorscale", [[0, "#440154"], [1, "#fde725"]]))
+            ax.imshow(z, cmap=cmap, vmin=trace.get("zmin"), vmax=trace.get("zmax"), interpolation="nearest")
+        else:
+            mode = trace.get("mode", "lines")
+            line, marker = trace.get("line", {}), trace.get("marker", {})
+            colour = line.get("color") or marker.get("color")
+            if trace.get("fill") == "toself":
+                ax.fill(trace["x"], trace["y"], color=trace.get("fillcolor", "lightgray"), linewidth=0)
+            ax.plot(trace.get("x", []), trace.get("y", []), color=colour if isinstance(colour, str) else None,
+                    linestyle={"dash": "--", "dot": ":"}.get(line.get("dash"), "-") if "lines" in mode else "none",
+                    marker="o" if "markers" in mode else None, linewidth=line.get("width", 1.5),
+                    markersize=marker.get("size", 6) / 1.5,
+                    label=trace.get("name") if trace.get("showlegend") and layout.get("showlegend") else None)
+    for ax in axes.values():
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=7, loc="best")
+    for annotation in layout.get("annotations", []):
+        if annotation.get("xref") == "paper" and annotation.get("yref") == "paper":
+            canvas.text(0.06 + 0.9 * annotation["x"], 0.2 + 0.68 * annotation["y"] + 0.02, annotation["text"],
+                        ha="center", fontsize=annotation.get("font", {}).get("size", 12) * 0.75)
+    title = layout.get("title", {}).get("text")
+    if title:
+        canvas.suptitle(title, fontsize=10)
+    canvas.text(0.5, 0.02, "(a picture of the interactive figure: its sliders move where scripts run)",
+                ha="center", fontsize=8, color="dimgray")
+    buffer = io.BytesIO()
+    canvas.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _style(figure, height: int, sliders: list[dict]) -> None:
+    figure.update_layout(height=height, autosize=True, sliders=sliders, showlegend=False, template="plotly_white",
+                         margin={"l": 50, "r": 20, "t": 50, "b": 110})
+
+
+def crop_explorer(offsets: Sequence[int], mean_ius: Sequence[float], pictures: Sequence[np.ndarray],
+                  derived: int) -> Interactive:
+    """Chapter 5's crop: a slider over the final crop offset, showing the prediction it cuts (the
+    true outlines over it) and the mean IU at every offset, the derived one marked."""
+    if not len(offsets) == len(mean_ius) == len(pictures) or derived not in offsets:
+        raise ValueError("crop_explorer takes one mean IU and one picture per offset, the derived one among them")
+    go, make_subplots = _plotly()
+    figure = make_subplots(1, 2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
+                           subplot_titles=("prediction, true outlines in white", "mean IU, validation scenes"))
+    uris, active = [image_uri(p) for p in pictures], list(offsets).index(derived)
+    figure.add_trace(go.Image(source=uris[active]), 1, 1)
+    figure.add_trace(go.Scatter(x=list(offsets), y=list(mean_ius), mode="lines", line={"color": "#1f77b4"}), 1, 2)
+    figure.add_trace(go.Scatter(x=[derived, derived], y=[0, 1], mode="lines", name=f"derived crop {derived}",
+                                line={"color": "gray", "dash": "dash"}), 1, 2)
+    figure.add_trace(go.Scatter(x=[derived], y=[mean_ius[active]], mode="markers",
+                                marker={"color": "#d62728", "size": 12}), 1, 2)
+    figure.update_xaxes(showticklabels=False, row=1, col=1)
+    figure.update_yaxes(showticklabels=False, row=1, col=1)
+    figure.update_xaxes(title_text="final crop offset (px)", row=1, col=2)
+    figure.update_yaxes(title_text="mean IU", range=[0, 1], row=1, col=2)
+    updates = [{"source": [uri, None], "x": [None, [offset]], "y": [None, [iu]]}
+               for uri, offset, iu in zip(uris, offsets, mean_ius)]
+    _style(figure, 430, [slider("final crop", offsets, updates, [0, 3], active=active)])
+    return Interactive(figure, f"the prediction and mean IU at every final crop, the derived {derived} marked")
+
+
+def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding: int) -> Interactive:
+    """Chapter 5's coordinate map: per FCN, a slider over the pixels of the score map its last
+    upsampler reads (along the diagonal), showing where that pixel sits in the input and the
+    receptive field of each score layer fused there, over the image and its padding.
+
+    ``panels[name]`` holds ``centres`` (each pixel's input coordinate) and ``fields`` (score layer ->
+    receptive field in pixels)."""
+    for name, panel in panels.items():
+        if not panel["centres"] or not panel["fields"]:
+            raise ValueError(f"{name}: coordinate_explorer needs centres and fields")
+    go, make_subplots = _plotly()
+    figure = make_subplots(1, len(panels), subplot_titles=list(panels), horizontal_spacing=0.06)
+    colours = ("#1f77b4", "#ff7f0e", "#2ca02c")
+    reach = max(max(panel["fields"].values()) for panel in panels.values())
+    limits = [-padding - reach / 2, image_size + padding + reach / 2]
+    sliders, width = [], 1 / len(panels)
+
+    def square(low, high):
+        return [low, high, high, low, low], [low, low, high, high, low]
+
+    for column, (name, panel) in enumerate(panels.items(), start=1):
+        centres, fields = list(panel["centres"]), dict(panel["fields"])
+        for low, high, fill in ((-padding, image_size + padding, "#ececec"),
+                                (0, image_size, "#d8ead8")):
+            x, y = square(low - 0.5, high - 0.5)
+            figure.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=fill, mode="lines",
+                                        line={"color": "gray", "width": 1}), 1, column)
+        first = len(figure.data)
+        active = len(centres) // 2
+        for (layer, field), colour in zip(fields.items(), colours):
+            x, y = square(centres[active] - field / 2, centres[active] + field / 2)
+            figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{layer} ({field} px)",
+                                        line={"color": colour, "width": 2}), 1, column)
+        figure.add_trace(go.Scatter(x=[centres[active]], y=[centres[active]], mode="markers",
+                                    marker={"color": "#d62728", "size": 8}), 1, column)
+        updates = []
+        for centre in centres:
+            squares = [square(centre - field / 2, centre + field / 2) for field in fields.values()]
+            updates.append({"x": [s[0] for s in squares] + [[centre]], "y": [s[1] for s in squares] + [[centre]]})
+        traces = list(range(first, first + len(fields) + 1))
+        sliders.append(slider(f"{name} pixel", list(range(len(centres))), updates, traces, active=active,
+                              x=(column - 1) * width, length=width * 0.95))
+        legend = ", ".join(f"{layer} {field} px" for layer, field in fields.items())
+        figure.layout.annotations[column - 1].text = f"{name}: {legend}"
+    figure.update_xaxes(range=limits, title_text="input pixel (0 = image's first)")
+    figure.update_yaxes(range=limits[::-1], scaleanchor="x")
+    for column in range(2, len(panels) + 1):
+        figure.update_yaxes(scaleanchor=f"x{column}", row=1, col=column)
+    figure.update_annotations(font_size=10)
+    _style(figure, 430, sliders)
+    return Interactive(figure, "each FCN's score pixel, its centre and its receptive fields, over image and padding")
+
+
+def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], rulers: Sequence[Mapping],
+                    inputs: Mapping, sizes: Sequence[int], constants: Sequence[np.ndarray], stride: int) -> Interactive:
+    """Chapter 4's upsampling: a slider over the factor shows the bilinear kernel and, on a 1-D
+    ruler, each input pixel's tent and their sum, the upsampled signal; a second slider over the
+    kernel size shows a constant input through a uniform kernel at ``stride`` (the checkerboard).
+
+    ``rulers[k]`` holds ``at`` (each output pixel's input coordinate), ``tents`` (one list per input
+    pixel) and ``output``; ``inputs`` holds the input's ``at`` and ``values``."""
+    go, make_subplots = _plotly()
+    figure = make_subplots(1, 3, column_widths=[0.25, 0.45, 0.3], horizontal_spacing=0.08,
+                           subplot_titles=("bilinear kernel", "each input's tent, and their sum",
+                                           f"ones through a uniform kernel, stride {stride}"))
+    active = len(factors) // 2
+    figure.add_trace(go.Heatmap(z=kernels[active].tolist(), colorscale="Viridis", showscale=False), 1, 1)
+    first_tent = len(figure.data)
+    for tent in rulers[active]["tents"]:
+        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines+markers",
+                                    line={"width": 1}, marker={"size": 3}), 1, 2)
+    figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
+                                marker={"color": "black", "size": 5}, name="output"), 1, 2)
+    figure.add_trace(go.Scatter(x=list(inputs["at"]), y=list(inputs["values"]), mode="markers",
+                                marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input"), 1, 2)
+    middle = len(sizes) // 2
+    figure.add_trace(go.Heatmap(z=constants[middle].tolist(), colorscale="Greys", zmin=0, zmax=2,
+                                showscale=False), 1, 3)
+    tents = len(rulers[active]["tents"])
+    updates = [{"z": [kernel.tolist()] + [None] * (tents + 1),
+                "x": [None] + [ruler["at"]] * (tents + 1), "y": [None] + list(ruler["tents"]) + [ruler["output"]]}
+               for kernel, ruler in zip(kernels, rulers)]
+    factor_slider = slider("factor", factors, updates, list(range(first_tent - 1, first_tent + tents + 1)),
+                           active=active, x=0, length=0.65)
+    checker = len(figure.data) - 1
+    size_slider = slider("kernel size", sizes, [{"z": [c.tolist()]} for c in constants], [checker],
+                         active=middle, x=0.7, length=0.3)
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
+    figure.update_yaxes(autorange="reversed", scaleanchor="x3", row=1, col=3)
+    figure.update_xaxes(title_text="input pixel", row=1, col=2)
+    figure.update_annotations(font_size=11)
+    _style(figure, 400, [factor_slider, size_slider])
+    return Interactive(figure, "the bilinear kernel, its tents and their sum at each factor; a checkerboard")
+
+
+def side_by_side(pictures: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
+    """Pictures of one height in a row, a grey gap between them, so that scenes stay apart."""
+    pictures = [np.asarray(p) for p in pictures]
+    if len({p.shape[0] for p in pictures}) != 1:
+        raise ValueError(f"side_by_side takes pictures of one height, got {[p.shape for p in pictures]}")
+    spacer = np.full((pictures[0].shape[0], gap, 3), 128, dtype=np.uint8)
+    row = [pictures[0]]
+    for picture in pictures[1:]:
+        row += [spacer, picture]
+    return np.hstack(row)
+
+
+def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequence[np.ndarray]]],
+                  mean_ius: Mapping[str, Sequence[float]]) -> Interactive:
+    """Chapter 7's skips: one slider per skip over the share of its learned contribution kept,
+    showing the fused prediction on a few scenes (``pictures[skip][step]``, one per scene) and the
+    mean IU at every share. The first skip is scaled with the second off; the second with the first
+    at its learned weight."""
+    if list(pictures) != list(mean_ius) or len(pictures) != 2:
+        raise ValueError("skip_explorer takes pictures and mean IUs for the same two skips")
+    go, make_subplots = _plotly()
+    names = list(pictures)
+    pictures = {name: [side_by_side(scenes) for scenes in steps] for name, steps in pictures.items()}
+    figure = make_subplots(2, 2, column_widths=[0.62, 0.38], vertical_spacing=0.16, horizontal_spacing=0.1,
+                           specs=[[{}, {"rowspan": 2}], [{}, None]],
+                           subplot_titles=(names[0], "mean IU, validation scenes", names[1]))
+    active = len(weights) - 1
+    for row, name in enumerate(names, start=1):
+        figure.add_trace(go.Image(source=image_uri(pictures[name][active])), row, 1)
+    colours = ("#1f77b4", "#2ca02c")
+    for name, colour in zip(names, colours):
+        figure.add_trace(go.Scatter(x=list(weights), y=list(mean_ius[name]), mode="lines", name=name,
+                                    line={"color": colour}, showlegend=True), 1, 2)
+    for name, colour in zip(names, colours):
+        figure.add_trace(go.Scatter(x=[weights[active]], y=[mean_ius[name][active]], mode="markers",
+                                    marker={"color": colour, "size": 12}), 1, 2)
+    sliders = []
+    for index, (name, x) in enumerate(zip(names, (0.0, 0.5))):
+        updates = [{"source": [image_uri(p), None], "x": [None, [w]], "y": [None, [iu]]}
+                   for p, w, iu in zip(pictures[name], weights, mean_ius[name])]
+        sliders.append(slider(f"share kept of the {name.split(',')[0]}", weights, updates, [index, 4 + index],
+                              active=active, x=x, length=0.45))
+    figure.update_xaxes(title_text="share of the learned skip kept", row=1, col=2)
+    figure.update_annotations(font_size=11)
+    _style(figure, 520, sliders)
+    figure.update_yaxes(range=[0, 1], title_text="mean IU", row=1, col=2)
+    for row in (1, 2):
+        figure.update_xaxes(showticklabels=False, row=row, col=1)
+        figure.update_yaxes(showticklabels=False, row=row, col=1)
+    figure.update_layout(showlegend=True, legend={"x": 0.64, "xanchor": "left", "y": 1, "yanchor": "top"})
+    figure.update_traces(showlegend=False, selector={"mode": "markers"})
+    return Interactive(figure, "the fused prediction as each skip's contribution is scaled from 0 to learned")
+
+
+class PlotlyDataInTheBook:
+    """A MyST-NB mime renderer (its entry point is in pyproject.toml): the book shows a figure's HTML
+    form, so the Plotly data form, which MyST-NB does not know, renders to nothing instead of a
+    warning that would stop the build (-W)."""
+
+    mime_priority_overrides = ()
+
+    @staticmethod
+    def handle_mime(renderer, data, inline: bool):
+        return [] if data.mime_type == PLOTLY_MIME else None
+
+
+def setup(app):
+    """Sphinx extension: ship the installed plotly.js with the book and load it on every page,
+    so the interactive figures run offline (as sphinx-mathjax-offline does for MathJax)."""
+    import plotly
+
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+    def copy(app, exception):
+        if exception is None and app.builder.format == "html":
+            static = Path(app.outdir) / "_static"
+            static.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, static / "plotly.min.js")
+
+    app.add_js_file("plotly.min.js")
+    app.connect("build-finished", copy)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
