@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .data import IGNORE_INDEX
+from .data import CLASSES, IGNORE_INDEX, PALETTE
 from .viz import colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_explorer", "image_uri", "kernel_explorer",
@@ -59,18 +59,21 @@ def image_uri(picture: np.ndarray) -> str:
 
 
 def outlined(prediction: torch.Tensor, label: torch.Tensor, zoom: int = 3) -> np.ndarray:
-    """The predicted classes in the palette's colours, the true objects' outlines in white,
-    each pixel drawn ``zoom`` x ``zoom`` so that a browser's smoothing cannot blur an edge."""
+    """The predicted classes in the palette's colours, each pixel drawn ``zoom`` x ``zoom`` (a
+    browser's smoothing cannot blur an edge), and the true objects' outlines in white, a line one
+    sub-pixel wide on the border between two pixels: no predicted pixel is hidden, no side favoured."""
     prediction, label = (np.asarray(t.cpu()) for t in (prediction, label))
     if prediction.shape != label.shape or prediction.ndim != 2:
         raise ValueError(f"outlined takes two H x W maps of one shape, got {prediction.shape} and {label.shape}")
-    picture = colorize(prediction)
+    if zoom < 2:
+        raise ValueError(f"outlined needs zoom >= 2 to draw the outline between pixels, got {zoom}")
+    picture = colorize(prediction).repeat(zoom, 0).repeat(zoom, 1)
     objects = (label != 0) & (label != IGNORE_INDEX)
-    edge = np.zeros_like(objects)
-    edge[1:] |= objects[1:] != objects[:-1]
-    edge[:, 1:] |= objects[:, 1:] != objects[:, :-1]
-    picture[edge] = 255
-    return picture.repeat(zoom, 0).repeat(zoom, 1)
+    for row, col in zip(*np.nonzero(objects[1:] != objects[:-1])):  # between rows row and row + 1
+        picture[(row + 1) * zoom, col * zoom:(col + 1) * zoom] = 255
+    for row, col in zip(*np.nonzero(objects[:, 1:] != objects[:, :-1])):
+        picture[row * zoom:(row + 1) * zoom, (col + 1) * zoom] = 255
+    return picture
 
 
 def slider(label: str, values: Sequence, updates: Sequence[Mapping[str, list]], traces: Sequence[int], *,
@@ -81,7 +84,7 @@ def slider(label: str, values: Sequence, updates: Sequence[Mapping[str, list]], 
         raise ValueError(f"{len(values)} slider values but {len(updates)} updates")
     steps = [{"method": "restyle", "label": str(value), "args": [dict(update), list(traces)]}
              for value, update in zip(values, updates)]
-    crowded = len(steps) > 25  # too many labels to read under the rail: the current value says it
+    crowded = sum(len(str(v)) + 2 for v in values) > 100  # labels would overlap: the current value says it
     return {"active": active, "steps": steps, "x": x, "len": length, "y": y, "yanchor": "top",
             "currentvalue": {"prefix": f"{label}: ", "font": {"color": "#444"}}, "pad": {"t": 10},
             "font": {"color": "rgba(0,0,0,0)" if crowded else "#444"}}
@@ -127,16 +130,20 @@ class Interactive:
                 f"}})();</script>")
 
 
+def _rgb(colour: str) -> tuple:
+    """A Plotly colour ("rgb(r,g,b)", "#rrggbb" or a name) as matplotlib's RGB floats."""
+    from matplotlib.colors import to_rgb
+
+    if colour.startswith("rgb"):
+        return tuple(float(v) / 255 for v in colour[colour.index("(") + 1:-1].split(",")[:3])
+    return to_rgb(colour)
+
+
 def _colour_map(scale: list):
-    """A Plotly colour scale ([[position, "rgb(r,g,b)"], ...]) as a matplotlib colour map."""
-    from matplotlib.colors import LinearSegmentedColormap, to_rgb
+    """A Plotly colour scale ([[position, colour], ...]) as a matplotlib colour map."""
+    from matplotlib.colors import LinearSegmentedColormap
 
-    def rgb(colour: str):
-        if colour.startswith("rgb"):
-            return tuple(float(v) / 255 for v in colour[colour.index("(") + 1:-1].split(",")[:3])
-        return to_rgb(colour)
-
-    return LinearSegmentedColormap.from_list("plotly", [(float(p), rgb(c)) for p, c in scale])
+    return LinearSegmentedColormap.from_list("plotly", [(float(p), _rgb(c)) for p, c in scale])
 
 
 def _axes_domains(layout: dict) -> dict[str, tuple]:
@@ -190,10 +197,11 @@ def static_png(figure, dpi: int = 100) -> bytes:
             line, marker = trace.get("line", {}), trace.get("marker", {})
             colour = line.get("color") or marker.get("color")
             if trace.get("fill") == "toself":
-                ax.fill(trace["x"], trace["y"], color=trace.get("fillcolor", "lightgray"), linewidth=0)
-            ax.plot(trace.get("x", []), trace.get("y", []), color=colour if isinstance(colour, str) else None,
+                ax.fill(trace["x"], trace["y"], color=_rgb(trace.get("fillcolor", "lightgray")), linewidth=0)
+            ax.plot(trace.get("x", []), trace.get("y", []), color=_rgb(colour) if isinstance(colour, str) else None,
                     linestyle={"dash": "--", "dot": ":"}.get(line.get("dash"), "-") if "lines" in mode else "none",
-                    marker="o" if "markers" in mode else None, linewidth=line.get("width", 1.5),
+                    marker={"diamond": "D", "square": "s"}.get(marker.get("symbol"), "o") if "markers" in mode else None,
+                    linewidth=line.get("width", 1.5),
                     markersize=marker.get("size", 6) / 1.5,
                     label=trace.get("name") if trace.get("showlegend") and layout.get("showlegend") else None)
     for ax in axes.values():
@@ -203,10 +211,14 @@ def static_png(figure, dpi: int = 100) -> bytes:
         if annotation.get("xref") == "paper" and annotation.get("yref") == "paper":
             canvas.text(0.06 + 0.9 * annotation["x"], 0.2 + 0.68 * annotation["y"] + 0.02, annotation["text"],
                         ha="center", fontsize=annotation.get("font", {}).get("size", 12) * 0.75)
+    for control in layout.get("sliders", []):  # what each slider is set to, under where it sits
+        step = control["steps"][control.get("active", 0)]
+        canvas.text(0.06 + 0.9 * (control.get("x", 0) + control.get("len", 1) / 2), 0.08,
+                    f"{control.get('currentvalue', {}).get('prefix', '')}{step['label']}", ha="center", fontsize=8)
     title = layout.get("title", {}).get("text")
     if title:
         canvas.suptitle(title, fontsize=10)
-    canvas.text(0.5, 0.02, "(a picture of the interactive figure: its sliders move where scripts run)",
+    canvas.text(0.5, 0.015, "(a picture of the interactive figure: its sliders move where scripts run)",
                 ha="center", fontsize=8, color="dimgray")
     buffer = io.BytesIO()
     canvas.savefig(buffer, format="png")
@@ -216,6 +228,18 @@ def static_png(figure, dpi: int = 100) -> bytes:
 def _style(figure, height: int, sliders: list[dict]) -> None:
     figure.update_layout(height=height, autosize=True, sliders=sliders, showlegend=False, template="plotly_white",
                          margin={"l": 50, "r": 20, "t": 50, "b": 110})
+
+
+def _class_key(figure, row: int, col: int) -> None:
+    """A legend of the classes' colours, on top of the figure (for pictures drawn by `outlined`)."""
+    go, _ = _plotly()
+    for index, name in enumerate(CLASSES):
+        red, green, blue = PALETTE[3 * index:3 * index + 3]
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legend="legend2", showlegend=True,
+                                    marker={"symbol": "square", "size": 10, "color": f"rgb({red},{green},{blue})",
+                                            "line": {"color": "gray", "width": 1}}), row, col)
+    figure.update_layout(showlegend=True, legend2={"orientation": "h", "x": 0, "y": 1.1, "yanchor": "bottom",
+                                                   "title": {"text": "predicted class:"}})
 
 
 def crop_explorer(offsets: Sequence[int], mean_ius: Sequence[float], pictures: Sequence[np.ndarray],
@@ -240,103 +264,115 @@ def crop_explorer(offsets: Sequence[int], mean_ius: Sequence[float], pictures: S
     figure.update_yaxes(title_text="mean IU", range=[0, 1], row=1, col=2)
     updates = [{"source": [uri, None], "x": [None, [offset]], "y": [None, [iu]]}
                for uri, offset, iu in zip(uris, offsets, mean_ius)]
-    _style(figure, 430, [slider("final crop", offsets, updates, [0, 3], active=active)])
+    _style(figure, 460, [slider("final crop", offsets, updates, [0, 3], active=active)])
+    figure.update_traces(showlegend=False, selector={"type": "scatter"})
+    _class_key(figure, 1, 1)
     return Interactive(figure, f"the prediction and mean IU at every final crop, the derived {derived} marked")
 
 
 def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding: int) -> Interactive:
     """Chapter 5's coordinate map: per FCN, a slider over the pixels of the score map its last
-    upsampler reads (along the diagonal), showing where that pixel sits in the input and the
-    receptive field of each score layer fused there, over the image and its padding.
+    upsampler reads (along the diagonal), showing where that pixel sits in the input and, for each
+    score layer fused there, the input pixels it reads, over the image and its padding.
 
     ``panels[name]`` holds ``centres`` (each pixel's input coordinate) and ``fields`` (score layer ->
-    receptive field in pixels)."""
+    one ``(first, last)`` input pixel per pixel: the span that layer's part of the pixel reads)."""
     for name, panel in panels.items():
         if not panel["centres"] or not panel["fields"]:
             raise ValueError(f"{name}: coordinate_explorer needs centres and fields")
+        if any(len(spans) != len(panel["centres"]) for spans in panel["fields"].values()):
+            raise ValueError(f"{name}: one field span per pixel and score layer")
     go, make_subplots = _plotly()
     figure = make_subplots(1, len(panels), subplot_titles=list(panels), horizontal_spacing=0.06)
-    colours = ("#1f77b4", "#ff7f0e", "#2ca02c")
-    reach = max(max(panel["fields"].values()) for panel in panels.values())
-    limits = [-padding - reach / 2, image_size + padding + reach / 2]
-    sliders, width = [], 1 / len(panels)
+    colours = {"score_fr": "#1f77b4", "pool4": "#ff7f0e", "pool3": "#2ca02c"}
+    spans = [span for panel in panels.values() for layer in panel["fields"].values() for span in layer]
+    limits = [min(-padding, *(first for first, _ in spans)) - 20,
+              max(image_size + padding, *(last for _, last in spans)) + 20]
+    sliders, width, named = [], 1 / len(panels), set()
 
-    def square(low, high):
+    def square(first, last):
+        low, high = first - 0.5, last + 0.5
         return [low, high, high, low, low], [low, low, high, high, low]
 
     for column, (name, panel) in enumerate(panels.items(), start=1):
         centres, fields = list(panel["centres"]), dict(panel["fields"])
-        for low, high, fill in ((-padding, image_size + padding, "#ececec"),
-                                (0, image_size, "#d8ead8")):
-            x, y = square(low - 0.5, high - 0.5)
-            figure.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=fill, mode="lines",
-                                        line={"color": "gray", "width": 1}), 1, column)
-        first = len(figure.data)
+        for first, last, fill, what in ((-padding, image_size + padding - 1, "#f0f0f0", "padding"),
+                                        (0, image_size - 1, "#dde3ea", "image")):
+            x, y = square(first, last)
+            figure.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=fill, mode="lines", name=what,
+                                        line={"color": "gray", "width": 1}, showlegend=what not in named), 1, column)
+            named.add(what)
+        first_trace = len(figure.data)
         active = len(centres) // 2
-        for (layer, field), colour in zip(fields.items(), colours):
-            x, y = square(centres[active] - field / 2, centres[active] + field / 2)
-            figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{layer} ({field} px)",
-                                        line={"color": colour, "width": 2}), 1, column)
-        figure.add_trace(go.Scatter(x=[centres[active]], y=[centres[active]], mode="markers",
-                                    marker={"color": "#d62728", "size": 8}), 1, column)
+        for layer, layer_spans in fields.items():
+            x, y = square(*layer_spans[active])
+            figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"read by {layer}", showlegend=layer not in named,
+                                        line={"color": colours.get(layer, "black"), "width": 2}), 1, column)
+            named.add(layer)
+        figure.add_trace(go.Scatter(x=[centres[active]], y=[centres[active]], mode="markers", name="the pixel",
+                                    marker={"color": "#d62728", "size": 8}, showlegend=column == 1), 1, column)
         updates = []
-        for centre in centres:
-            squares = [square(centre - field / 2, centre + field / 2) for field in fields.values()]
+        for index, centre in enumerate(centres):
+            squares = [square(*layer_spans[index]) for layer_spans in fields.values()]
             updates.append({"x": [s[0] for s in squares] + [[centre]], "y": [s[1] for s in squares] + [[centre]]})
-        traces = list(range(first, first + len(fields) + 1))
+        traces = list(range(first_trace, first_trace + len(fields) + 1))
         sliders.append(slider(f"{name} pixel", list(range(len(centres))), updates, traces, active=active,
                               x=(column - 1) * width, length=width * 0.95))
-        legend = ", ".join(f"{layer} {field} px" for layer, field in fields.items())
-        figure.layout.annotations[column - 1].text = f"{name}: {legend}"
     figure.update_xaxes(range=limits, title_text="input pixel (0 = image's first)")
     figure.update_yaxes(range=limits[::-1], scaleanchor="x")
     for column in range(2, len(panels) + 1):
         figure.update_yaxes(scaleanchor=f"x{column}", row=1, col=column)
-    figure.update_annotations(font_size=10)
-    _style(figure, 430, sliders)
-    return Interactive(figure, "each FCN's score pixel, its centre and its receptive fields, over image and padding")
+    figure.update_annotations(font_size=11)
+    _style(figure, 470, sliders)
+    figure.update_layout(showlegend=True, legend={"orientation": "h", "x": 0, "y": 1.08, "yanchor": "bottom"})
+    return Interactive(figure, "each FCN's score pixel, its centre and the input each score layer reads for it")
 
 
 def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], rulers: Sequence[Mapping],
-                    inputs: Mapping, sizes: Sequence[int], constants: Sequence[np.ndarray], stride: int) -> Interactive:
+                    inputs: Mapping, constants: Mapping[str, np.ndarray]) -> Interactive:
     """Chapter 4's upsampling: a slider over the factor shows the bilinear kernel and, on a 1-D
-    ruler, each input pixel's tent and their sum, the upsampled signal; a second slider over the
-    kernel size shows a constant input through a uniform kernel at ``stride`` (the checkerboard).
+    ruler, each input pixel's tent and their sum, the upsampled signal; a second slider over kernels
+    and strides shows an image of ones through each (its border cut off): flat, or a checkerboard.
 
     ``rulers[k]`` holds ``at`` (each output pixel's input coordinate), ``tents`` (one list per input
-    pixel) and ``output``; ``inputs`` holds the input's ``at`` and ``values``."""
+    pixel) and ``output``; ``inputs`` holds the input's ``at`` and ``values``; ``constants`` maps a
+    name ("uniform 3, stride 2") to its output."""
     go, make_subplots = _plotly()
     figure = make_subplots(1, 3, column_widths=[0.25, 0.45, 0.3], horizontal_spacing=0.08,
                            subplot_titles=("bilinear kernel", "each input's tent, and their sum",
-                                           f"ones through a uniform kernel, stride {stride}"))
+                                           "ones through a kernel"))
     active = len(factors) // 2
     figure.add_trace(go.Heatmap(z=kernels[active].tolist(), colorscale="Viridis", showscale=False), 1, 1)
     first_tent = len(figure.data)
-    for tent in rulers[active]["tents"]:
-        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines+markers",
-                                    line={"width": 1}, marker={"size": 3}), 1, 2)
+    tent_colours = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
+    for index, tent in enumerate(rulers[active]["tents"]):
+        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines+markers", name=f"tent {index}",
+                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]},
+                                    marker={"size": 3}), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
                                 marker={"color": "black", "size": 5}, name="output"), 1, 2)
     figure.add_trace(go.Scatter(x=list(inputs["at"]), y=list(inputs["values"]), mode="markers",
                                 marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input"), 1, 2)
-    middle = len(sizes) // 2
-    figure.add_trace(go.Heatmap(z=constants[middle].tolist(), colorscale="Greys", zmin=0, zmax=2,
-                                showscale=False), 1, 3)
+    names = list(constants)
+    middle = len(names) // 2
+    figure.add_trace(go.Heatmap(z=constants[names[middle]].tolist(), zmin=0, zmax=2,
+                                colorscale=[[0, "black"], [1, "white"]],
+                                colorbar={"len": 0.7, "thickness": 12, "title": {"text": "value"}}), 1, 3)
     tents = len(rulers[active]["tents"])
     updates = [{"z": [kernel.tolist()] + [None] * (tents + 1),
                 "x": [None] + [ruler["at"]] * (tents + 1), "y": [None] + list(ruler["tents"]) + [ruler["output"]]}
                for kernel, ruler in zip(kernels, rulers)]
     factor_slider = slider("factor", factors, updates, list(range(first_tent - 1, first_tent + tents + 1)),
-                           active=active, x=0, length=0.65)
-    checker = len(figure.data) - 1
-    size_slider = slider("kernel size", sizes, [{"z": [c.tolist()]} for c in constants], [checker],
-                         active=middle, x=0.7, length=0.3)
+                           active=active, x=0, length=0.6)
+    kernel_slider = slider("kernel", names, [{"z": [constants[name].tolist()]} for name in names],
+                           [len(figure.data) - 1], active=middle, x=0.68, length=0.32)
     figure.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
     figure.update_yaxes(autorange="reversed", scaleanchor="x3", row=1, col=3)
     figure.update_xaxes(title_text="input pixel", row=1, col=2)
+    figure.update_yaxes(title_text="value", row=1, col=2)
     figure.update_annotations(font_size=11)
-    _style(figure, 400, [factor_slider, size_slider])
-    return Interactive(figure, "the bilinear kernel, its tents and their sum at each factor; a checkerboard")
+    _style(figure, 420, [factor_slider, kernel_slider])
+    return Interactive(figure, "the bilinear kernel, its tents and their sum at each factor; kernels on ones")
 
 
 def side_by_side(pictures: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
@@ -383,13 +419,14 @@ def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequ
                               active=active, x=x, length=0.45))
     figure.update_xaxes(title_text="share of the learned skip kept", row=1, col=2)
     figure.update_annotations(font_size=11)
-    _style(figure, 520, sliders)
+    _style(figure, 560, sliders)
     figure.update_yaxes(range=[0, 1], title_text="mean IU", row=1, col=2)
     for row in (1, 2):
         figure.update_xaxes(showticklabels=False, row=row, col=1)
         figure.update_yaxes(showticklabels=False, row=row, col=1)
     figure.update_layout(showlegend=True, legend={"x": 0.64, "xanchor": "left", "y": 1, "yanchor": "top"})
     figure.update_traces(showlegend=False, selector={"mode": "markers"})
+    _class_key(figure, 1, 1)
     return Interactive(figure, "the fused prediction as each skip's contribution is scaled from 0 to learned")
 
 

@@ -31,15 +31,22 @@ def test_image_uri_is_a_png_of_the_picture():
         interactive.image_uri(np.zeros((4, 4)))
 
 
-def test_outlined_draws_the_prediction_and_the_true_outlines_in_white():
+def test_outlined_draws_the_prediction_and_the_true_outlines_between_pixels_in_white():
     label = torch.zeros(6, 6, dtype=torch.long)
     label[2:4, 2:4] = 1
-    picture = interactive.outlined(torch.zeros(6, 6, dtype=torch.long), label, zoom=2)
-    assert picture.shape == (12, 12, 3)
-    white = (picture == 255).all(-1)[::2, ::2]  # one per pixel
-    assert white[2, 2] and white[4, 2] and white[2, 4] and not white[0, 0] and not white[3, 3]
+    prediction = torch.zeros(6, 6, dtype=torch.long)
+    prediction[2, 2] = 1
+    picture = interactive.outlined(prediction, label, zoom=4)
+    assert picture.shape == (24, 24, 3)
+    white = (picture == 255).all(-1)
+    assert white[8, 8:16].all() and white[16, 8:16].all()  # above row 2 and below row 3
+    assert white[8:16, 8].all() and white[8:16, 16].all()  # left of column 2, right of column 3
+    assert white.sum() == 4 * 8 - 1  # nothing else: four lines of 8 sub-pixels, one corner shared
+    assert picture[10, 10].tolist() == [128, 0, 0]  # the predicted pixel shows through
     with pytest.raises(ValueError, match="one shape"):
         interactive.outlined(torch.zeros(6, 6), torch.zeros(5, 6))
+    with pytest.raises(ValueError, match="zoom >= 2"):
+        interactive.outlined(prediction, label, zoom=1)
 
 
 def test_a_slider_step_restyles_the_traces_it_names():
@@ -63,27 +70,30 @@ def test_the_crop_explorer_opens_at_the_derived_crop_and_moves_picture_and_marke
         crop_figure(derived=7)
 
 
-def test_the_coordinate_explorer_draws_each_field_around_each_centre():
-    panels = {"A": {"centres": [-10.0, 6.0], "fields": {"big": 20, "small": 4}},
-              "B": {"centres": [1.0], "fields": {"big": 20}}}
+def test_the_coordinate_explorer_draws_each_span_around_each_pixel():
+    panels = {"A": {"centres": [-10.0, 6.0], "fields": {"score_fr": [(-20, 0), (-4, 16)], "pool3": [(-12, -8), (4, 8)]}},
+              "B": {"centres": [1.0], "fields": {"score_fr": [(-9, 11)]}}}
     figure = interactive.coordinate_explorer(panels, image_size=16, padding=5).figure
     assert len(figure.layout.sliders) == 2
-    step = figure.layout.sliders[0].steps[0].args[0]  # A's first pixel: squares around -10
-    assert step["x"][0] == [-20.0, 0.0, 0.0, -20.0, -20.0] and step["x"][1][:2] == [-12.0, -8.0]
+    step = figure.layout.sliders[0].steps[0].args[0]  # A's first pixel
+    assert step["x"][0] == [-20.5, 0.5, 0.5, -20.5, -20.5] and step["x"][1][:2] == [-12.5, -7.5]
     assert step["x"][2] == [-10.0]
     with pytest.raises(ValueError, match="needs centres and fields"):
         interactive.coordinate_explorer({"C": {"centres": [], "fields": {}}}, 16, 5)
+    with pytest.raises(ValueError, match="one field span per pixel"):
+        interactive.coordinate_explorer({"C": {"centres": [0.0], "fields": {"pool3": []}}}, 16, 5)
 
 
-def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel_size():
+def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel():
     rulers = [{"at": [0.0, 0.5, 1.0], "tents": [[1, 0.5, 0], [0, 0.5, 1]], "output": [1, 1, 1]}] * 2
+    constants = {"uniform 2, stride 2": np.ones((2, 2)), "uniform 3, stride 2": np.zeros((3, 3))}
     figure = interactive.kernel_explorer([2, 4], [np.ones((4, 4)), np.ones((8, 8))], rulers,
-                                         {"at": [0, 1], "values": [1, 1]}, [2, 3],
-                                         [np.ones((2, 2)), np.zeros((3, 3))], stride=2).figure
-    factor, size = figure.layout.sliders
-    assert [s.label for s in factor.steps] == ["2", "4"] and [s.label for s in size.steps] == ["2", "3"]
+                                         {"at": [0, 1], "values": [1, 1]}, constants).figure
+    factor, kernel = figure.layout.sliders
+    assert [s.label for s in factor.steps] == ["2", "4"] and [s.label for s in kernel.steps] == list(constants)
     assert np.asarray(factor.steps[0].args[0]["z"][0]).shape == (4, 4)
-    assert list(size.steps[1].args[1]) == [len(figure.data) - 1]
+    assert list(factor.steps[0].args[1]) == [0, 1, 2, 3]  # the kernel, two tents, the output
+    assert list(kernel.steps[1].args[1]) == [len(figure.data) - 1]
 
 
 def test_the_skip_explorer_has_one_slider_per_skip():
