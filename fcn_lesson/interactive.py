@@ -36,7 +36,7 @@ __all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_ex
            "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-_CONFIG = {"displaylogo": False}
+_CONFIG = {"displaylogo": False, "displayModeBar": False}  # no zoom tools over the legends
 
 
 def _plotly():
@@ -175,6 +175,8 @@ def static_png(figure, dpi: int = 100) -> bytes:
             ax.set_ylim(*y_axis["range"])
         elif y_axis.get("autorange") == "reversed":
             ax.invert_yaxis()
+        if "scaleanchor" in y_axis:
+            ax.set_aspect("equal", adjustable="box")
         ax.set_xlabel(x_axis.get("title", {}).get("text", ""), fontsize=8)
         ax.set_ylabel(y_axis.get("title", {}).get("text", ""), fontsize=8)
         axes[name] = ax
@@ -196,16 +198,21 @@ def static_png(figure, dpi: int = 100) -> bytes:
             mode = trace.get("mode", "lines")
             line, marker = trace.get("line", {}), trace.get("marker", {})
             colour = line.get("color") or marker.get("color")
+            shown = trace.get("showlegend") and layout.get("showlegend")
             if trace.get("fill") == "toself":
-                ax.fill(trace["x"], trace["y"], color=_rgb(trace.get("fillcolor", "lightgray")), linewidth=0)
+                ax.fill(trace["x"], trace["y"], color=_rgb(trace.get("fillcolor", "lightgray")), linewidth=0,
+                        label=trace.get("name") if shown else None)
+                shown = False
             ax.plot(trace.get("x", []), trace.get("y", []), color=_rgb(colour) if isinstance(colour, str) else None,
                     linestyle={"dash": "--", "dot": ":"}.get(line.get("dash"), "-") if "lines" in mode else "none",
                     marker={"diamond": "D", "square": "s"}.get(marker.get("symbol"), "o") if "markers" in mode else None,
                     linewidth=line.get("width", 1.5),
                     markersize=marker.get("size", 6) / 1.5,
-                    label=trace.get("name") if trace.get("showlegend") and layout.get("showlegend") else None)
+                    label=trace.get("name") if shown else None)
     for ax in axes.values():
-        if ax.get_legend_handles_labels()[1]:
+        if ax.get_legend_handles_labels()[1] and ax.images:  # below a picture, not over it
+            ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4)
+        elif ax.get_legend_handles_labels()[1]:
             ax.legend(fontsize=7, loc="best")
     for annotation in layout.get("annotations", []):
         if annotation.get("xref") == "paper" and annotation.get("yref") == "paper":
@@ -238,8 +245,9 @@ def _class_key(figure, row: int, col: int) -> None:
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legend="legend2", showlegend=True,
                                     marker={"symbol": "square", "size": 10, "color": f"rgb({red},{green},{blue})",
                                             "line": {"color": "gray", "width": 1}}), row, col)
-    figure.update_layout(showlegend=True, legend2={"orientation": "h", "x": 0, "y": 1.1, "yanchor": "bottom",
-                                                   "title": {"text": "predicted class:"}})
+    figure.update_layout(showlegend=True, margin={"t": 90},
+                         legend2={"orientation": "h", "x": 0, "y": 1.12, "yanchor": "bottom",
+                                  "title": {"text": "predicted class:"}})
 
 
 def crop_explorer(offsets: Sequence[int], mean_ius: Sequence[float], pictures: Sequence[np.ndarray],
@@ -316,7 +324,7 @@ def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding:
             squares = [square(*layer_spans[index]) for layer_spans in fields.values()]
             updates.append({"x": [s[0] for s in squares] + [[centre]], "y": [s[1] for s in squares] + [[centre]]})
         traces = list(range(first_trace, first_trace + len(fields) + 1))
-        sliders.append(slider(f"{name} pixel", list(range(len(centres))), updates, traces, active=active,
+        sliders.append(slider(f"{name} pixel at", [f"{c:g}" for c in centres], updates, traces, active=active,
                               x=(column - 1) * width, length=width * 0.95))
     figure.update_xaxes(range=limits, title_text="input pixel (0 = image's first)")
     figure.update_yaxes(range=limits[::-1], scaleanchor="x")
@@ -324,7 +332,8 @@ def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding:
         figure.update_yaxes(scaleanchor=f"x{column}", row=1, col=column)
     figure.update_annotations(font_size=11)
     _style(figure, 470, sliders)
-    figure.update_layout(showlegend=True, legend={"orientation": "h", "x": 0, "y": 1.08, "yanchor": "bottom"})
+    figure.update_layout(showlegend=True, margin={"t": 90},
+                         legend={"orientation": "h", "x": 0, "y": 1.1, "yanchor": "bottom"})
     return Interactive(figure, "each FCN's score pixel, its centre and the input each score layer reads for it")
 
 
@@ -335,7 +344,7 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     and strides shows an image of ones through each (its border cut off): flat, or a checkerboard.
 
     ``rulers[k]`` holds ``at`` (each output pixel's input coordinate), ``tents`` (one list per input
-    pixel) and ``output``; ``inputs`` holds the input's ``at`` and ``values``; ``constants`` maps a
+    pixel), ``output`` and ``interpolated`` (``F.interpolate``'s, drawn as a line); ``inputs`` holds the input's ``at`` and ``values``; ``constants`` maps a
     name ("uniform 3, stride 2") to its output."""
     go, make_subplots = _plotly()
     figure = make_subplots(1, 3, column_widths=[0.25, 0.45, 0.3], horizontal_spacing=0.08,
@@ -351,6 +360,8 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
                                     marker={"size": 3}), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
                                 marker={"color": "black", "size": 5}, name="output"), 1, 2)
+    figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["interpolated"], mode="lines",
+                                line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate"), 1, 2)
     figure.add_trace(go.Scatter(x=list(inputs["at"]), y=list(inputs["values"]), mode="markers",
                                 marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input"), 1, 2)
     names = list(constants)
@@ -359,11 +370,11 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
                                 colorscale=[[0, "black"], [1, "white"]],
                                 colorbar={"len": 0.7, "thickness": 12, "title": {"text": "value"}}), 1, 3)
     tents = len(rulers[active]["tents"])
-    updates = [{"z": [kernel.tolist()] + [None] * (tents + 1),
-                "x": [None] + [ruler["at"]] * (tents + 1), "y": [None] + list(ruler["tents"]) + [ruler["output"]]}
+    updates = [{"z": [kernel.tolist()] + [None] * (tents + 2), "x": [None] + [ruler["at"]] * (tents + 2),
+                "y": [None] + list(ruler["tents"]) + [ruler["output"], ruler["interpolated"]]}
                for kernel, ruler in zip(kernels, rulers)]
-    factor_slider = slider("factor", factors, updates, list(range(first_tent - 1, first_tent + tents + 1)),
-                           active=active, x=0, length=0.6)
+    moved = [0] + list(range(first_tent, first_tent + tents + 1)) + [first_tent + tents + 1]
+    factor_slider = slider("factor", factors, updates, moved, active=active, x=0, length=0.6)
     kernel_slider = slider("kernel", names, [{"z": [constants[name].tolist()]} for name in names],
                            [len(figure.data) - 1], active=middle, x=0.68, length=0.32)
     figure.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
@@ -388,11 +399,11 @@ def side_by_side(pictures: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
 
 
 def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequence[np.ndarray]]],
-                  mean_ius: Mapping[str, Sequence[float]]) -> Interactive:
+                  mean_ius: Mapping[str, Sequence[float]], levels: Mapping[str, float] | None = None) -> Interactive:
     """Chapter 7's skips: one slider per skip over the share of its learned contribution kept,
     showing the fused prediction on a few scenes (``pictures[skip][step]``, one per scene) and the
-    mean IU at every share. The first skip is scaled with the second off; the second with the first
-    at its learned weight."""
+    mean IU at every share, with ``levels`` (name -> mean IU) drawn across for comparison. The first
+    skip is scaled with the second off; the second with the first at its learned weight."""
     if list(pictures) != list(mean_ius) or len(pictures) != 2:
         raise ValueError("skip_explorer takes pictures and mean IUs for the same two skips")
     go, make_subplots = _plotly()
@@ -417,6 +428,9 @@ def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequ
                    for p, w, iu in zip(pictures[name], weights, mean_ius[name])]
         sliders.append(slider(f"share kept of the {name.split(',')[0]}", weights, updates, [index, 4 + index],
                               active=active, x=x, length=0.45))
+    for (name, level), colour in zip((levels or {}).items(), ("gray", "#8c564b", "#9467bd")):
+        figure.add_trace(go.Scatter(x=[weights[0], weights[-1]], y=[level, level], mode="lines", name=name,
+                                    line={"color": colour, "dash": "dash", "width": 1}, showlegend=True), 1, 2)
     figure.update_xaxes(title_text="share of the learned skip kept", row=1, col=2)
     figure.update_annotations(font_size=11)
     _style(figure, 560, sliders)

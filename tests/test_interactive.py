@@ -85,23 +85,26 @@ def test_the_coordinate_explorer_draws_each_span_around_each_pixel():
 
 
 def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel():
-    rulers = [{"at": [0.0, 0.5, 1.0], "tents": [[1, 0.5, 0], [0, 0.5, 1]], "output": [1, 1, 1]}] * 2
+    rulers = [{"at": [0.0, 0.5, 1.0], "tents": [[1, 0.5, 0], [0, 0.5, 1]], "output": [1, 1, 1],
+               "interpolated": [1, 1, 1]}] * 2
     constants = {"uniform 2, stride 2": np.ones((2, 2)), "uniform 3, stride 2": np.zeros((3, 3))}
     figure = interactive.kernel_explorer([2, 4], [np.ones((4, 4)), np.ones((8, 8))], rulers,
                                          {"at": [0, 1], "values": [1, 1]}, constants).figure
     factor, kernel = figure.layout.sliders
     assert [s.label for s in factor.steps] == ["2", "4"] and [s.label for s in kernel.steps] == list(constants)
     assert np.asarray(factor.steps[0].args[0]["z"][0]).shape == (4, 4)
-    assert list(factor.steps[0].args[1]) == [0, 1, 2, 3]  # the kernel, two tents, the output
+    assert list(factor.steps[0].args[1]) == [0, 1, 2, 3, 4]  # the kernel, two tents, output, interpolation
     assert list(kernel.steps[1].args[1]) == [len(figure.data) - 1]
 
 
 def test_the_skip_explorer_has_one_slider_per_skip():
     pictures = {name: [[np.zeros((4, 8, 3), dtype=np.uint8)] * 3] * 2 for name in ("a, off", "b, on")}
-    figure = interactive.skip_explorer([0.0, 1.0], pictures, {"a, off": [0.1, 0.5], "b, on": [0.5, 0.6]}).figure
+    figure = interactive.skip_explorer([0.0, 1.0], pictures, {"a, off": [0.1, 0.5], "b, on": [0.5, 0.6]},
+                                       levels={"floor": 0.2}).figure
     first, second = figure.layout.sliders
     assert list(first.steps[0].args[1]) == [0, 4] and list(second.steps[0].args[1]) == [1, 5]
     assert second.steps[0].args[0]["y"] == [None, [0.5]]
+    assert list(figure.data[6].y) == [0.2, 0.2] and figure.data[6].name == "floor"
     assert figure.data[0].source == interactive.image_uri(interactive.side_by_side(pictures["a, off"][1]))
     with pytest.raises(ValueError, match="same two skips"):
         interactive.skip_explorer([0.0, 1.0], pictures, {"a, off": [0.1, 0.5]})
