@@ -209,11 +209,13 @@ def static_png(figure, dpi: int = 100) -> bytes:
                     linewidth=line.get("width", 1.5),
                     markersize=marker.get("size", 6) / 1.5,
                     label=trace.get("name") if shown else None)
+    entries = {}  # one legend along the top, over no plot, as Plotly draws it
     for ax in axes.values():
-        if ax.get_legend_handles_labels()[1] and ax.images:  # below a picture, not over it
-            ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4)
-        elif ax.get_legend_handles_labels()[1]:
-            ax.legend(fontsize=7, loc="best")
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        canvas.legend(list(entries.values()), list(entries), loc="upper center", bbox_to_anchor=(0.5, 1.0),
+                      ncol=min(len(entries), 6), fontsize=7, frameon=False)
     for annotation in layout.get("annotations", []):
         if annotation.get("xref") == "paper" and annotation.get("yref") == "paper":
             canvas.text(0.06 + 0.9 * annotation["x"], 0.2 + 0.68 * annotation["y"] + 0.02, annotation["text"],
@@ -355,9 +357,8 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     first_tent = len(figure.data)
     tent_colours = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
     for index, tent in enumerate(rulers[active]["tents"]):
-        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines+markers", name=f"tent {index}",
-                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]},
-                                    marker={"size": 3}), 1, 2)
+        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines", name=f"tent {index}",
+                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]}), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
                                 marker={"color": "black", "size": 5}, name="output"), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["interpolated"], mode="lines",
@@ -401,7 +402,8 @@ def side_by_side(pictures: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
 def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequence[np.ndarray]]],
                   mean_ius: Mapping[str, Sequence[float]], levels: Mapping[str, float] | None = None) -> Interactive:
     """Chapter 7's skips: one slider per skip over the share of its learned contribution kept,
-    showing the fused prediction on a few scenes (``pictures[skip][step]``, one per scene) and the
+    showing the fused prediction on a few scenes (``pictures[skip][step]``, one per scene; the first
+    slider opens at its first step, the second at its last) and the
     mean IU at every share, with ``levels`` (name -> mean IU) drawn across for comparison. The first
     skip is scaled with the second off; the second with the first at its learned weight."""
     if list(pictures) != list(mean_ius) or len(pictures) != 2:
@@ -412,18 +414,18 @@ def skip_explorer(weights: Sequence[float], pictures: Mapping[str, Sequence[Sequ
     figure = make_subplots(2, 2, column_widths=[0.62, 0.38], vertical_spacing=0.16, horizontal_spacing=0.1,
                            specs=[[{}, {"rowspan": 2}], [{}, None]],
                            subplot_titles=(names[0], "mean IU, validation scenes", names[1]))
-    active = len(weights) - 1
-    for row, name in enumerate(names, start=1):
+    opens = (0, len(weights) - 1)  # the coarse term alone above, the trained net below
+    for row, (name, active) in enumerate(zip(names, opens), start=1):
         figure.add_trace(go.Image(source=image_uri(pictures[name][active])), row, 1)
     colours = ("#1f77b4", "#2ca02c")
     for name, colour in zip(names, colours):
         figure.add_trace(go.Scatter(x=list(weights), y=list(mean_ius[name]), mode="lines", name=name,
                                     line={"color": colour}, showlegend=True), 1, 2)
-    for name, colour in zip(names, colours):
+    for name, colour, active in zip(names, colours, opens):
         figure.add_trace(go.Scatter(x=[weights[active]], y=[mean_ius[name][active]], mode="markers",
                                     marker={"color": colour, "size": 12}), 1, 2)
     sliders = []
-    for index, (name, x) in enumerate(zip(names, (0.0, 0.5))):
+    for index, (name, x, active) in enumerate(zip(names, (0.0, 0.5), opens)):
         updates = [{"source": [image_uri(p), None], "x": [None, [w]], "y": [None, [iu]]}
                    for p, w, iu in zip(pictures[name], weights, mean_ius[name])]
         sliders.append(slider(f"share kept of the {name.split(',')[0]}", weights, updates, [index, 4 + index],

@@ -7,12 +7,15 @@ next cells.
 """
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import plotly
+import pytest
 
 from fcn_lesson import notebooks
 
@@ -89,8 +92,12 @@ def run_in_colab_kernel(tmp_path: Path, cells: list[str]) -> str:
     return result.stdout
 
 
-def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
-    stdout = run_in_colab_kernel(tmp_path, first_code_cells("01_task_data_scores.ipynb", 3))
+def test_the_setup_cell_installs_fcn_lesson_and_a_figure_with_sliders_draws_in_a_fresh_colab_kernel(tmp_path):
+    """One fresh kernel (the setup cell's install is the slow part): chapter 1's first cells, then chapter 4's
+    figure with sliders. Colab shows a figure's HTML in the output's own frame, with no plotly.js of the
+    book's: the HTML loads it from Plotly's CDN (Colab is online; here the CDN is this machine's copy)."""
+    figure_cells = chapter_cells("04_upsampling.ipynb", "def constant_through", "interactive.kernel_explorer(")[1:]
+    stdout = run_in_colab_kernel(tmp_path, first_code_cells("01_task_data_scores.ipynb", 3) + figure_cells)
     assert "before the setup cell: no fcn_lesson" in stdout
     installed = Path(stdout.split("fcn_lesson from ")[-1].strip()).parent
     assert tmp_path / "colab" in installed.parents  # installed into the kernel's environment
@@ -98,35 +105,9 @@ def test_the_setup_cell_installs_fcn_lesson_in_a_fresh_colab_kernel(tmp_path):
     assert (installed / "reference" / "results.npz").exists()  # and their stored scores
     assert "training and" in stdout  # the chapter's data cell ran: scenes made under ~/.cache
     assert (tmp_path / "home" / ".cache" / "fcn_lesson").is_dir()
-
-
-def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_manual_route(tmp_path):
-    cells = first_code_cells("08_full_scale.ipynb", 3)
-    assert "fullscale.voc_sets(" in cells[2]  # the data cell
-    offline = ("import urllib.error, urllib.request\n"
-               "def refuse(*args, **kwargs):\n"
-               "    raise urllib.error.URLError('no network (simulated)')\n"
-               "urllib.request.urlopen = refuse\n")
-    stdout = run_in_colab_kernel(tmp_path, cells[:2] + [offline] + cells[2:])
-    assert "in Colab: True" in stdout
-    assert "no full-scale data here: could not download SBD" in stdout  # the first it needs
-    assert "no answer (no network (simulated))" in stdout
-    assert "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in stdout
-    assert "SMOKE SCALE" in stdout
-
-
-def test_a_figure_with_sliders_draws_in_a_fresh_colab_kernel_with_plotly_from_its_cdn(tmp_path):
-    """Colab shows a figure's HTML in the output's own frame, with no plotly.js of the book's: the
-    HTML loads it from Plotly's CDN (Colab is online; here the CDN is this machine's copy)."""
-    import shutil
-
-    import plotly
-    import pytest
-
-    stdout = run_in_colab_kernel(tmp_path, chapter_cells("04_upsampling.ipynb", "def constant_through",
-                                                         "interactive.kernel_explorer("))
-    assert "uniform kernels at stride 2 that keep a constant flat" in stdout
-    (bundle,) = json.loads((tmp_path / "content" / "displayed.json").read_text())
+    assert "flat: uniform 2, stride 2" in stdout  # chapter 4's figure cell ran
+    (bundle,) = [shown for shown in json.loads((tmp_path / "content" / "displayed.json").read_text())
+                 if "text/html" in shown and "fcn-interactive" in shown["text/html"]]
     page = tmp_path / "output.html"
     page.write_text(f"<html><body>{bundle['text/html']}</body></html>")
     if shutil.which("chromium") is None:
@@ -156,3 +137,18 @@ def test_a_figure_with_sliders_draws_in_a_fresh_colab_kernel_with_plotly_from_it
         assert tab.locator(".fcn-interactive .slider-rail-rect").count() == 2
         browser.close()
     assert any(url.startswith("https://cdn.plot.ly/plotly-") for url in fetched), fetched
+
+
+def test_chapter_8_in_a_fresh_colab_kernel_offline_says_what_it_tried_and_the_manual_route(tmp_path):
+    cells = first_code_cells("08_full_scale.ipynb", 3)
+    assert "fullscale.voc_sets(" in cells[2]  # the data cell
+    offline = ("import urllib.error, urllib.request\n"
+               "def refuse(*args, **kwargs):\n"
+               "    raise urllib.error.URLError('no network (simulated)')\n"
+               "urllib.request.urlopen = refuse\n")
+    stdout = run_in_colab_kernel(tmp_path, cells[:2] + [offline] + cells[2:])
+    assert "in Colab: True" in stdout
+    assert "no full-scale data here: could not download SBD" in stdout  # the first it needs
+    assert "no answer (no network (simulated))" in stdout
+    assert "By hand: get benchmark.tgz (MD5 82b4d87ceb2ed10f6038a1cba92111cb)" in stdout
+    assert "SMOKE SCALE" in stdout
