@@ -266,6 +266,7 @@ def crop_explorer(offsets: Sequence[int], mean_ius: Sequence[float], pictures: S
     figure.add_trace(go.Scatter(x=list(offsets), y=list(mean_ius), mode="lines", line={"color": "#1f77b4"}), 1, 2)
     figure.add_trace(go.Scatter(x=[derived, derived], y=[0, 1], mode="lines", name=f"derived crop {derived}",
                                 line={"color": "gray", "dash": "dash"}), 1, 2)
+    figure.add_annotation(x=derived, y=1, text=f"derived {derived}", showarrow=False, yshift=8, row=1, col=2)
     figure.add_trace(go.Scatter(x=[derived], y=[mean_ius[active]], mode="markers",
                                 marker={"color": "#d62728", "size": 12}), 1, 2)
     figure.update_xaxes(showticklabels=False, row=1, col=1)
@@ -313,7 +314,7 @@ def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding:
                                         line={"color": "gray", "width": 1}, showlegend=what not in named), 1, column)
             named.add(what)
         first_trace = len(figure.data)
-        active = len(centres) // 2
+        active = 0  # the first pixel: the padding and the edge's blend show there
         for layer, layer_spans in fields.items():
             x, y = square(*layer_spans[active])
             figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"read by {layer}", showlegend=layer not in named,
