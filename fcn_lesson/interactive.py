@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .data import CLASSES, IGNORE_INDEX, PALETTE
-from .viz import colorize
+from .data import CLASSES, IGNORE_INDEX
+from .viz import class_colors, colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_explorer", "image_uri", "kernel_explorer",
            "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png"]
@@ -242,8 +242,8 @@ def _style(figure, height: int, sliders: list[dict]) -> None:
 def _class_key(figure, row: int, col: int) -> None:
     """A legend of the classes' colours, on top of the figure (for pictures drawn by `outlined`)."""
     go, _ = _plotly()
-    for index, name in enumerate(CLASSES):
-        red, green, blue = PALETTE[3 * index:3 * index + 3]
+    for name, colour in zip(CLASSES, class_colors(range(len(CLASSES)))):
+        red, green, blue = (round(255 * value) for value in colour)
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legend="legend2", showlegend=True,
                                     marker={"symbol": "square", "size": 10, "color": f"rgb({red},{green},{blue})",
                                             "line": {"color": "gray", "width": 1}}), row, col)
