@@ -47,6 +47,7 @@ __all__ = [
     "make_dataset",
     "make_scene",
     "object_images",
+    "object_pixels",
     "object_radii",
     "read_image",
     "sbd_dataset",
@@ -171,6 +172,11 @@ def _border(label: np.ndarray) -> np.ndarray:
     edge[:, 1:] |= horizontal
     edge[:, :-1] |= horizontal
     return edge
+
+
+def object_pixels(label, ignore_index: int = IGNORE_INDEX):
+    """Where a label map (tensor or array) marks an object: neither background (0) nor ignored."""
+    return (label != 0) & (label != ignore_index)
 
 
 def scene_radii(size: int) -> tuple[float, float]:

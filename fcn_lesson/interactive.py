@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .data import CLASSES, IGNORE_INDEX
+from .data import CLASSES, object_pixels
 from .viz import class_colors, colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_explorer", "image_uri", "kernel_explorer",
@@ -68,7 +68,7 @@ def outlined(prediction: torch.Tensor, label: torch.Tensor, zoom: int = 3) -> np
     if zoom < 2:
         raise ValueError(f"outlined needs zoom >= 2 to draw the outline between pixels, got {zoom}")
     picture = colorize(prediction).repeat(zoom, 0).repeat(zoom, 1)
-    objects = (label != 0) & (label != IGNORE_INDEX)
+    objects = object_pixels(label)
     for row, col in zip(*np.nonzero(objects[1:] != objects[:-1])):  # between rows row and row + 1
         picture[(row + 1) * zoom, col * zoom:(col + 1) * zoom] = 255
     for row, col in zip(*np.nonzero(objects[:, 1:] != objects[:, :-1])):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .data import object_pixels
 from .metrics import boundary_mask
 
 __all__ = ["COUNTS", "STRIDE_BINS", "bin_iu", "binned_scores", "by_thickness", "depth", "local_thickness",
@@ -55,7 +56,7 @@ def depth(labels: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
     0 on background and ignored pixels."""
     labels = _check(labels)
     height, width = labels.shape[-2:]
-    objects = (labels != 0) & (labels != ignore_index)
+    objects = object_pixels(labels, ignore_index)
     padded = F.pad(labels, (1, 1, 1, 1), value=-1)  # the image's edge counts as another label
     inner = objects.clone()
     for dy in range(3):

@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE
+from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, object_pixels
 
 __all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
@@ -51,7 +51,7 @@ def overlay(image: torch.Tensor, label: torch.Tensor, alpha: float = 0.5) -> np.
     """The image with its label colours blended in, background and 'ignore' left clear."""
     picture = denormalize(image)
     colours = colorize(label) / 255
-    objects = (np.asarray(label.cpu()) != 0) & (np.asarray(label.cpu()) != IGNORE_INDEX)
+    objects = object_pixels(np.asarray(label.cpu()))
     picture[objects] = (1 - alpha) * picture[objects] + alpha * colours[objects]
     return picture
 
@@ -140,8 +140,7 @@ def show_predictions(images: Sequence[torch.Tensor], labels: Sequence[torch.Tens
 
 def _draw_true_outlines(ax, label: torch.Tensor) -> None:
     """The outlines of ``label``'s objects (every class but background and the ignore label), in white."""
-    truth = np.asarray(label.cpu())
-    objects = ((truth != 0) & (truth != IGNORE_INDEX)).astype(float)
+    objects = object_pixels(np.asarray(label.cpu())).astype(float)
     ax.contour(objects, levels=[0.5], colors="w", linewidths=0.8)
 
 

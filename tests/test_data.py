@@ -325,3 +325,11 @@ def test_bar_widths_measures_a_rectangle_drawn_and_scored():
     assert abs(drawn - 5) < 0.01 and abs(kept - 3) < 0.01
     turned = data.bar_widths(is_bar.T, scored.T)  # the direction does not matter
     assert np.allclose(turned, [(drawn, kept)])
+
+
+def test_object_pixels_leave_out_background_and_the_ignore_label_on_tensors_and_arrays():
+    label = torch.tensor([[0, 1, 255], [6, 0, 3]])
+    expected = [[False, True, False], [True, False, True]]
+    assert data.object_pixels(label).tolist() == expected
+    assert data.object_pixels(label.numpy()).tolist() == expected
+    assert data.object_pixels(label, ignore_index=6).tolist() == [[False, True, True], [False, False, True]]
