@@ -271,11 +271,12 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
             n = _layer_size(upsample, n)
             have, need = (n, size) if skip is None else (output_size(prefixes[skip], size), n)
             if crop + need > have:
-                cut = ("the upsampled score, cut to the input" if skip is None else
-                       f"the stride-{_fmt(coord_map(prefixes[skip]).scale)} skip's score, "
-                       f"cut to the upsampled score")
+                cut, onto = (("the upsampled score", "the input") if skip is None else
+                             (f"the stride-{_fmt(coord_map(prefixes[skip]).scale)} skip's score",
+                              "the upsampled score"))
                 raise ValueError(f"for a {size} px input, crop {len(cuts) + 1} needs {crop} + {need} px "
-                                 f"of {cut}, which has only {have}: increase the first layer's padding")
+                                 f"of {cut} (to cut it to {onto}'s {need}), but {cut} has only {have}: "
+                                 "increase the first layer's padding")
             cuts.append((have, need))
         checked[size] = tuple(cuts)
     return FusionGeometry(tuple(crops), checked)
