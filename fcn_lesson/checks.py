@@ -778,14 +778,15 @@ def check_boundary_mask(fn: Callable) -> bool:
 def check_effective_lr(fn: Callable) -> bool:
     """``fn(lr, momentum, pixels)``: the mean-loss learning rate that takes the paper's steps in the long run.
 
-    Catches: momentum or the pixel count left out, and the momentum series summed from m instead of 1
-    (m / (1 - m)), on three learning rates.
+    Catches: momentum or the pixel count left out, the momentum series summed from m instead of 1
+    (m / (1 - m)), and an answer that knows only 0.99 and 0.9 (a third momentum, 0.95), on four cases.
     Cannot tell: whether the equivalence holds during the first steps, before momentum has built up (it is a
     long-run rule).
     """
 
     def checks() -> str:
-        for lr, momentum, pixels in ((1e-10, 0.99, 500 * 375), (1e-12, 0.99, 500 * 500), (1e-3, 0.9, 1)):
+        for lr, momentum, pixels in ((1e-10, 0.99, 500 * 375), (1e-12, 0.99, 500 * 500), (1e-3, 0.9, 1),
+                                     (1e-6, 0.95, 1000)):
             expected = lr * pixels / (1 - momentum)
             got = float(_call(fn, lr, momentum, pixels))
             if math.isclose(got, expected, rel_tol=1e-6):

@@ -674,3 +674,9 @@ def test_interpolation_offset_checker_names_the_first_pixel_and_the_unit_interva
     assert "half a pixel earlier" in feedback(capsys)
     assert not checks.check_interpolation_offset(lambda stride: stride)
     assert "px off inside" in feedback(capsys)
+
+
+def test_effective_lr_checker_catches_an_answer_that_knows_only_two_momenta(capsys):
+    gains = {0.99: 100, 0.9: 10}
+    assert not checks.check_effective_lr(lambda lr, m, pixels: lr * pixels * gains.get(m, 1))
+    assert "momentum is missing" in feedback(capsys)  # at 0.95, the third momentum
