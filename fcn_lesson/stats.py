@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable
 
 import torch
@@ -107,9 +108,10 @@ def _sample(seeds: int, scenes: int, pairing: str = "") -> str:
     return f"{seeds} {pairing + ' ' if pairing else ''}seeds, {scenes} scenes"
 
 
-def _scene_weights(scenes: int, draws: int, generator: torch.Generator) -> torch.Tensor:
+@cache  # the same draws for every comparison of one size: made once (callers only read them)
+def _scene_weights(scenes: int, draws: int, seed: int) -> torch.Tensor:
     """``draws x scenes``: how often each scene is in each bootstrap draw of ``scenes`` scenes."""
-    picks = torch.randint(scenes, (draws, scenes), generator=generator)
+    picks = torch.randint(scenes, (draws, scenes), generator=torch.Generator().manual_seed(seed))
     weights = torch.zeros(draws, scenes, dtype=torch.float64)
     return weights.scatter_add_(1, picks, torch.ones_like(weights))
 
@@ -203,7 +205,7 @@ def estimate(name: str, counts: torch.Tensor, score: Score, *, draws: int = DRAW
     """``name``'s score (the mean over its seeds) from ``counts`` (``seeds x scenes x ...``, additive
     over scenes), with its interval over seeds and scenes."""
     counts = _check(counts, name)
-    weights = _scene_weights(counts.shape[1], draws, torch.Generator().manual_seed(seed))
+    weights = _scene_weights(counts.shape[1], draws, seed)
     whole, drawn = _per_seed(counts, score, weights)
     k = len(whole)
     spread = float(whole.var()) / k if k > 1 else None
@@ -226,7 +228,7 @@ def compare(a: str, counts_a: torch.Tensor, b: str, counts_b: torch.Tensor, scor
     if paired and len(counts_a) != len(counts_b):
         raise ValueError(f"a paired comparison needs the same seeds on both sides: {a} has "
                          f"{len(counts_a)}, {b} {len(counts_b)}")
-    weights = _scene_weights(counts_a.shape[1], draws, torch.Generator().manual_seed(seed))
+    weights = _scene_weights(counts_a.shape[1], draws, seed)
     (whole_a, drawn_a), (whole_b, drawn_b) = (_per_seed(counts_a, score_a, weights),
                                               _per_seed(counts_b, score_b, weights))
     difference = float(whole_a.mean() - whole_b.mean())

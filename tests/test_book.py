@@ -99,6 +99,28 @@ def test_student_edition_has_no_solutions(tmp_path):
         notebooks.student_edition(ROOT, ROOT / "book" / "student")
 
 
+def test_the_student_edition_runs_the_books_code_then_only_its_stubs():
+    """nbval runs the book's notebooks; a student notebook runs the same code cells, then the stubs
+    this test runs: together that is the student edition top to bottom, without running it twice."""
+    for student in sorted((ROOT / notebooks.STUDENT_EDITION / "book").glob("*.ipynb")):
+        book = [cell.source for cell in code_cells(ROOT / "book" / student.name)]
+        sources = [cell.source for cell in code_cells(student)]
+        shared = next((i for i, source in enumerate(sources) if "# your code here" in source), len(sources))
+        assert sources[:shared] == book[:shared], f"{student.name}: a code cell differs from the book's"
+        assert all("# your code here" in source for source in sources[shared:]), student.name
+
+
+def test_every_stub_of_the_student_edition_runs_and_its_checker_says_not_implemented_yet(capsys):
+    stubs = [(student.name, cell.source)
+             for student in sorted((ROOT / notebooks.STUDENT_EDITION / "book").glob("*.ipynb"))
+             for cell in code_cells(student) if "# your code here" in cell.source]
+    assert stubs
+    for name, source in stubs:
+        exec(compile(source, name, "exec"), {"checks": checks})  # all a stub may use besides its imports
+        told = capsys.readouterr().out.splitlines()
+        assert told and all(line.startswith("✗") and "not implemented yet" in line for line in told), (name, told)
+
+
 def test_the_committed_student_edition_is_what_student_edition_writes(tmp_path):
     written = tmp_path / "student"
     notebooks.student_edition(ROOT, written)
