@@ -36,10 +36,13 @@ Ctrl-C while torch loads.
 from importlib import import_module
 
 __version__ = "0.1.0"
-#: Where the book and this module live; Colab installs ``fcn_lesson`` from here, at tag ``v<__version__>``
+#: Where the book and this module live; Colab installs ``fcn_lesson`` from here, from :data:`BRANCH`
 #: (``fcn_lesson.notebooks.setup_cell``), and ``_config.yml``'s launch buttons point here too.
 REPOSITORY = "https://github.com/fcn-step-by-step/fcn-step-by-step"
-__all__ = ["REPOSITORY", "FCN8s", "FCN16s", "FCN32s", "geometry", "metrics", "models", "surgery"]
+#: The branch the launch buttons open the notebooks from and Colab installs the module from: one
+#: branch for both, so that a chapter never runs against another version of the module.
+BRANCH = "main"
+__all__ = ["BRANCH", "REPOSITORY", "FCN8s", "FCN16s", "FCN32s", "geometry", "metrics", "models", "surgery"]
 
 _FROM_MODELS = ("FCN8s", "FCN16s", "FCN32s")
 

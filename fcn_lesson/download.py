@@ -1,7 +1,8 @@
 """PASCAL VOC 2012, SBD and the paper's validation list, from sources that answer, checked by checksum.
 
-The Oxford host that torchvision downloads VOC from has not answered since
-November 2025 (pytorch/vision issues 9269 and 9271: time-outs, a firewall block). Each file here
+The Oxford host that torchvision downloads VOC from stopped answering in November 2025
+(pytorch/vision issues 9269 and 9271: time-outs, a firewall block); a comment on pull request
+9216 of March 2026 says it is back, with redirects to new addresses. Each file here
 has an ordered list of sources and the official checksum: a source that is
 down is skipped, a copy whose checksum differs is discarded (so a mirror can
 be tried without trusting it), and an interrupted transfer resumes where it

@@ -1,8 +1,8 @@
 """The book's notebooks as files: the Colab setup cell they all start with, and the student edition.
 
 The setup cell is written here once, from :data:`fcn_lesson.REPOSITORY` and
-``__version__``, so that the book and the module it installs cannot drift
-apart (a test compares every chapter's first code cell with it). The student
+:data:`fcn_lesson.BRANCH`, the branch the launch buttons open, so that the book
+and the module it installs cannot drift apart (a test compares every chapter's first code cell with it). The student
 edition is the book without its solutions: gated solutions (code) become
 stubs whose body is ``...`` and whose checker call stays, so that the
 notebook still runs top to bottom and the checker says "not implemented
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import REPOSITORY, __version__, folders
+from . import BRANCH, REPOSITORY, folders
 
 __all__ = ["CHAPTER_TIMES", "PAGE_WIDTH", "SETUP_TAG", "STUDENT_EDITION", "Exercise", "chapter_times",
            "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
@@ -42,8 +42,9 @@ _PROSE_SOLUTION = re.compile(r"\n*^:::\{solution\}.*?^:::$\n?", re.MULTILINE | r
 
 
 def install_source() -> str:
-    """What Colab's pip installs: this repository at the tag of this version."""
-    return f"git+{REPOSITORY}@v{__version__}"
+    """What Colab's pip installs: this repository's :data:`~fcn_lesson.BRANCH`, the one the notebook
+    was opened from."""
+    return f"git+{REPOSITORY}@{BRANCH}"
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,13 @@ def chapter_times() -> dict:
 
 def colab_url(path: str) -> str:
     """The link that opens the repository's notebook at ``path`` (relative to its root) in Colab."""
-    return f"https://colab.research.google.com/github/{REPOSITORY.removeprefix('https://github.com/')}/blob/main/{path}"
+    return f"https://colab.research.google.com/github/{REPOSITORY.removeprefix('https://github.com/')}/blob/{BRANCH}/{path}"
 
 
 def setup_cell(source: str | None = None) -> str:
     """The first code cell of every chapter: installs ``fcn_lesson`` in Colab, does nothing elsewhere."""
     return (
-        "# Colab only: install the book's module, pinned to this book's version.\n"
+        "# Colab only: install the book's module from the branch this notebook opens from.\n"
         "import subprocess\n"
         "import sys\n"
         "\n"

@@ -30,7 +30,7 @@ def test_there_are_nine_chapters_and_all_are_in_the_table_of_contents():
 @pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_every_notebook_starts_with_the_setup_cell_of_this_version(path):
     assert code_cells(path)[0].source == notebooks.setup_cell()
-    assert f"@v{fcn_lesson.__version__}" in notebooks.setup_cell()
+    assert f"@{fcn_lesson.BRANCH}" in notebooks.setup_cell()
 
 
 def test_the_setup_cell_is_hidden_in_the_html_but_first_in_the_notebook():
@@ -49,6 +49,7 @@ def test_no_code_line_is_wider_than_the_rendered_page(path):
 def test_the_launch_buttons_point_at_the_repository_the_setup_cell_installs_from():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == fcn_lesson.REPOSITORY
+    assert config["repository"]["branch"] == fcn_lesson.BRANCH
     assert notebooks.install_source().startswith(f"git+{fcn_lesson.REPOSITORY}@")
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
 

@@ -2,7 +2,7 @@
 
 The virtual environment links in this machine's installed packages (Colab comes with torch,
 torchvision, matplotlib ...) except fcn_lesson itself. The chapter's own setup cell then runs, with
-its install source pointed at this checkout instead of the published tag, followed by the chapter's
+its install source pointed at this checkout instead of the repository's branch on GitHub, followed by the chapter's
 next cells.
 """
 import json
@@ -59,7 +59,7 @@ def colab_like_python(tmp_path: Path) -> Path:
 
 
 def first_code_cells(chapter: str, count: int) -> list[str]:
-    """The chapter's first ``count`` code cells, its setup cell installing this checkout, not the tag."""
+    """The chapter's first ``count`` code cells, its setup cell installing this checkout, not the branch on GitHub."""
     notebook = nbformat.read(ROOT / "book" / chapter, as_version=4)
     cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"][:count]
     assert notebooks.install_source() in cells[0]
