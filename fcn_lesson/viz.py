@@ -939,10 +939,12 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
     """:class:`~fcn_lesson.stats.Verdict` s as a table: each difference with its interval, its verdict,
     how many seeds stand behind it, and (given the same comparisons on other scenes, ``fresh``)
     whether those scenes give the same verdict; with ``fresh_scenes`` (how many there are) that column
-    says so in words: "verdict on N fresh scenes", "the same"."""
+    says so in words: "verdict on N fresh scenes", "the same". A verdict from one seed says "(one run)":
+    its interval covers the scenes, not the seed, so it does not read like one over several seeds."""
     header = ["comparison", "difference", "95% interval", "verdict", "seeds"]
     rows = [[f"{v.a} - {v.b}" + (f", {v.statistic}" if v.statistic else ""), f"{v.difference:+.3f}",
-             f"{v.low:+.3f} to {v.high:+.3f}", v.outcome, v.seeds] for v in verdicts]
+             f"{v.low:+.3f} to {v.high:+.3f}", v.outcome if v.seeds > 1 else f"{v.outcome} (one run)",
+             v.seeds] for v in verdicts]
     if fresh is not None:
         header.append("fresh scenes" if fresh_scenes is None else f"verdict on {fresh_scenes} fresh scenes")
         same = "same" if fresh_scenes is None else "the same"

@@ -94,6 +94,8 @@ def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
     assert lines[2] == "| FCN-8s - FCN-16s, mean IU | +0.047 | +0.017 to +0.075 | FCN-8s ahead | 3 | same |"
     assert lines[3].endswith("| not told apart | 3 | FCN-8s ahead: undecided |")
     assert "fresh" not in viz.verdict_table([ahead]).data
+    one_run = stats.Verdict("U-Net", "FCN-8s", 0.176, 0.148, 0.206, 1, 300, True, "mean IU")
+    assert "| U-Net ahead (one run) | 1 |" in viz.verdict_table([one_run]).data
 
 
 def test_draw_fcn_labels_the_derived_crops_and_every_layer():
