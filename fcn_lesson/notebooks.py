@@ -2,7 +2,8 @@
 
 The setup cell is written here once, from :data:`fcn_lesson.REPOSITORY` and
 :data:`fcn_lesson.BRANCH`, the branch the launch buttons open, so that the book
-and the module it installs cannot drift apart (a test compares every chapter's first code cell with it). The student
+and the module it installs cannot drift apart (a test compares every chapter's
+first code cell with it). The student
 edition is the book without its solutions: gated solutions (code) become
 stubs whose body is ``...`` and whose checker call stays, so that the
 notebook still runs top to bottom and the checker says "not implemented
