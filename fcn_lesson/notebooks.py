@@ -23,8 +23,8 @@ import nbformat
 
 from . import BRANCH, REPOSITORY, folders
 
-__all__ = ["CHAPTER_TIMES", "PAGE_WIDTH", "SETUP_TAG", "STUDENT_EDITION", "Exercise", "chapter_times",
-           "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
+__all__ = ["CHAPTER_TIMES", "PAGE_WIDTH", "SETUP_TAG", "STUB_MARKER", "STUDENT_EDITION", "Exercise",
+           "chapter_times", "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
 
 #: The setup cell's tag: Jupyter Book leaves the cell out of the HTML (it does nothing there).
 SETUP_TAG = "remove-cell"
@@ -35,6 +35,8 @@ PAGE_WIDTH = 88
 CHAPTER_TIMES = Path(__file__).resolve().parent / "chapter_times.json"
 #: Where the repository keeps its student edition, the one the book's links open.
 STUDENT_EDITION = "student"
+#: What the body of every stub says (:func:`stub`): the student edition's cells to fill in hold it.
+STUB_MARKER = "# your code here"
 #: The marker of cells whose stored output nbval compares: the only outputs the student edition keeps.
 _CHECKED_OUTPUT = "# NBVAL_CHECK_OUTPUT"
 #: Copied as they are into the student edition, beside its notebooks.
@@ -125,7 +127,7 @@ def stub(solution: str) -> str:
             checked.append(node.test)
     names = {arg.id for call in checked for arg in call.args if isinstance(arg, ast.Name)}
     imports = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    stubs = [f"def {node.name}({ast.unparse(node.args)}):\n    ...  # your code here"
+    stubs = [f"def {node.name}({ast.unparse(node.args)}):\n    ...  {STUB_MARKER}"
              for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names]
     blocks = ["\n".join(imports)] if imports else []
     return "\n\n\n".join(blocks + stubs + ["\n".join(ast.unparse(call) for call in checked)])

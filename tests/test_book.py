@@ -14,6 +14,7 @@ from fcn_lesson import checks, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+STUDENT_NOTEBOOKS = sorted((ROOT / notebooks.STUDENT_EDITION / "book").glob("*.ipynb"))
 
 
 def code_cells(path):
@@ -93,7 +94,7 @@ def test_student_edition_has_no_solutions(tmp_path):
         student = nbformat.read(path, as_version=4)
         assert sum(len(re.findall(r"^:label: ", c.source, re.MULTILINE)) for c in student.cells
                    if c.cell_type == "markdown") == exercises, path.name  # every question is still there
-        stubs = [c.source for c in student.cells if c.cell_type == "code" and "# your code here" in c.source]
+        stubs = [c.source for c in student.cells if c.cell_type == "code" and notebooks.STUB_MARKER in c.source]
         asked = sum(c.cell_type == "code" and "checks.check_" in c.source for c in _solution_cells(original))
         assert len(stubs) == asked, path.name
     with pytest.raises(ValueError, match="inside its chapters"):
@@ -103,18 +104,17 @@ def test_student_edition_has_no_solutions(tmp_path):
 def test_the_student_edition_runs_the_books_code_then_only_its_stubs():
     """nbval runs the book's notebooks; a student notebook runs the same code cells, then the stubs
     this test runs: together that is the student edition top to bottom, without running it twice."""
-    for student in sorted((ROOT / notebooks.STUDENT_EDITION / "book").glob("*.ipynb")):
+    for student in STUDENT_NOTEBOOKS:
         book = [cell.source for cell in code_cells(ROOT / "book" / student.name)]
         sources = [cell.source for cell in code_cells(student)]
-        shared = next((i for i, source in enumerate(sources) if "# your code here" in source), len(sources))
+        shared = next((i for i, source in enumerate(sources) if notebooks.STUB_MARKER in source), len(sources))
         assert sources[:shared] == book[:shared], f"{student.name}: a code cell differs from the book's"
-        assert all("# your code here" in source for source in sources[shared:]), student.name
+        assert all(notebooks.STUB_MARKER in source for source in sources[shared:]), student.name
 
 
 def test_every_stub_of_the_student_edition_runs_and_its_checker_says_not_implemented_yet(capsys):
-    stubs = [(student.name, cell.source)
-             for student in sorted((ROOT / notebooks.STUDENT_EDITION / "book").glob("*.ipynb"))
-             for cell in code_cells(student) if "# your code here" in cell.source]
+    stubs = [(student.name, cell.source) for student in STUDENT_NOTEBOOKS
+             for cell in code_cells(student) if notebooks.STUB_MARKER in cell.source]
     assert stubs
     for name, source in stubs:
         exec(compile(source, name, "exec"), {"checks": checks})  # all a stub may use besides its imports
