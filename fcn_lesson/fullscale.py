@@ -55,8 +55,14 @@ class VOCRecipe:
 
     def settings(self) -> dict:
         """Every setting that is given: one value where the three stages agree, (FCN-32s, 16s, 8s) where
-        they differ; and the patch size."""
+        they differ, "n/a" where the stages' optimiser or schedule ignores it (momentum under Adam, the
+        poly power under a constant rate); and the patch size."""
         configs = [asdict(config) for config in self.configs]
+        for config in configs:
+            if config["optimizer"] != "sgd":
+                config["momentum"] = "n/a"
+            if config["lr_schedule"] != "poly":
+                config["poly_power"] = "n/a"
         merged = {key: configs[0][key] if all(c[key] == configs[0][key] for c in configs)
                   else tuple(c[key] for c in configs) for key in configs[0]}
         return {key: value for key, value in {**merged, "patch_size": self.patch_size}.items()

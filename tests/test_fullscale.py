@@ -25,6 +25,8 @@ def test_settings_say_each_value_once_or_per_stage():
     assert settings["lr"] == (1e-10, 1e-12, 1e-14) and settings["steps"] == 100_000
     assert settings["patch_size"] is None and "epochs" not in settings
     assert fullscale.MODERN.settings()["steps"] == (8_000, 4_000, 4_000)
+    assert settings["poly_power"] == "n/a" and settings["momentum"] == 0.99  # a constant rate, SGD
+    assert fullscale.MODERN.settings()["momentum"] == "n/a"  # Adam has none
 
 
 def test_chapter_8_times_small_images_where_nothing_trains():
