@@ -389,9 +389,12 @@ def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> s
                          statistic=claim.statistic if claim.b_statistic is None else "")
 
 
-def verdicts(chapter: int, scenes: str = "val") -> dict[str, stats.Verdict]:
-    """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`."""
-    return {key: compare(claim, scenes) for key, claim in COMPARISONS.items() if claim.chapter == chapter}
+def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> dict[str, stats.Verdict]:
+    """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`, paired over the
+    seeds of ``arms``: :data:`ARMS` (each seed with its own classifier) or :data:`FCN_SEED_ARMS` (FCN
+    seeds from one classifier; only the claims whose two arms it holds)."""
+    return {key: compare(claim, scenes, arms) for key, claim in COMPARISONS.items()
+            if claim.chapter == chapter and {claim.a, claim.b} <= set(arms)}
 
 
 def report(plan: str | None = None, scenes: str = "val") -> str:

@@ -141,6 +141,15 @@ def test_verdicts_are_stats_verdicts_for_one_chapter():
     assert set(found) == {key for key, claim in evidence.COMPARISONS.items() if claim.chapter == 9}
 
 
+def test_verdicts_over_fcn_seeds_pair_the_seeds_both_arms_recorded_from_one_classifier():
+    found = evidence.verdicts(7, arms=evidence.FCN_SEED_ARMS)
+    step = found["FCN-16s vs FCN-32s, mean IU"]
+    recorded = [set(evidence.recorded_stages(arm, evidence.FCN_SEED_ARMS)) for arm in ("FCN-16s", "FCN-32s")]
+    assert step.seeds == len(recorded[0] & recorded[1]) > evidence.verdicts(7)["FCN-16s vs FCN-32s, mean IU"].seeds
+    assert "plain loss, rare disc vs balanced loss, rare disc, mean IU" not in evidence.verdicts(
+        9, arms=evidence.FCN_SEED_ARMS)  # the imbalance runs have no FCN seeds
+
+
 def _seed_rows():
     """The recorded stages of the seeds plan: their weights do not ship, their counts do."""
     recorded = evidence.load()[0]["models"]
