@@ -64,8 +64,9 @@ IGNORE_INDEX = 255
 #: The normalisation torchvision's ImageNet backbones expect (and ours use too).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The input convention of Caffe's VGG16, the one the reference solvers' learning rates were used with:
-#: BGR channels, values 0-255, minus this mean per channel (B, G, R).
+#: The input convention of Caffe's VGG16: BGR channels, values 0-255, minus VGG's mean per channel
+#: (B, G, R). The reference FCN nets, whose solvers' rates chapter 8 reads, subtract a slightly different
+#: mean, (104.00699, 116.66877, 122.67892) (``voc-fcn8s/net.py``).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 VOC_CLASSES = 21
 _VOC_DIR = Path("VOCdevkit", "VOC2012")

@@ -195,7 +195,9 @@ def training_hours(recipe: VOCRecipe, train_images: int | None = None) -> tuple[
 
     Measured seconds per iteration (:data:`GPU_TIMINGS`) when a GPU check has
     run; else an estimate: :func:`iteration_flops` at the peak of
-    :data:`ESTIMATE_GPU`, which no real run reaches, so a lower bound.
+    :data:`ESTIMATE_GPU`, which no real run reaches, so roughly a lower bound (roughly: the backward
+    pass is taken as two forward passes, and with fixed upsamplers and no gradient for the input it
+    costs a little less).
     """
     steps = optimizer_steps(recipe, train_images)
     if GPU_TIMINGS.is_file():
@@ -206,7 +208,7 @@ def training_hours(recipe: VOCRecipe, train_images: int | None = None) -> tuple[
     precision = "float32" if recipe.fcn32s.precision == "float32" else "mixed"
     seconds = iteration_flops(recipe) / peaks[precision]
     return steps * seconds / 3600, (f"an estimate, not a measurement: FLOPs at the {precision} peak of an "
-                                    f"{name} ({peaks[precision] / 1e12:g} TFLOP/s), a lower bound")
+                                    f"{name} ({peaks[precision] / 1e12:g} TFLOP/s), roughly a lower bound")
 
 
 def _stem(path: str) -> str:
