@@ -60,7 +60,8 @@ from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, 
 from .train import TrainResult, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "RESULTS_FILE", "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim", "compare", "count_scenes", "counts",
+           "FCN_SEED_CHAPTERS", "RESULTS_FILE", "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim",
+           "chapter_arms", "compare", "count_scenes", "counts",
            "estimate", "load", "record", "recorded_stages", "report", "scene_set", "scores", "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -232,6 +233,10 @@ def _over_fcn_seeds(arm: Arm) -> Arm:
 
 #: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` plan; the imbalance rows are not in it).
 FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items() if arm.plan != "imbalance"}
+#: The chapters that compare a row trained from one classifier seed (FCN-32s, the staged path) over
+#: the FCN seeds of seed 0's classifier instead (:func:`chapter_arms`); chapter 9 reads its one-seed
+#: rows over that one run.
+FCN_SEED_CHAPTERS = (6, 7)
 
 
 def _seed_stages() -> list[str]:
@@ -373,9 +378,20 @@ def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: di
     return stats.estimate(arm, _counts(row, field, scenes, sorted(_recorded(row))), score)
 
 
-def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> stats.Verdict:
+def chapter_arms(claim: Claim) -> dict[str, Arm]:
+    """The arms ``claim``'s chapter pairs it over: in :data:`FCN_SEED_CHAPTERS`, a claim about a row
+    recorded from one classifier seed pairs the FCN seeds of seed 0's classifier (:data:`FCN_SEED_ARMS`;
+    a row with one FCN seed too, a control, gives its one-run verdict either way); every other claim
+    pairs the classifier seeds (:data:`ARMS`)."""
+    one_seed = any(len(_recorded(ARMS[name])) == 1 for name in (claim.a, claim.b))
+    return FCN_SEED_ARMS if claim.chapter in FCN_SEED_CHAPTERS and one_seed else ARMS
+
+
+def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] | None = None) -> stats.Verdict:
     """The verdict on ``claim`` from the stored counts on ``scenes``, paired by scene and by the seeds
-    both arms were trained from (and recorded) in ``arms``."""
+    both arms were trained from (and recorded) in ``arms`` (by default the chapter's,
+    :func:`chapter_arms`)."""
+    arms = chapter_arms(claim) if arms is None else arms
     a, b = _arm_named(claim.a, arms), _arm_named(claim.b, arms)
     (field, score_a), (field_b, score_b) = (_statistic(claim.statistic),
                                             _statistic(claim.b_statistic or claim.statistic))
@@ -389,12 +405,14 @@ def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> s
                          statistic=claim.statistic if claim.b_statistic is None else "")
 
 
-def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] = ARMS) -> dict[str, stats.Verdict]:
-    """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`, paired over the
-    seeds of ``arms``: :data:`ARMS` (each seed with its own classifier) or :data:`FCN_SEED_ARMS` (FCN
-    seeds from one classifier; only the claims whose two arms it holds)."""
+def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = None
+             ) -> dict[str, stats.Verdict]:
+    """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`, each paired over
+    the chapter's seeds (:func:`chapter_arms`) or over those of ``arms``: :data:`ARMS` (each seed with
+    its own classifier) or :data:`FCN_SEED_ARMS` (FCN seeds from one classifier; only the claims whose
+    two arms it holds)."""
     return {key: compare(claim, scenes, arms) for key, claim in COMPARISONS.items()
-            if claim.chapter == chapter and {claim.a, claim.b} <= set(arms)}
+            if claim.chapter == chapter and (arms is None or {claim.a, claim.b} <= set(arms))}
 
 
 def report(plan: str | None = None, scenes: str = "val") -> str:
@@ -417,7 +435,8 @@ def report(plan: str | None = None, scenes: str = "val") -> str:
     for claim in COMPARISONS.values():
         if plan == "seeds" and not {claim.a, claim.b} <= names or not {claim.a, claim.b} & names:
             continue
-        verdict, check = compare(claim, scenes, table), compare(claim, other, table)
+        pairing = table if plan == "seeds" else None  # the chapter's
+        verdict, check = compare(claim, scenes, pairing), compare(claim, other, pairing)
         agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
         line = f"  ch{claim.chapter} {verdict}; {other}: {agree}"
         if plan == "seeds":

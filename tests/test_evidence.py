@@ -145,9 +145,22 @@ def test_verdicts_over_fcn_seeds_pair_the_seeds_both_arms_recorded_from_one_clas
     found = evidence.verdicts(7, arms=evidence.FCN_SEED_ARMS)
     step = found["FCN-16s vs FCN-32s, mean IU"]
     recorded = [set(evidence.recorded_stages(arm, evidence.FCN_SEED_ARMS)) for arm in ("FCN-16s", "FCN-32s")]
-    assert step.seeds == len(recorded[0] & recorded[1]) > evidence.verdicts(7)["FCN-16s vs FCN-32s, mean IU"].seeds
+    assert step.seeds == len(recorded[0] & recorded[1]) > evidence.verdicts(
+        7, arms=evidence.ARMS)["FCN-16s vs FCN-32s, mean IU"].seeds
     assert "plain loss, rare disc vs balanced loss, rare disc, mean IU" not in evidence.verdicts(
         9, arms=evidence.FCN_SEED_ARMS)  # the imbalance runs have no FCN seeds
+
+
+def test_the_chapters_pair_a_one_seed_row_over_fcn_seeds_where_they_say_so():
+    """Chapters 6 and 7 read FCN-32s and the staged path over FCN seeds of one classifier; chapter 9 reads
+    the U-Net over its one classifier seed; `results` prints the verdict each chapter shows."""
+    claim = evidence.COMPARISONS["FCN-16s vs FCN-32s, mean IU"]
+    assert evidence.chapter_arms(claim) is evidence.FCN_SEED_ARMS
+    assert str(evidence.verdicts(7)[claim.key]) == str(evidence.compare(claim, arms=evidence.FCN_SEED_ARMS))
+    assert evidence.chapter_arms(evidence.COMPARISONS["FCN-8s vs FCN-16s, mean IU"]) is evidence.ARMS
+    unet = evidence.COMPARISONS["U-Net vs FCN-8s, mean IU"]
+    assert evidence.chapter_arms(unet) is evidence.ARMS and evidence.verdicts(9)[unet.key].seeds == 1
+    assert str(evidence.verdicts(7)[claim.key]) in evidence.report()
 
 
 def _seed_rows():
