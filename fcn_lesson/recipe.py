@@ -198,8 +198,8 @@ class Recipe:
     def _seeds(self) -> list[Stage]:
         """The rows of the ablation and of ``after`` again, from the seed-0 classifier with the FCN seeds
         :data:`FCN_SEEDS` (the controls: :data:`CONTROL_SEEDS`), as ``<row>_fcn_seed<i>``. Ordered so that
-        a plan stopped part-way has trained every main row (the U-Net, the slowest, last) for as many seeds
-        as it got to, the controls after them."""
+        a plan stopped part-way has trained every FCN row and the dilated network for as many seeds as it
+        got to, then the U-Nets (about ten times slower to train), then the controls."""
         stages = [self._classifier("classifier")]
         for offset in FCN_SEEDS:
             suffix = f"_fcn_seed{offset}"
@@ -207,7 +207,8 @@ class Recipe:
                        for model in ("fcn8s", "fcn16s", "fcn32s")]
             stages.append(Stage(f"dilated{suffix}", "dilated", self._one_stage(offset), start="classifier"))
             stages += self._staged(offset, suffix)
-            stages.append(Stage(f"unet{suffix}", "unet", self._one_stage(offset), start="classifier"))
+        stages += [Stage(f"unet_fcn_seed{offset}", "unet", self._one_stage(offset), start="classifier")
+                   for offset in FCN_SEEDS]
         for offset in CONTROL_SEEDS:
             stages += self._controls(offset, f"_fcn_seed{offset}")
         return stages

@@ -706,14 +706,16 @@ def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *,
 
 
 def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss", "val_mean_iu"), *,
-                 steps_per_epoch: int | None = None):
+                 steps_per_epoch: int | dict[str, int] | None = None):
     """Training curves, one panel per key, one line per model, against epochs (with
-    ``steps_per_epoch``: against optimizer steps, each epoch's record at its last step)."""
+    ``steps_per_epoch``: against optimizer steps, each epoch's record at its last step; a dict gives
+    each model its own, so that runs with epochs of different lengths share the step axis)."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
-    scale = steps_per_epoch or 1
+    epoch_steps = (steps_per_epoch if isinstance(steps_per_epoch, dict)
+                   else dict.fromkeys(histories, steps_per_epoch or 1))
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
-            points = [(h["epoch"] * scale, h[key]) for h in history if key in h]
+            points = [(h["epoch"] * epoch_steps[name], h[key]) for h in history if key in h]
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=3, label=name)
         ax.set_xlabel("optimizer steps" if steps_per_epoch else "epoch")

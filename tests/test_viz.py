@@ -550,6 +550,13 @@ def test_plot_history_can_count_optimizer_steps_on_the_x_axis():
     matplotlib.pyplot.close(fig)
 
 
+def test_plot_history_puts_runs_with_different_epoch_lengths_on_one_step_axis():
+    history = [{"epoch": 1, "loss": 2.0, "val_mean_iu": 0.1}, {"epoch": 2, "loss": 1.0, "val_mean_iu": 0.3}]
+    fig = viz.plot_history({"short": history, "long": history}, steps_per_epoch={"short": 150, "long": 300})
+    assert [list(line.get_xdata()) for line in fig.axes[0].get_lines()] == [[150, 300], [300, 600]]
+    matplotlib.pyplot.close(fig)
+
+
 def test_show_predictions_puts_each_model_in_a_column_with_its_captions():
     images = [torch.zeros(3, 8, 8)] * 2
     labels = [torch.zeros(8, 8, dtype=torch.long)] * 2
