@@ -50,9 +50,9 @@ ABLATION_SEEDS = (0, 1, 2)
 SEEDED_MODELS = ("fcn16s", "fcn8s")
 #: The ``seeds`` plan's further seeds of the main rows (the one-stage FCNs, the staged path, the dilated
 #: network, the U-Net) and of the controls, all from the seed-0 classifier: only what the FCN's seed
-#: decides changes (the order of the batches and their random flips and patches; the new score layers
-#: start at zero, and new layers that start at random, the descendants' heads and decoders, start
-#: from other weights).
+#: decides changes (the order of the batches and their random flips, the scenes being whole, not
+#: patches; the new score layers start at zero, and new layers that start at random, the descendants'
+#: heads and decoders, start from other weights).
 FCN_SEEDS = (1, 2, 3, 4)
 CONTROL_SEEDS = (1, 2)
 
