@@ -432,10 +432,10 @@ def report(plan: str | None = None, scenes: str = "val") -> str:
     names = {arm.name for arm in arms}
     lines.append(f"\ncomparisons the chapters draw (verdict on the {scenes} scenes; on the {other} scenes"
                  + ("; the chapter's, over its seeds):" if plan == "seeds" else "):"))
+    pairing = table if plan == "seeds" else None  # None: each claim's chapter's
     for claim in COMPARISONS.values():
         if plan == "seeds" and not {claim.a, claim.b} <= names or not {claim.a, claim.b} & names:
             continue
-        pairing = table if plan == "seeds" else None  # the chapter's
         verdict, check = compare(claim, scenes, pairing), compare(claim, other, pairing)
         agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
         line = f"  ch{claim.chapter} {verdict}; {other}: {agree}"
