@@ -121,7 +121,8 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     """Score the models ``train`` made in ``folder`` (those of :data:`ARMS`, or ``names``), and those of
     :data:`FCN_SEED_ARMS` that the folder ``seeds`` (``train --plan seeds``) holds finished, on every
     scene set; write their counts, fingerprints and histories to ``folder/results.npz``. A model stored
-    there with the same fingerprint keeps its counts: about half a minute per new model on two cores."""
+    there with the same fingerprint keeps its counts: about half a minute per new model on two cores. A
+    row of the seeds plan stored there and not in ``seeds`` keeps its counts too: its weights do not ship."""
     folder = Path(folder)
     if folders.made_by(folder) != "train":
         raise ValueError(f"{folder} was not made by train: record the results of a training folder")
@@ -137,18 +138,23 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
         meta, stored = {"models": {}}, {}
     kept = {name for name, result in trained.items()
             if meta["models"].get(name, {}).get("fingerprint") == result.fingerprint}
-    arrays = {key: counts.numpy() for key, counts in stored.items() if key.split("/")[0] in kept}
+    # the seeds plan's rows ship as counts alone: one recorded before and absent from ``seeds`` now (a
+    # fresh machine, another folder) cannot be scored again, so it stays as it was recorded
+    earlier = {name: meta["models"][name] for name in _seed_stages()
+               if name in meta["models"] and name not in trained}
+    arrays = {key: counts.numpy() for key, counts in stored.items() if key.split("/")[0] in kept | set(earlier)}
     new = {name: result.model for name, result in trained.items() if name not in kept}
     for scenes in SCENE_SETS:
         dataset = scene_set(scenes)
         if progress:
-            print(f"{len(new)} models on {len(dataset)} {scenes} scenes ({len(kept)} recorded before)", flush=True)
+            print(f"{len(new)} models on {len(dataset)} {scenes} scenes ({len(kept) + len(earlier)} recorded "
+                  "before)", flush=True)
         counted = count_scenes(new, dataset, len(data.CLASSES)) if new else {}
         arrays.update({f"{name}/{scenes}/{field}": counts.numpy()
                        for name, fields in counted.items() for field, counts in fields.items()})
     meta = {"format": _FORMAT, "fields": FIELDS,
-            "models": {name: {"fingerprint": result.fingerprint, "history": result.history}
-                       for name, result in trained.items()},
+            "models": earlier | {name: {"fingerprint": result.fingerprint, "history": result.history}
+                                 for name, result in trained.items()},
             "scenes": {"val": f"{REFERENCE_RECIPE.dataset}, seed {REFERENCE_RECIPE.scene_seed}, split val",
                        "fresh": f"{REFERENCE_RECIPE.dataset}-fresh, seed {FRESH_SEED}, split val"}}
     buffer = io.BytesIO()

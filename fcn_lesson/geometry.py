@@ -129,12 +129,14 @@ def coord_map(layers: Layers) -> CoordMap:
     return total
 
 
-def crop_offset(source: CoordMap, target: CoordMap) -> int:
+def crop_offset(source: CoordMap, target: CoordMap, *,
+                fix: str = "pad the layers that make the map to crop more") -> int:
     """Where to start cropping a map laid out by ``source`` so it lies exactly on ``target``.
 
     Both maps must have the same scale, and the shift between them must be a
     whole, non-negative number of pixels: otherwise no crop can align them and
-    a ``ValueError`` says which condition failed.
+    a ``ValueError`` says which condition failed (a negative shift: ending with
+    ``fix``, what the caller knows will cure it).
     """
     if source.scale != target.scale:
         raise ValueError(f"cannot crop between scales {_fmt(source.scale)} and {_fmt(target.scale)}: "
@@ -144,8 +146,8 @@ def crop_offset(source: CoordMap, target: CoordMap) -> int:
         raise ValueError(f"the maps are {float(shift):g} pixels apart, not a whole number: "
                          "no crop aligns them (an even kernel somewhere gives half-pixel offsets)")
     if shift < 0:
-        raise ValueError(f"the map to crop starts {-shift} pixels inside the target: it is too small "
-                         "to be cropped onto it (increase the first layer's padding)")
+        raise ValueError(f"the map to crop starts {-shift} px inside the target: it is too small "
+                         f"to be cropped onto it ({fix})")
     return int(shift)
 
 
@@ -239,6 +241,14 @@ class FusionGeometry:
     sizes: dict[int, tuple[tuple[int, int], ...]]
 
 
+#: What fixes a crop that does not fit. The final crop cuts the upsampled score to the input, which the
+#: first layer's padding does not move: more padding helps. A skip crop cuts one padded map to another:
+#: the padding shifts both by the same pixels and lengthens both alike.
+_PADDING = "increase the first layer's padding"
+_NOT_PADDING = ("more first-layer padding shifts both maps alike and lengthens them alike, up to rounding, "
+                "so it seldom helps; a larger fc6 kernel shortens the upsampled score")
+
+
 def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
                 sizes: Iterable[int] = ()) -> FusionGeometry:
     """Derive every crop of an FCN from its layers, and check they fit inputs of ``sizes``.
@@ -260,9 +270,9 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
     for upsample, skip in zip(upsamplers, skips):
         running = running.then(layer_map(upsample))
         if skip is None:  # the upsampled score is cut to the input
-            crops.append(crop_offset(running, CoordMap()))
+            crops.append(crop_offset(running, CoordMap(), fix=_PADDING))
         else:  # the skip is cut to the upsampled score
-            crops.append(crop_offset(coord_map(prefixes[skip]), running))
+            crops.append(crop_offset(coord_map(prefixes[skip]), running, fix=_NOT_PADDING))
 
     checked = {}
     for size in sizes:
@@ -276,7 +286,7 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
                               "the upsampled score"))
                 raise ValueError(f"for a {size} px input, crop {len(cuts) + 1} needs {crop} + {need} px "
                                  f"of {cut} (to cut it to {onto}'s {need}), but {cut} has only {have}: "
-                                 "increase the first layer's padding")
+                                 + (_PADDING if skip is None else _NOT_PADDING))
             cuts.append((have, need))
         checked[size] = tuple(cuts)
     return FusionGeometry(tuple(crops), checked)

@@ -955,25 +955,36 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
     return table(header, rows)
 
 
-def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy"),
-                      *, joined: bool = True):
+def plot_differences(groups: dict[str, Sequence], ticks: Sequence[str], *, xlabel: str):
+    """Paired differences (:class:`~fcn_lesson.stats.Verdict` s), one group per comparison, each with its
+    95 % interval as an error bar, side by side at each of ``ticks``, over a line at zero. Why not two
+    means with their own intervals: pairing on the same seeds and scenes removes what both rows share,
+    so only the difference's own interval says whether it clears zero."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.3))
+    for index, (name, verdicts) in enumerate(groups.items()):
+        x = np.arange(len(ticks)) + 0.2 * (index - (len(groups) - 1) / 2)
+        values = np.array([v.difference for v in verdicts])
+        bars = [values - [v.low for v in verdicts], [v.high for v in verdicts] - values]
+        ax.errorbar(x, values, yerr=bars, fmt="o", capsize=3, label=name)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(ticks)))
+    ax.set_xticklabels(ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("difference, 95 % interval")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_by_thickness(tables: dict[str, list[dict]], keys: Sequence[str] = ("iu", "boundary_accuracy")):
     """Scores per thickness bin (:func:`scales.by_thickness`), one panel per score, one line per model;
-    where a row also has ``<score>_low`` and ``<score>_high`` (an interval), a band around the line.
-    With ``joined=False`` the bins stay apart, as the categories they are: one marker per model and
-    bin, side by side within the bin, each interval an error bar, no line between bins."""
+    where a row also has ``<score>_low`` and ``<score>_high`` (an interval), a band around the line."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 3.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for index, (name, rows) in enumerate(tables.items()):
+        for name, rows in tables.items():
             banded = all(f"{key}_low" in row for row in rows)
             values = np.array([row[key] for row in rows], dtype=float)
-            if not joined:
-                x = np.arange(len(rows)) + 0.15 * (index - (len(tables) - 1) / 2)
-                bars = None
-                if banded:
-                    bars = [values - [row[f"{key}_low"] for row in rows],
-                            [row[f"{key}_high"] for row in rows] - values]
-                ax.errorbar(x, values, yerr=bars, fmt="o", capsize=3, label=name)
-                continue
             line, = ax.plot(range(len(rows)), values, marker="o", label=name)
             if banded:  # an interval: drawn as a band
                 ax.fill_between(range(len(rows)), [row[f"{key}_low"] for row in rows],

@@ -228,6 +228,18 @@ def test_recording_adds_the_seeds_folders_finished_runs_and_keeps_what_it_record
     assert "0 models on 3 val scenes (2 recorded before)" in capsys.readouterr().out
     assert torch.equal(evidence.load(folder)[1]["fcn8s_one_stage_fcn_seed1/val/confusion"],
                        counts["fcn8s_one_stage_fcn_seed1/val/confusion"])
+    # a later seed in another folder (a fresh machine): the row recorded before stays, since its weights
+    # do not ship and could not be scored again
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / ".fcn_lesson.json").write_text(json.dumps({"made_by": "train"}))
+    (later / "fcn8s_one_stage_fcn_seed2.pt").write_bytes((REFERENCE_DIR / "fcn8s_one_stage.pt").read_bytes())
+    evidence.record(folder, ["fcn8s_one_stage"], seeds=later)
+    assert "1 models on 3 val scenes (2 recorded before)" in capsys.readouterr().out
+    meta, after = evidence.load(folder)
+    assert set(meta["models"]) == {"fcn8s_one_stage", "fcn8s_one_stage_fcn_seed1", "fcn8s_one_stage_fcn_seed2"}
+    assert torch.equal(after["fcn8s_one_stage_fcn_seed1/val/confusion"],
+                       counts["fcn8s_one_stage_fcn_seed1/val/confusion"])
 
 
 def test_an_unstripped_model_is_scored_with_the_weights_it_would_ship_with(tmp_path):

@@ -90,8 +90,10 @@ def test_crop_offset_and_its_refusals():
         crop_offset(CoordMap(Fraction(2)), CoordMap(Fraction(1)))
     with pytest.raises(ValueError, match="whole number"):
         crop_offset(CoordMap(), CoordMap(Fraction(1), Fraction(1, 2)))
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match=r"too small to be cropped onto it \(pad the layers"):
         crop_offset(CoordMap(Fraction(1), Fraction(3)), CoordMap())
+    with pytest.raises(ValueError, match=r"\(add padding\)"):
+        crop_offset(CoordMap(Fraction(1), Fraction(3)), CoordMap(), fix="add padding")
 
 
 @pytest.mark.parametrize("cls, crops", [(FCN32s, (19,)), (FCN16s, (5, 27)), (FCN8s, (5, 9, 31))])
@@ -160,8 +162,19 @@ def test_fusion_geometry_checks_that_every_crop_fits():
 def test_fusion_geometry_error_names_the_map_a_crop_cuts():
     # FCN-8s's second crop cuts pool3's score (stride 8); the message says which map it is
     segments, upsamplers = FCN8s(21, backbone=replace(narrow(MINI), fc6_kernel=3, padding=200)).geometry_paths()
-    with pytest.raises(ValueError, match="crop 2 needs 1 \\+ 50 px of the stride-8 skip's score"):
+    with pytest.raises(ValueError, match="crop 2 needs 1 \\+ 50 px of the stride-8 skip's score.*"
+                                         "seldom helps; a larger fc6 kernel"):
         geometry.fusion_geometry(segments, upsamplers, sizes=range(1, 65))
+
+
+def test_a_skip_crop_that_starts_inside_is_not_cured_by_padding():
+    # a 1x1 fc6 leaves the upsampled score one pixel wider than pool4's at every padding
+    for padding in (65, 200):
+        with pytest.raises(ValueError, match="starts 1 px inside the target.*a larger fc6 kernel"):
+            FCN16s(21, backbone=replace(narrow(MINI), fc6_kernel=1, padding=padding))
+    # the final crop, to the input, is what the first layer's padding moves
+    with pytest.raises(ValueError, match="increase the first layer's padding"):
+        FCN32s(2, backbone="mini", padding=40)
 
 
 def test_smallest_padding_why_100_and_not_81():

@@ -72,19 +72,22 @@ def test_plot_by_thickness_draws_one_line_per_model():
     assert len(fig.axes[0].collections) == 1  # the interval, as a band around the line
 
 
-def test_plot_by_thickness_unjoined_draws_markers_and_error_bars_without_lines():
-    rows = [{"bin": "1-7", "iu": 0.2, "iu_low": 0.1, "iu_high": 0.4},
-            {"bin": ">= 8", "iu": 0.9, "iu_low": 0.8, "iu_high": 1.1}]
-    fig = viz.plot_by_thickness({"a": rows, "b": rows}, keys=("iu",), joined=False)
+def test_plot_differences_draws_each_paired_interval_beside_the_others_over_zero():
+    from fcn_lesson.stats import Verdict
+    ahead, apart = (Verdict("a", "b", d, low, high, 3, 300, True) for d, low, high in ((0.2, 0.1, 0.3),
+                                                                                       (0.0, -0.1, 0.1)))
+    fig = viz.plot_differences({"a - b": [ahead, apart], "a - c": [apart, ahead]}, ["1-7", ">= 8"],
+                               xlabel="bin")
     ax = fig.axes[0]
-    assert [bars.get_label() for bars in ax.containers] == ["a", "b"]
+    assert [bars.get_label() for bars in ax.containers] == ["a - b", "a - c"]
     markers = [bars.lines[0] for bars in ax.containers]
     assert all(line.get_linestyle() == "None" for line in markers)  # no line between bins
     first, second = (line.get_xdata() for line in markers)
-    assert (first < second).all() and (second - first < 0.5).all()  # side by side in each bin
-    low, high = ax.containers[0].lines[2][0].get_segments()[1]
-    assert low[1] == pytest.approx(0.8) and high[1] == pytest.approx(1.1)  # the interval, as a bar
-    assert not any(type(c).__name__ == "PolyCollection" for c in ax.collections)  # no band
+    assert (first < second).all() and (second - first < 0.5).all()  # side by side at each tick
+    low, high = ax.containers[0].lines[2][0].get_segments()[0]
+    assert low[1] == pytest.approx(0.1) and high[1] == pytest.approx(0.3)  # the interval, as a bar
+    assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1-7", ">= 8"]
 
 
 def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
