@@ -210,8 +210,9 @@ def misalignment(model: nn.Module) -> tuple[float, float]:
     pool averages (max-pooling a ramp would pick a window's edge), the score
     layers share the sum between the paths, and bilinear upsampling reproduces
     a ramp exactly. Away from the borders an aligned FCN therefore returns its
-    input unchanged, and a crop that is off by ``d`` returns the ramp shifted by
-    ``d``. The result is that shift, averaged over the interior.
+    input unchanged, a final crop that is off by ``d`` returns the ramp shifted by
+    ``d``, and a skip crop that is off shifts only that path's share of the sum.
+    The result is the shift, averaged over the interior.
     """
     layout = replace(model.layout, widths=(2,) * 5, fc_width=2, batch_norm=False, dropout=0.0)
     probe = type(model)(2, backbone=layout, padding=model.padding).eval()
