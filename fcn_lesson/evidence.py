@@ -387,7 +387,7 @@ def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: di
 def chapter_arms(claim: Claim) -> dict[str, Arm]:
     """The arms ``claim``'s chapter pairs it over: in :data:`FCN_SEED_CHAPTERS`, a claim about a row
     recorded from one classifier seed pairs the FCN seeds of seed 0's classifier (:data:`FCN_SEED_ARMS`;
-    a row with one FCN seed too, a control, gives its one-run verdict either way); every other claim
+    a row recorded from one FCN seed too gives its one-run verdict either way); every other claim
     pairs the classifier seeds (:data:`ARMS`)."""
     one_seed = any(len(_recorded(ARMS[name])) == 1 for name in (claim.a, claim.b))
     return FCN_SEED_ARMS if claim.chapter in FCN_SEED_CHAPTERS and one_seed else ARMS
