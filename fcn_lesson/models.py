@@ -60,7 +60,7 @@ class Layout:
         return 32 * fit_layout(self).fc6_kernel
 
 
-#: The exact VGG16 layout, with the paper's padding of 100.
+#: The exact VGG16 layout, with the reference code's padding of 100.
 VGG16 = Layout(widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3), fc_width=4096,
                fc6_kernel=7, padding=100)
 #: A narrow VGG-layout network that trains in minutes on a CPU; fc6 kernel and
