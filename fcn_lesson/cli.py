@@ -19,7 +19,7 @@ from PIL import Image
 
 from . import data, download, folders, fullscale, notebooks, recipe as recipes
 from .checkpoints import load_model, read_checkpoint, strip_checkpoint
-from .reference_models import REFERENCE_PLANS
+from .reference_models import RESULT_PLANS
 from .registry import SEGMENTATION_MODELS, model_spec
 from .train import PRECISIONS, evaluate, is_main_process, pick_device, predict
 
@@ -236,7 +236,7 @@ def _results(args) -> None:
 
     if args.seeds is not None and (args.record is None or not args.seeds.is_dir()):
         raise ValueError(f"--seeds {args.seeds}: " + ("goes with --record FOLDER" if args.record is None else
-                         "no such folder; pass the folder train --plan seeds wrote"))
+                         "no such folder; pass the folder train --plan seeds (rare_seeds, longer) wrote"))
     if args.record is not None:
         print(f"wrote {evidence.record(args.record, seeds=args.seeds)}")
         return
@@ -287,8 +287,10 @@ def parser() -> argparse.ArgumentParser:
                             "after (chapter 9: a dilated network and a U-Net from the same classifiers, as "
                             "long); imbalance (chapter 9: FCN-8s with a plain and a class-balanced loss on "
                             "scenes where the disc is rare); seeds (the rows of ablation and after again from "
-                            "the seed-0 classifier with four more FCN seeds, the controls with two: use "
-                            "--reuse fcn_lesson/reference to start from the shipped classifier)")
+                            "the seed-0 classifier with four more FCN seeds, the controls with two); "
+                            "rare_seeds (the imbalance rows with two more FCN seeds); longer (the rows of "
+                            "seed 0 trained 1.5 times as long: have they levelled?). For the last three, "
+                            "--reuse fcn_lesson/reference starts from the shipped classifiers")
     train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
                        help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
                             "there instead of training them (FOLDER is only read)")
@@ -350,9 +352,9 @@ def parser() -> argparse.ArgumentParser:
                                          "seeds and scenes) and each comparison the chapters draw, with its "
                                          "verdict and whether the fresh scenes agree. Nothing is trained or "
                                          "scored.")
-    results.add_argument("--plan", choices=(*REFERENCE_PLANS, "seeds"), default=None,
-                         help="only this plan's arms; seeds: the arms over FCN seeds from one classifier "
-                              "(train --plan seeds), each verdict beside the chapter's")
+    results.add_argument("--plan", choices=RESULT_PLANS, default=None,
+                         help="only this plan's arms; longer: only whether each row had levelled "
+                              "(train --plan longer)")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",
@@ -360,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
                               "FOLDER/results.npz (how the shipped results were made)")
     results.add_argument("--seeds", type=Path, default=None, metavar="FOLDER",
                          help="with --record: also score the finished models of FOLDER, where train --plan "
-                              "seeds wrote (only read)")
+                              "seeds, rare_seeds or longer wrote (only read)")
     results.set_defaults(run=_results)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),

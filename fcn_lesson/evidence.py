@@ -19,17 +19,22 @@ chapters compare is a ratio of sums of them (:data:`STATISTICS`), which is
 what lets :mod:`fcn_lesson.stats` bootstrap the scenes (and, seed by seed, measure
 what the seed does).
 
-:data:`ARMS` are the rows of the experiments (one model trained from each
-seed, seed ``i`` starting from the classifier of seed ``i``), and
-:data:`COMPARISONS` the comparisons the chapters draw; :func:`verdicts` gives
-a chapter its verdicts. :data:`FCN_SEED_ARMS` are the same rows over the
-``seeds`` plan's FCN seeds, every seed from the seed-0 classifier (only the
-seeds recorded so far count). :func:`record` scores the models of a training
-folder (and those of a ``seeds`` folder) and writes the counts there
-(``results.npz``), so that they ship with the weights; a test re-scores a
-sample of scenes and checks the stored counts. The ``seeds`` plan's weights
-do not ship (the folder's 25 MB would not hold them): their counts are checked
-against the mean IU each run recorded while it trained.
+:data:`ARMS` are the rows of the experiments, each trained from the classifier
+seeds of the shipped plans (seed ``i`` from the classifier of seed ``i``);
+:data:`FCN_SEED_ARMS` are the same rows over the FCN seeds of one classifier
+(seed 0's; the ``seeds`` and ``rare_seeds`` plans, only the seeds recorded so
+far counting). The chapters' verdicts pair the FCN seeds, the classifier held
+fixed: over classifier seeds, chapter 2's weak seed-2 classifier moves FCN-8s
+by more than the step from FCN-16s, and three seeds say little about a
+spread; the classifier's part is a row of its own. :data:`COMPARISONS`
+are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
+verdicts, and :func:`levelling` says whether a row had levelled at its budget
+(the ``longer`` plan). :func:`record` scores the models of a training folder
+(and the finished runs of a folder those three plans trained into) and writes
+the counts there (``results.npz``), so that they ship with the weights; a test
+re-scores a sample of scenes and checks the stored counts. The weights of
+those three plans do not ship (the folder's 25 MB would not hold them): their
+counts are checked against the mean IU each run recorded while it trained.
 
 Why 300 and 1000 scenes: scene sampling moves a paired difference of mean IU
 by about +-0.02 on 300 scenes (the bootstrap measures it for each
@@ -55,14 +60,15 @@ from torch.utils.data import Dataset
 from . import data, folders, metrics, scales, stats
 from .metrics import boundary_mask, confusion_matrix
 from .checkpoints import finished_run
-from .recipe import ABLATION_SEEDS, FCN_SEEDS, scene_datasets
-from .reference_models import REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, planned_stages
+from .recipe import ABLATION_SEEDS, FCN_SEEDS, LONGER, scene_datasets
+from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, planned_stages
 from .train import TrainResult, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "FCN_SEED_CHAPTERS", "RESULTS_FILE", "SCENE_SETS", "STATISTICS", "THICKNESS_BINS", "Arm", "Claim",
-           "chapter_arms", "compare", "count_scenes", "counts",
-           "estimate", "load", "record", "recorded_stages", "report", "scene_set", "scores", "verdicts"]
+           "LONGER_RUNS", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts",
+           "estimate", "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores",
+           "trained_longer", "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
 RESULTS_FILE = "results.npz"
@@ -129,7 +135,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     names = names or [stage for arm in ARMS.values() for stage in arm.stages.values()]
     paths = {name: folder / f"{name}.pt" for name in names}
     if seeds is not None:
-        finished = [name for name in _seed_stages() if finished_run(Path(seeds) / f"{name}.pt")]
+        finished = [name for name in _unshipped_stages() if finished_run(Path(seeds) / f"{name}.pt")]
         paths.update({name: Path(seeds) / f"{name}.pt" for name in finished})
     trained = {name: _as_shipped(TrainResult.load(path)) for name, path in paths.items()}
     try:
@@ -140,7 +146,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
             if meta["models"].get(name, {}).get("fingerprint") == result.fingerprint}
     # the seeds plan's rows ship as counts alone: one recorded before and absent from ``seeds`` now (a
     # fresh machine, another folder) cannot be scored again, so it stays as it was recorded
-    earlier = {name: meta["models"][name] for name in _seed_stages()
+    earlier = {name: meta["models"][name] for name in _unshipped_stages()
                if name in meta["models"] and name not in trained}
     arrays = {key: counts.numpy() for key, counts in stored.items() if key.split("/")[0] in kept | set(earlier)}
     new = {name: result.model for name, result in trained.items() if name not in kept}
@@ -231,22 +237,26 @@ ARMS = {arm.name: arm for arm in (
 
 
 def _over_fcn_seeds(arm: Arm) -> Arm:
-    """``arm`` over the ``seeds`` plan's FCN seeds: seed 0's stage, then its ``<stage>_fcn_seed<i>``."""
-    first, planned = arm.stages[0], planned_stages("seeds")
+    """``arm`` over FCN seeds: seed 0's stage, then its ``<stage>_fcn_seed<i>`` of the ``seeds`` plan
+    (of ``rare_seeds`` for the imbalance rows, which train on other scenes)."""
+    plan = "rare_seeds" if arm.plan == "imbalance" else "seeds"
+    first, planned = arm.stages[0], planned_stages(plan)
     seeds = {offset: f"{first}_fcn_seed{offset}" for offset in FCN_SEEDS}
-    return replace(arm, plan="seeds", stages={0: first, **{o: s for o, s in seeds.items() if s in planned}})
+    return replace(arm, plan=plan, stages={0: first, **{o: s for o, s in seeds.items() if s in planned}})
 
 
-#: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` plan; the imbalance rows are not in it).
-FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items() if arm.plan != "imbalance"}
-#: The chapters that compare a row trained from one classifier seed (FCN-32s, the staged path) over
-#: the FCN seeds of seed 0's classifier instead (:func:`chapter_arms`); chapter 9 reads its one-seed
-#: rows over that one run.
-FCN_SEED_CHAPTERS = (6, 7)
+#: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` and ``rare_seeds`` plans).
+FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items()}
+#: The ``longer`` plan's run of each row it trains: the row's seed-0 run, :data:`recipe.LONGER` times as
+#: long (see :func:`levelling`).
+LONGER_RUNS = {name: f"{arm.stages[0]}_longer" for name, arm in ARMS.items()
+               if f"{arm.stages[0]}_longer" in planned_stages("longer")}
 
 
-def _seed_stages() -> list[str]:
-    return [stage for arm in FCN_SEED_ARMS.values() for offset, stage in arm.stages.items() if offset]
+def _unshipped_stages() -> list[str]:
+    """The stages whose results ship without their weights: the FCN seeds past 0, the longer runs."""
+    seeds = [stage for arm in FCN_SEED_ARMS.values() for offset, stage in arm.stages.items() if offset]
+    return seeds + list(LONGER_RUNS.values())
 
 
 def _class_iu(index: int):
@@ -305,9 +315,8 @@ def _claims() -> list[Claim]:
                Claim(7, "at once", "FCN-32s"), Claim(7, "FCN-32s", "at once, SGD"),
                Claim(7, "FCN-8s", "no pre-training"), Claim(7, "learned upsampling", "FCN-8s")]
     bins = [f"IU thickness {label} px" for label in THICKNESS_BINS]
-    unsettled = {("FCN-8s", "FCN-16s", "IU ring"), ("dilated", "FCN-8s", "mean IU"),
-                 ("learned upsampling", "FCN-8s", "mean IU"),
-                 ("dilated", "FCN-8s", "IU thickness 1-7 px"),
+    unsettled = {("FCN-8s", "FCN-16s", "IU cross"), ("learned upsampling", "FCN-8s", "mean IU"),
+                 ("U-Net", "FCN-8s", "IU thickness >= 32 px"),
                  ("balanced loss, rare disc", "plain loss, rare disc", "IU disc")}
     claims += [Claim(7, finer, coarser, statistic) for finer, coarser in (("FCN-8s", "FCN-32s"), ("FCN-8s", "FCN-16s"))
                for statistic in bins]
@@ -356,8 +365,8 @@ def _recorded(arm: Arm) -> set[int]:
     return {seed for seed, stage in arm.stages.items() if stage in load()[0]["models"]}
 
 
-def recorded_stages(arm: str, arms: dict[str, Arm] = ARMS) -> dict[int, str]:
-    """The stages of ``arm`` (in ``arms``: :data:`ARMS` or :data:`FCN_SEED_ARMS`) whose results are
+def recorded_stages(arm: str, arms: dict[str, Arm] = FCN_SEED_ARMS) -> dict[int, str]:
+    """The stages of ``arm`` (in ``arms``: :data:`FCN_SEED_ARMS` or :data:`ARMS`) whose results are
     stored, by seed offset, in seed order: read a row seed by seed as the seeds get recorded."""
     row = _arm_named(arm, arms)
     return {seed: row.stages[seed] for seed in sorted(_recorded(row))}
@@ -375,29 +384,20 @@ def _statistic(name: str):
     return STATISTICS[name]
 
 
-def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: dict[str, Arm] = ARMS
+def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: dict[str, Arm] = FCN_SEED_ARMS
              ) -> stats.Estimate:
     """``arm``'s ``statistic`` on ``scenes``, its mean over the arm's recorded seeds with its interval
-    (``arms``: :data:`ARMS`, the chapters', or :data:`FCN_SEED_ARMS`)."""
+    (``arms``: :data:`FCN_SEED_ARMS`, the chapters', or :data:`ARMS`, over classifier seeds)."""
     field, score = _statistic(statistic)
     row = _arm_named(arm, arms)
     return stats.estimate(arm, _counts(row, field, scenes, sorted(_recorded(row))), score)
 
 
-def chapter_arms(claim: Claim) -> dict[str, Arm]:
-    """The arms ``claim``'s chapter pairs it over: in :data:`FCN_SEED_CHAPTERS`, a claim about a row
-    recorded from one classifier seed pairs the FCN seeds of seed 0's classifier (:data:`FCN_SEED_ARMS`;
-    a row recorded from one FCN seed too gives its one-run verdict either way); every other claim
-    pairs the classifier seeds (:data:`ARMS`)."""
-    one_seed = any(len(_recorded(ARMS[name])) == 1 for name in (claim.a, claim.b))
-    return FCN_SEED_ARMS if claim.chapter in FCN_SEED_CHAPTERS and one_seed else ARMS
-
-
 def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] | None = None) -> stats.Verdict:
     """The verdict on ``claim`` from the stored counts on ``scenes``, paired by scene and by the seeds
-    both arms were trained from (and recorded) in ``arms`` (by default the chapter's,
-    :func:`chapter_arms`)."""
-    arms = chapter_arms(claim) if arms is None else arms
+    both arms were trained from (and recorded) in ``arms``: by default the chapters',
+    :data:`FCN_SEED_ARMS`, the classifier held fixed; :data:`ARMS` pairs the classifier seeds."""
+    arms = FCN_SEED_ARMS if arms is None else arms
     a, b = _arm_named(claim.a, arms), _arm_named(claim.b, arms)
     (field, score_a), (field_b, score_b) = (_statistic(claim.statistic),
                                             _statistic(claim.b_statistic or claim.statistic))
@@ -414,39 +414,100 @@ def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] | None = Non
 def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = None
              ) -> dict[str, stats.Verdict]:
     """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`, each paired over
-    the chapter's seeds (:func:`chapter_arms`) or over those of ``arms``: :data:`ARMS` (each seed with
-    its own classifier) or :data:`FCN_SEED_ARMS` (FCN seeds from one classifier; only the claims whose
-    two arms it holds)."""
+    the FCN seeds of one classifier (the chapters' :data:`FCN_SEED_ARMS`) or over those of ``arms``
+    (:data:`ARMS`: each seed with its own classifier; only the claims whose two arms it holds)."""
     return {key: compare(claim, scenes, arms) for key, claim in COMPARISONS.items()
             if claim.chapter == chapter and (arms is None or {claim.a, claim.b} <= set(arms))}
 
 
+@dataclass(frozen=True)
+class Levelling:
+    """Whether a row had levelled at its budget: what its seed-0 run gains from :data:`recipe.LONGER`
+    times the epochs, against the half-width of the row's interval over FCN seeds and scenes. Every
+    poly-scheduled curve flattens at its end, whatever its length, so only a longer run can tell."""
+
+    arm: str
+    epochs: int
+    longer_epochs: int
+    gain: stats.Verdict  # the longer run minus the seed-0 run, paired by scene (one seed each)
+    half_width: float
+
+    @property
+    def levelled(self) -> bool:
+        return self.gain.difference < self.half_width
+
+    def __str__(self) -> str:
+        state = f"levelled at {self.epochs}" if self.levelled else f"still rising at {self.epochs}"
+        return (f"{self.arm}: {self.epochs} -> {self.longer_epochs} epochs gains {self.gain.difference:+.3f} "
+                f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (half-width {self.half_width:.3f}): {state}")
+
+
+def _fcn_epochs(stage: str, plan: str) -> int:
+    """Epochs of ``stage`` and of the FCN stages it continues (the staged path's three add up)."""
+    stages = planned_stages(plan)
+    epochs = 0
+    while stage in stages and stages[stage].model != "classifier":
+        epochs += stages[stage].config.epochs
+        stage = stages[stage].start
+    return epochs
+
+
+def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val") -> Levelling:
+    """Whether ``arm`` had levelled at its budget by ``statistic`` on ``scenes``: its ``longer`` run
+    (:data:`LONGER_RUNS`) against its seed-0 run, paired by scene."""
+    if arm not in LONGER_RUNS:
+        raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_RUNS)}")
+    base, longer = ARMS[arm].stages[0], LONGER_RUNS[arm]
+    if longer not in load()[0]["models"]:
+        raise ValueError(f"{longer} is not recorded: train it (train --plan longer) and record it "
+                         "(results --record FOLDER --seeds THAT_FOLDER)")
+    field, score = _statistic(statistic)
+    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, "longer")
+    gain = stats.compare(f"{arm}, {longer_epochs} epochs", counts(longer, field, scenes)[None],
+                         f"{epochs} epochs", counts(base, field, scenes)[None], score, paired=True,
+                         statistic=statistic)
+    spread = estimate(arm, statistic, scenes)
+    return Levelling(arm, epochs, longer_epochs, gain, (spread.high - spread.low) / 2)
+
+
+def trained_longer() -> list[str]:
+    """The rows whose longer run is recorded, in the order of :data:`ARMS`."""
+    return [arm for arm, stage in LONGER_RUNS.items() if stage in load()[0]["models"]]
+
+
 def report(plan: str | None = None, scenes: str = "val") -> str:
     """The grid as text, for ``python -m fcn_lesson results``: each arm of ``plan`` (or of every
-    reference plan) with its seeds and mean IU, then each comparison the chapters draw between
-    them, with its verdict on ``scenes`` and whether the other scene set agrees. ``plan="seeds"``:
-    the arms over FCN seeds (:data:`FCN_SEED_ARMS`), each verdict beside the chapter's."""
-    if plan is not None and plan not in (*REFERENCE_PLANS, "seeds"):
-        raise ValueError(f"no plan {plan!r} with results; there are {', '.join(REFERENCE_PLANS)}, seeds")
-    table = FCN_SEED_ARMS if plan == "seeds" else ARMS
-    arms = [arm for arm in table.values() if plan in (None, arm.plan)]
+    reference plan) with its mean IU over FCN seeds (and over classifier seeds, where it has several),
+    then each comparison the chapters draw between them, with its verdict on ``scenes`` and whether
+    the other scene set agrees, then whether each row had levelled; ``plan="longer"``: that last part."""
+    if plan is not None and plan not in RESULT_PLANS:
+        raise ValueError(f"no plan {plan!r} with results; there are {', '.join(RESULT_PLANS)}")
+    if plan == "longer":
+        return _levelling_report(scenes)
+    names = [name for name, arm in ARMS.items() if plan in (None, arm.plan)]
     other = next(name for name in SCENE_SETS if name != scenes)
-    over = "FCN seeds from the seed-0 classifier" if plan == "seeds" else "seeds"
-    lines = [f"mean IU on the {scenes} scenes, mean over {over} [95% interval over seeds and scenes]:"]
-    for arm in arms:
-        lines.append(f"  {estimate(arm.name, scenes=scenes, arms=table)}  - {arm.about}")
-    names = {arm.name for arm in arms}
-    lines.append(f"\ncomparisons the chapters draw (verdict on the {scenes} scenes; on the {other} scenes"
-                 + ("; the chapter's, over its seeds):" if plan == "seeds" else "):"))
-    pairing = table if plan == "seeds" else None  # None: each claim's chapter's
+    lines = [f"mean IU on the {scenes} scenes, mean over the FCN seeds of the seed-0 classifier (the rare-disc "
+             "rows: of its copy, rare_classifier) [95% interval over seeds and scenes]; under a row with "
+             "several classifier seeds, its mean over those:"]
+    for name in names:
+        lines.append(f"  {estimate(name, scenes=scenes)}  - {ARMS[name].about}")
+        if len(_recorded(ARMS[name])) > 1:
+            lines.append(f"    over classifier seeds: {estimate(name, scenes=scenes, arms=ARMS)}")
+    lines.append(f"\ncomparisons the chapters draw, over FCN seeds (verdict on the {scenes} scenes; on the "
+                 f"{other} scenes):")
     for claim in COMPARISONS.values():
-        if plan == "seeds" and not {claim.a, claim.b} <= names or not {claim.a, claim.b} & names:
+        if not {claim.a, claim.b} & set(names):
             continue
-        verdict, check = compare(claim, scenes, pairing), compare(claim, other, pairing)
+        verdict, check = compare(claim, scenes), compare(claim, other)
         agree = "same" if check.ahead == verdict.ahead else f"differs, {check.outcome}: undecided"
-        line = f"  ch{claim.chapter} {verdict}; {other}: {agree}"
-        if plan == "seeds":
-            chapter = compare(claim, scenes)
-            line += "; chapter: " + ("same" if chapter.ahead == verdict.ahead else chapter.outcome)
-        lines.append(line)
+        lines.append(f"  ch{claim.chapter} {verdict}; {other}: {agree}")
+    if plan is None:
+        lines += ["", _levelling_report(scenes)]
     return "\n".join(lines)
+
+
+def _levelling_report(scenes: str) -> str:
+    rows = [f"  {levelling(arm, scenes=scenes)}" for arm in trained_longer()] or ["  (none recorded)"]
+    return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER} times as long "
+                      "(mean IU gain [interval over scenes]); levelled when the gain is under the half-width "
+                      "of the row's interval over FCN seeds and scenes:", *rows])

@@ -17,6 +17,7 @@ with other FCN seeds, so that a comparison's interval can count the seeds.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,12 +29,12 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "GPU", "PLANS", "QUICK",
+__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "GPU", "LONGER", "PLANS", "QUICK",
            "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "ablation", "after", "imbalance", "seeds")
+PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds", "longer")
 #: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
 DESCENDANTS = ("dilated", "unet")
 #: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
@@ -55,6 +56,10 @@ SEEDED_MODELS = ("fcn16s", "fcn8s")
 #: heads and decoders, start from other weights).
 FCN_SEEDS = (1, 2, 3, 4)
 CONTROL_SEEDS = (1, 2)
+#: How many times its own epochs the ``longer`` plan trains each row: a row whose score gains less
+#: than its interval's half-width from half as long again had levelled (a poly schedule takes the
+#: rate to zero at any length, so a flat end of one run's curve cannot show it).
+LONGER = 1.5
 
 
 @dataclass(frozen=True)
@@ -125,22 +130,21 @@ class Recipe:
 
     def plan(self, name: str = "staged") -> Plan:
         """The ``staged`` plan, the ``ablation`` (see the module's docstring), ``after`` (chapter 9's
-        descendants of FCN, each trained as long as a one-stage row of the ablation) or ``imbalance``
-        (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes). Each plan's
-        ``data`` is the recipe whose scenes it trains on."""
+        descendants of FCN, each trained as long as a one-stage row of the ablation), ``imbalance``
+        (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes), ``seeds`` and
+        ``rare_seeds`` (those rows again with other FCN seeds) or ``longer`` (the rows trained
+        :data:`LONGER` times as long). Each plan's ``data`` is the recipe whose scenes it trains on."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
         if name == "after":
             return Plan(name, self.layout, tuple(self._descendants()), data=self)
         if name == "seeds":
             return Plan(name, self.layout, tuple(self._seeds()), data=self)
-        if name == "imbalance":
-            plain = self._one_stage()
-            return Plan(name, self.layout, (
-                self._classifier("rare_classifier"),
-                Stage("rare_fcn8s", "fcn8s", plain, start="rare_classifier"),
-                Stage("rare_fcn8s_balanced", "fcn8s", replace(plain, loss="balanced"), start="rare_classifier")),
-                data=self.imbalanced)
+        if name == "longer":
+            return Plan(name, self.layout, tuple(self._longer()), data=self)
+        if name in ("imbalance", "rare_seeds"):
+            offsets = CONTROL_SEEDS if name == "rare_seeds" else (0,)
+            return Plan(name, self.layout, tuple(self._imbalance(offsets)), data=self.imbalanced)
         stages = [self._classifier("classifier"), *self._staged()]
         if name == "ablation":
             stages += self._ablation()
@@ -149,16 +153,18 @@ class Recipe:
     def _classifier(self, name: str, offset: int = 0) -> Stage:
         return Stage(name, "classifier", replace(self.classifier, seed=self.classifier.seed + offset))
 
-    def _staged(self, offset: int = 0, suffix: str = "") -> list[Stage]:
-        """The paper's path from the classifier: FCN-32s, then 16s, then 8s, each from the one before."""
+    def _staged(self, offset: int = 0, suffix: str = "", times: float = 1) -> list[Stage]:
+        """The paper's path from the classifier: FCN-32s, then 16s, then 8s, each from the one before
+        (each ``times`` as long)."""
         fcn = replace(self.fcn, seed=self.fcn.seed + offset)
-        return [Stage(f"fcn32s{suffix}", "fcn32s", fcn, start="classifier"),
-                Stage(f"fcn16s{suffix}", "fcn16s", replace(fcn, epochs=self.fcn16_epochs), start=f"fcn32s{suffix}"),
-                Stage(f"fcn8s{suffix}", "fcn8s", replace(fcn, epochs=self.fcn8_epochs), start=f"fcn16s{suffix}")]
+        epochs = [math.ceil(times * n) for n in (self.fcn.epochs, self.fcn16_epochs, self.fcn8_epochs)]
+        return [Stage(f"fcn32s{suffix}", "fcn32s", replace(fcn, epochs=epochs[0]), start="classifier"),
+                Stage(f"fcn16s{suffix}", "fcn16s", replace(fcn, epochs=epochs[1]), start=f"fcn32s{suffix}"),
+                Stage(f"fcn8s{suffix}", "fcn8s", replace(fcn, epochs=epochs[2]), start=f"fcn16s{suffix}")]
 
-    def _one_stage(self, offset: int = 0) -> TrainConfig:
-        """An FCN trained in one stage, as long as the staged path's three together."""
-        return replace(self.fcn, epochs=self.budget, seed=self.fcn.seed + offset)
+    def _one_stage(self, offset: int = 0, times: float = 1) -> TrainConfig:
+        """An FCN trained in one stage, as long as the staged path's three together (``times`` that)."""
+        return replace(self.fcn, epochs=math.ceil(times * self.budget), seed=self.fcn.seed + offset)
 
     def _ablation(self) -> list[Stage]:
         """Each row differs from ``fcn8s_one_stage`` (seed 0) in the one thing its name says."""
@@ -185,8 +191,8 @@ class Recipe:
                        for model in (SEEDED_DESCENDANTS if offset else DESCENDANTS)]
         return stages
 
-    def _controls(self, offset: int = 0, suffix: str = "") -> list[Stage]:
-        one_stage = self._one_stage(offset)
+    def _controls(self, offset: int = 0, suffix: str = "", times: float = 1) -> list[Stage]:
+        one_stage = self._one_stage(offset, times)
         paper_optimizer = replace(one_stage, optimizer="sgd", momentum=0.99, loss="sum",
                                   lr=self.paper_lr, lr_schedule="constant")
         return [Stage(f"fcn8s_at_once{suffix}", "fcn8s", one_stage, start="classifier", at_once=True),
@@ -211,6 +217,32 @@ class Recipe:
                    for offset in FCN_SEEDS]
         for offset in CONTROL_SEEDS:
             stages += self._controls(offset, f"_fcn_seed{offset}")
+        return stages
+
+    def _imbalance(self, offsets: tuple[int, ...]) -> list[Stage]:
+        """FCN-8s on :attr:`imbalanced` scenes with a plain and a balanced loss, from their own
+        classifier, for each FCN seed offset (``_fcn_seed<i>`` past seed 0)."""
+        stages = [self._classifier("rare_classifier")]
+        for offset in offsets:
+            suffix = f"_fcn_seed{offset}" if offset else ""
+            plain = self._one_stage(offset)
+            stages += [Stage(f"rare_fcn8s{suffix}", "fcn8s", plain, start="rare_classifier"),
+                       Stage(f"rare_fcn8s_balanced{suffix}", "fcn8s", replace(plain, loss="balanced"),
+                             start="rare_classifier")]
+        return stages
+
+    def _longer(self) -> list[Stage]:
+        """The main rows and the controls of FCN seed 0, from the classifier, each trained
+        :data:`LONGER` times as long as its row (as ``<row's stage>_longer``). The U-Net (the slowest)
+        and the controls come last, so that a plan stopped part-way has the main FCN rows."""
+        one_stage = self._one_stage(times=LONGER)
+        stages = [self._classifier("classifier")]
+        stages += [Stage(f"{model}_one_stage_longer", model, one_stage, start="classifier")
+                   for model in ("fcn8s", "fcn16s", "fcn32s")]
+        stages.append(Stage("dilated_longer", "dilated", one_stage, start="classifier"))
+        stages += self._staged(suffix="_longer", times=LONGER)
+        stages.append(Stage("unet_longer", "unet", one_stage, start="classifier"))
+        stages += self._controls(suffix="_longer", times=LONGER)
         return stages
 
 

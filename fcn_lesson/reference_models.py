@@ -18,8 +18,8 @@ from .plans import Stage
 from .recipe import CPU
 from .train import TrainResult
 
-__all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "load_reference", "pre_trained_by",
-           "planned_stages", "reference_stages"]
+__all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "RESULT_PLANS", "load_reference",
+           "pre_trained_by", "planned_stages", "reference_stages"]
 
 #: Where the shipped checkpoints are.
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -27,6 +27,9 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_RECIPE = CPU.with_precision("bfloat16")
 #: The plans whose stages are shipped (chapters 7 and 9 score them).
 REFERENCE_PLANS = ("ablation", "after", "imbalance")
+#: The plans ``results --plan`` reports: those, and the longer runs (``longer``), whose results ship
+#: without their weights, as do those of the FCN seeds (``seeds``, ``rare_seeds``).
+RESULT_PLANS = (*REFERENCE_PLANS, "longer")
 
 
 def load_reference(name: str) -> TrainResult:

@@ -147,27 +147,27 @@ def test_verdicts_over_fcn_seeds_pair_the_seeds_both_arms_recorded_from_one_clas
     recorded = [set(evidence.recorded_stages(arm, evidence.FCN_SEED_ARMS)) for arm in ("FCN-16s", "FCN-32s")]
     assert step.seeds == len(recorded[0] & recorded[1]) > evidence.verdicts(
         7, arms=evidence.ARMS)["FCN-16s vs FCN-32s, mean IU"].seeds
-    assert "plain loss, rare disc vs balanced loss, rare disc, mean IU" not in evidence.verdicts(
-        9, arms=evidence.FCN_SEED_ARMS)  # the imbalance runs have no FCN seeds
+    rare = evidence.verdicts(9, arms=evidence.FCN_SEED_ARMS)["plain loss, rare disc vs balanced loss, rare disc, mean IU"]
+    assert rare.seeds == len(evidence.recorded_stages("plain loss, rare disc", evidence.FCN_SEED_ARMS))
 
 
-def test_the_chapters_pair_a_one_seed_row_over_fcn_seeds_where_they_say_so():
-    """Chapters 6 and 7 read FCN-32s and the staged path over FCN seeds of one classifier; chapter 9 reads
-    the U-Net over its one classifier seed; `results` prints the verdict each chapter shows."""
-    claim = evidence.COMPARISONS["FCN-16s vs FCN-32s, mean IU"]
-    assert evidence.chapter_arms(claim) is evidence.FCN_SEED_ARMS
-    assert str(evidence.verdicts(7)[claim.key]) == str(evidence.compare(claim, arms=evidence.FCN_SEED_ARMS))
-    assert evidence.chapter_arms(evidence.COMPARISONS["FCN-8s vs FCN-16s, mean IU"]) is evidence.ARMS
-    unet = evidence.COMPARISONS["U-Net vs FCN-8s, mean IU"]
-    assert evidence.chapter_arms(unet) is evidence.ARMS and evidence.verdicts(9)[unet.key].seeds == 1
-    assert str(evidence.verdicts(7)[claim.key]) in evidence.report()
+def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier():
+    """Every verdict a chapter draws holds the classifier fixed; `results` prints each one, and each row
+    over its classifier seeds beside."""
+    for key, claim in evidence.COMPARISONS.items():
+        assert str(evidence.verdicts(claim.chapter)[key]) == str(evidence.compare(claim, arms=evidence.FCN_SEED_ARMS))
+    printed = evidence.report()
+    assert all(str(verdict) in printed for verdict in evidence.verdicts(7).values())
+    assert f"over classifier seeds: {evidence.estimate('FCN-8s', arms=evidence.ARMS)}" in printed
+    assert "over classifier seeds: FCN-32s" not in printed  # one classifier seed
 
 
-def _seed_rows():
-    """The recorded stages of the seeds plan: their weights do not ship, their counts do."""
+def _unshipped_rows():
+    """The recorded stages of the seeds, rare_seeds and longer plans: their weights do not ship, their
+    counts do."""
     recorded = evidence.load()[0]["models"]
-    return [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items()
-            if seed and stage in recorded]
+    seeds = [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items() if seed]
+    return [stage for stage in seeds + list(evidence.LONGER_RUNS.values()) if stage in recorded]
 
 
 def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
@@ -175,8 +175,8 @@ def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
     the same scenes while it trained (in bfloat16, before its weights were rounded to half: within
     0.002; another model would differ by far more)."""
     meta, counts = evidence.load()
-    planned = {s.name: s for s in REFERENCE_RECIPE.plan("seeds").stages}
-    for stage in _seed_rows():
+    planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer") for s in REFERENCE_RECIPE.plan(plan).stages}
+    for stage in _unshipped_rows():
         history = meta["models"][stage]["history"]
         assert len(history) == planned[stage].config.epochs and meta["models"][stage]["fingerprint"], stage
         assert len(counts[f"{stage}/fresh/confusion"]) == evidence.FRESH_SCENES
@@ -185,22 +185,13 @@ def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
 
 def test_the_arms_over_fcn_seeds_start_from_the_chapters_seed_0_and_count_what_is_recorded():
     for name, arm in evidence.FCN_SEED_ARMS.items():
-        assert arm.stages[0] == evidence.ARMS[name].stages[0] and arm.plan == "seeds"
-        planned = {s.name for s in REFERENCE_RECIPE.plan("seeds").stages}
+        assert arm.stages[0] == evidence.ARMS[name].stages[0]
+        assert arm.plan == ("rare_seeds" if evidence.ARMS[name].plan == "imbalance" else "seeds")
+        planned = {s.name for s in REFERENCE_RECIPE.plan(arm.plan).stages}
         assert all(stage in planned for seed, stage in arm.stages.items() if seed), name
         recorded = [stage for stage in arm.stages.values() if stage in evidence.load()[0]["models"]]
         shown = str(evidence.estimate(name, arms=evidence.FCN_SEED_ARMS))
         assert f"({len(recorded)} seeds" in shown if len(recorded) > 1 else "(one seed" in shown, name
-    assert "plain loss, rare disc" not in evidence.FCN_SEED_ARMS
-
-
-def test_results_of_the_seeds_plan_print_each_verdict_beside_the_chapters(capsys):
-    assert main(["results", "--plan", "seeds"]) == 0
-    printed = capsys.readouterr().out
-    assert "FCN seeds from the seed-0 classifier" in printed
-    assert all(str(evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)) in printed for arm in evidence.FCN_SEED_ARMS)
-    claims = [c for c in evidence.COMPARISONS.values() if {c.a, c.b} <= set(evidence.FCN_SEED_ARMS)]
-    assert printed.count("; chapter: ") == len(claims)
 
 
 @pytest.mark.parametrize("options, complaint", [
@@ -269,3 +260,22 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
             assert f"({len(stages)} seeds" in str(evidence.estimate(name, arms=arms)) or len(stages) == 1
     with pytest.raises(ValueError, match="no arm"):
         evidence.recorded_stages("FCN-4s")
+
+
+def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch):
+    assert evidence.trained_longer(), "no longer run is recorded: train --plan longer, then record it"
+    for arm in evidence.trained_longer():
+        found = evidence.levelling(arm)
+        base, longer = evidence.ARMS[arm].stages[0], evidence.LONGER_RUNS[arm]
+        gain = evidence.scores(longer)["mean_iu"] - evidence.scores(base)["mean_iu"]
+        assert found.gain.difference == pytest.approx(gain) and found.gain.seeds == 1
+        spread = evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)
+        assert found.half_width == pytest.approx((spread.high - spread.low) / 2)
+        assert found.levelled == (gain < found.half_width)
+        assert (found.epochs, found.longer_epochs) == (20, 30)  # the staged path's three stages add up
+        assert str(found) in evidence.report("longer") and str(found) in evidence.report()
+    with pytest.raises(ValueError, match="no longer run of 'FCN-4s'"):
+        evidence.levelling("FCN-4s")
+    monkeypatch.setitem(evidence.LONGER_RUNS, "FCN-8s", "fcn8s_never_trained")
+    with pytest.raises(ValueError, match="fcn8s_never_trained is not recorded: train it"):
+        evidence.levelling("FCN-8s")

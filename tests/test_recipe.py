@@ -1,3 +1,4 @@
+import math
 from dataclasses import replace
 
 import pytest
@@ -145,3 +146,30 @@ def test_the_seeds_plan_varies_only_the_fcns_seed_from_the_ablations_classifier(
         for row in ("fcn8s_at_once", "fcn8s_at_once_sgd", "fcn8s_learned_up", "fcn8s_scratch"):
             assert f"{row}_fcn_seed{offset}" in names
     assert len(names) == 1 + 8 * len(recipe.FCN_SEEDS) + 4 * len(recipe.CONTROL_SEEDS)
+
+
+def test_the_rare_seeds_plan_varies_only_the_imbalance_rows_fcn_seed():
+    imbalance, rare_seeds = recipe.CPU.plan("imbalance"), recipe.CPU.plan("rare_seeds")
+    assert rare_seeds.data == imbalance.data == recipe.CPU.imbalanced
+    assert rare_seeds.stages[0] == imbalance.stage("rare_classifier")
+    for stage in rare_seeds.stages[1:]:
+        row, offset = stage.name.rsplit("_fcn_seed", 1)
+        seed_zero = imbalance.stage(row)
+        assert int(offset) in recipe.CONTROL_SEEDS and stage.start == "rare_classifier"
+        assert stage.config == replace(seed_zero.config, seed=seed_zero.config.seed + int(offset)), stage.name
+    assert len(rare_seeds.stages) == 1 + 2 * len(recipe.CONTROL_SEEDS)
+
+
+def test_the_longer_plan_trains_each_row_of_seed_0_half_as_long_again():
+    ablation, after, longer = (recipe.CPU.plan(name) for name in ("ablation", "after", "longer"))
+    rows = {**{s.name: s for s in ablation.stages}, **{s.name: s for s in after.stages}}
+    assert longer.stages[0] == ablation.stage("classifier")
+    for stage in longer.stages[1:]:
+        seed_zero = rows[stage.name.removesuffix("_longer")]
+        assert stage.config == replace(seed_zero.config, epochs=math.ceil(recipe.LONGER * seed_zero.config.epochs))
+        assert stage.start == (seed_zero.start if seed_zero.start in ("classifier", "random") else
+                               f"{seed_zero.start}_longer"), stage.name
+        assert (stage.model, stage.at_once, stage.learnable_upsampling) == (
+            seed_zero.model, seed_zero.at_once, seed_zero.learnable_upsampling), stage.name
+    assert longer.stage("fcn8s_one_stage_longer").config.epochs == 30 == 1.5 * recipe.CPU.budget
+    assert len(longer.stages) == 1 + 3 + 1 + 3 + 1 + 4
