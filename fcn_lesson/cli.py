@@ -235,8 +235,9 @@ def _results(args) -> None:
     from . import evidence  # loads the stored results only for this command
 
     if args.seeds is not None and (args.record is None or not args.seeds.is_dir()):
-        raise ValueError(f"--seeds {args.seeds}: " + ("goes with --record FOLDER" if args.record is None else
-                         "no such folder; pass the folder train --plan seeds (rare_seeds, longer) wrote"))
+        raise ValueError(f"--seeds {args.seeds}: " + (
+            "goes with --record FOLDER" if args.record is None else
+            "no such folder; pass the folder that train --plan seeds (rare_seeds, longer, ...) wrote"))
     if args.record is not None:
         print(f"wrote {evidence.record(args.record, seeds=args.seeds)}")
         return
@@ -288,9 +289,9 @@ def parser() -> argparse.ArgumentParser:
                             "long); imbalance (chapter 9: FCN-8s with a plain and a class-balanced loss on "
                             "scenes where the disc is rare); seeds (the rows of ablation and after again from "
                             "the seed-0 classifier with four more FCN seeds, the controls with two); "
-                            "rare_seeds (the imbalance rows with two more FCN seeds); longer (the rows of "
-                            "seed 0 trained 1.5 times as long: have they levelled?). For the last three, "
-                            "--reuse fcn_lesson/reference starts from the shipped classifiers")
+                            "rare_seeds (the imbalance rows with two more FCN seeds); longer and rare_longer "
+                            "(the rows of seed 0 trained 1.5 times as long: had they levelled?). For the last "
+                            "four, --reuse fcn_lesson/reference starts from the shipped classifiers")
     train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
                        help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
                             "there instead of training them (FOLDER is only read)")
@@ -354,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
                                          "scored.")
     results.add_argument("--plan", choices=RESULT_PLANS, default=None,
                          help="only this plan's arms; longer: only whether each row had levelled "
-                              "(train --plan longer)")
+                              "(train --plan longer and rare_longer)")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",
@@ -362,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
                               "FOLDER/results.npz (how the shipped results were made)")
     results.add_argument("--seeds", type=Path, default=None, metavar="FOLDER",
                          help="with --record: also score the finished models of FOLDER, where train --plan "
-                              "seeds, rare_seeds or longer wrote (only read)")
+                              "seeds, rare_seeds, longer or rare_longer wrote (only read)")
     results.set_defaults(run=_results)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),

@@ -29,11 +29,11 @@ by more than the step from FCN-16s, and three seeds say little about a
 spread; the classifier's part is a row of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
-(the ``longer`` plan). :func:`record` scores the models of a training folder
-(and the finished runs of a folder those three plans trained into) and writes
+(the ``longer`` and ``rare_longer`` plans). :func:`record` scores the models of a training folder
+(and the finished runs of a folder those four plans trained into) and writes
 the counts there (``results.npz``), so that they ship with the weights; a test
 re-scores a sample of scenes and checks the stored counts. The weights of
-those three plans do not ship (the folder's 25 MB would not hold them): their
+those four plans do not ship (the folder's 25 MB would not hold them): their
 counts are checked against the mean IU each run recorded while it trained.
 
 Why 300 and 1000 scenes: scene sampling moves a paired difference of mean IU
@@ -247,10 +247,14 @@ def _over_fcn_seeds(arm: Arm) -> Arm:
 
 #: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` and ``rare_seeds`` plans).
 FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items()}
-#: The ``longer`` plan's run of each row it trains: the row's seed-0 run, :data:`recipe.LONGER` times as
-#: long (see :func:`levelling`).
+def _longer_plan(arm: Arm) -> str:
+    return "rare_longer" if arm.plan == "imbalance" else "longer"
+
+
+#: The longer run of each row (the ``longer`` and ``rare_longer`` plans): the row's seed-0 run,
+#: :data:`recipe.LONGER` times as long (see :func:`levelling`).
 LONGER_RUNS = {name: f"{arm.stages[0]}_longer" for name, arm in ARMS.items()
-               if f"{arm.stages[0]}_longer" in planned_stages("longer")}
+               if f"{arm.stages[0]}_longer" in planned_stages(_longer_plan(arm))}
 
 
 def _unshipped_stages() -> list[str]:
@@ -316,8 +320,7 @@ def _claims() -> list[Claim]:
                Claim(7, "FCN-8s", "no pre-training"), Claim(7, "learned upsampling", "FCN-8s")]
     bins = [f"IU thickness {label} px" for label in THICKNESS_BINS]
     unsettled = {("FCN-8s", "FCN-16s", "IU cross"), ("learned upsampling", "FCN-8s", "mean IU"),
-                 ("U-Net", "FCN-8s", "IU thickness >= 32 px"),
-                 ("balanced loss, rare disc", "plain loss, rare disc", "IU disc")}
+                 ("U-Net", "FCN-8s", "IU thickness >= 32 px")}
     claims += [Claim(7, finer, coarser, statistic) for finer, coarser in (("FCN-8s", "FCN-32s"), ("FCN-8s", "FCN-16s"))
                for statistic in bins]
     claims += [Claim(7, finer, coarser, f"IU {name}") for finer, coarser in (("FCN-16s", "FCN-32s"),
@@ -459,10 +462,10 @@ def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val") -> Leve
         raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_RUNS)}")
     base, longer = ARMS[arm].stages[0], LONGER_RUNS[arm]
     if longer not in load()[0]["models"]:
-        raise ValueError(f"{longer} is not recorded: train it (train --plan longer) and record it "
-                         "(results --record FOLDER --seeds THAT_FOLDER)")
+        raise ValueError(f"{longer} is not recorded: train it (train --plan {_longer_plan(ARMS[arm])}) and "
+                         "record it (results --record FOLDER --seeds THAT_FOLDER)")
     field, score = _statistic(statistic)
-    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, "longer")
+    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, _longer_plan(ARMS[arm]))
     gain = stats.compare(f"{arm}, {longer_epochs} epochs", counts(longer, field, scenes)[None],
                          f"{epochs} epochs", counts(base, field, scenes)[None], score, paired=True,
                          statistic=statistic)

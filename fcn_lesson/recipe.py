@@ -4,7 +4,7 @@ Three scales of one recipe: ``cpu`` (what the book build runs, minutes on two
 cores), ``gpu`` (the same, longer and larger, picked when CUDA is there), and
 ``quick`` (seconds, for the tests). Quick mode is switched on by the
 environment variable ``FCN_LESSON_QUICK=1``, read by :func:`quick_mode` and
-nowhere else. Each recipe offers four plans: ``staged`` (classifier ->
+nowhere else. Each recipe offers these plans: ``staged`` (classifier ->
 FCN-32s -> 16s -> 8s, the paper's path) and ``ablation`` (chapter 7's
 controlled experiment: the staged path and, each trained for as many epochs
 as the three staged FCN stages together, one-stage FCN-32s, and FCN-16s and
@@ -13,7 +13,9 @@ the paper's optimiser, with learned upsampling, and from scratch). Chapter 9
 adds ``after`` (FCN's descendants at the same budget) and ``imbalance``
 (FCN-8s on scenes with a rare class, with a plain and a class-balanced loss).
 ``seeds`` trains the rows of those experiments again from the same classifier
-with other FCN seeds, so that a comparison's interval can count the seeds.
+with other FCN seeds (``rare_seeds`` the imbalance rows, from theirs), so that a
+comparison's interval can count the seeds; ``longer`` (``rare_longer``) trains
+each row of seed 0 half as long again, to see whether it had levelled.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ __all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds", "longer")
+PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds", "longer", "rare_longer")
 #: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
 DESCENDANTS = ("dilated", "unet")
 #: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
@@ -132,8 +134,9 @@ class Recipe:
         """The ``staged`` plan, the ``ablation`` (see the module's docstring), ``after`` (chapter 9's
         descendants of FCN, each trained as long as a one-stage row of the ablation), ``imbalance``
         (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes), ``seeds`` and
-        ``rare_seeds`` (those rows again with other FCN seeds) or ``longer`` (the rows trained
-        :data:`LONGER` times as long). Each plan's ``data`` is the recipe whose scenes it trains on."""
+        ``rare_seeds`` (those rows again with other FCN seeds) or ``longer`` and ``rare_longer`` (the
+        rows trained :data:`LONGER` times as long). Each plan's ``data`` is the recipe whose scenes it
+        trains on."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
         if name == "after":
@@ -142,9 +145,13 @@ class Recipe:
             return Plan(name, self.layout, tuple(self._seeds()), data=self)
         if name == "longer":
             return Plan(name, self.layout, tuple(self._longer()), data=self)
-        if name in ("imbalance", "rare_seeds"):
-            offsets = CONTROL_SEEDS if name == "rare_seeds" else (0,)
-            return Plan(name, self.layout, tuple(self._imbalance(offsets)), data=self.imbalanced)
+        if name == "imbalance":
+            return Plan(name, self.layout, tuple(self._imbalance()), data=self.imbalanced)
+        if name == "rare_seeds":
+            return Plan(name, self.layout, tuple(self._imbalance(CONTROL_SEEDS)), data=self.imbalanced)
+        if name == "rare_longer":
+            return Plan(name, self.layout, tuple(self._imbalance(suffix="_longer", times=LONGER)),
+                        data=self.imbalanced)
         stages = [self._classifier("classifier"), *self._staged()]
         if name == "ablation":
             stages += self._ablation()
@@ -219,15 +226,16 @@ class Recipe:
             stages += self._controls(offset, f"_fcn_seed{offset}")
         return stages
 
-    def _imbalance(self, offsets: tuple[int, ...]) -> list[Stage]:
+    def _imbalance(self, offsets: tuple[int, ...] = (0,), suffix: str = "", times: float = 1) -> list[Stage]:
         """FCN-8s on :attr:`imbalanced` scenes with a plain and a balanced loss, from their own
-        classifier, for each FCN seed offset (``_fcn_seed<i>`` past seed 0)."""
+        classifier, for each FCN seed offset (``_fcn_seed<i>`` past seed 0; seed 0's named with
+        ``suffix``), each ``times`` as long as a one-stage row."""
         stages = [self._classifier("rare_classifier")]
         for offset in offsets:
-            suffix = f"_fcn_seed{offset}" if offset else ""
-            plain = self._one_stage(offset)
-            stages += [Stage(f"rare_fcn8s{suffix}", "fcn8s", plain, start="rare_classifier"),
-                       Stage(f"rare_fcn8s_balanced{suffix}", "fcn8s", replace(plain, loss="balanced"),
+            name = f"_fcn_seed{offset}" if offset else suffix
+            plain = self._one_stage(offset, times)
+            stages += [Stage(f"rare_fcn8s{name}", "fcn8s", plain, start="rare_classifier"),
+                       Stage(f"rare_fcn8s_balanced{name}", "fcn8s", replace(plain, loss="balanced"),
                              start="rare_classifier")]
         return stages
 

@@ -21,8 +21,8 @@ from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, o
 
 __all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
-           "gap_table", "last_epoch_table", "lineage", "mark_epochs", "mark_level", "mistake_table",
-           "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
+           "gap_table", "last_epoch_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
+           "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
            "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
@@ -952,6 +952,24 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
         same = "same" if fresh_scenes is None else "the same"
         for row, verdict, other in zip(rows, verdicts, fresh):
             row.append(same if other.ahead == verdict.ahead else f"{other.outcome}: undecided")
+    return table(header, rows)
+
+
+def levelling_table(levellings, fresh=None):
+    """:class:`~fcn_lesson.evidence.Levelling` s as a table: per row, what its seed-0 run gained from
+    half as many epochs again (with its interval over the scenes), against the half-width of the row's
+    interval over seeds and scenes, and whether it had levelled; given the same on other scenes
+    (``fresh``), whether those agree."""
+    header = ["row", "epochs", "gain in mean IU", "95% interval (scenes)", "half-width (seeds, scenes)",
+              "levelled?"]
+    rows = [[level.arm, f"{level.epochs} -> {level.longer_epochs}", f"{level.gain.difference:+.3f}",
+             f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", f"{level.half_width:.3f}",
+             f"levelled at {level.epochs}" if level.levelled else f"still rising at {level.epochs}"]
+            for level in levellings]
+    if fresh is not None:
+        header.append("fresh scenes")
+        for row, level, other in zip(rows, levellings, fresh):
+            row.append("same" if other.levelled == level.levelled else "differs")
     return table(header, rows)
 
 

@@ -173,3 +173,9 @@ def test_the_longer_plan_trains_each_row_of_seed_0_half_as_long_again():
             seed_zero.model, seed_zero.at_once, seed_zero.learnable_upsampling), stage.name
     assert longer.stage("fcn8s_one_stage_longer").config.epochs == 30 == 1.5 * recipe.CPU.budget
     assert len(longer.stages) == 1 + 3 + 1 + 3 + 1 + 4
+    imbalance, rare_longer = recipe.CPU.plan("imbalance"), recipe.CPU.plan("rare_longer")
+    assert rare_longer.data == imbalance.data and rare_longer.stages[0] == imbalance.stages[0]
+    for stage in rare_longer.stages[1:]:
+        seed_zero = imbalance.stage(stage.name.removesuffix("_longer"))
+        assert stage.config == replace(seed_zero.config, epochs=30) and stage.start == seed_zero.start
+    assert len(rare_longer.stages) == len(imbalance.stages)
