@@ -62,13 +62,13 @@ from .metrics import boundary_mask, confusion_matrix
 from .checkpoints import finished_run
 from .recipe import ABLATION_SEEDS, FCN_SEEDS, LONGER, scene_datasets
 from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, planned_stages
-from .train import TrainResult, predict
+from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "LONGER_RUNS", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
-           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts",
-           "estimate", "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores",
-           "trained_longer", "verdicts"]
+           "LONGER_RUNS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts", "estimate",
+           "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
 RESULTS_FILE = "results.npz"
@@ -82,6 +82,10 @@ FIELDS = {"confusion": "true class x predicted class",
 FRESH_SEED = 1
 FRESH_SCENES = 1000
 SCENE_SETS = ("val", "fresh")
+#: The plans whose runs trained and validated on other scenes than the book's (the rare-disc scenes).
+OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer")
+#: The meta key of such a run's mean IU on its own validation scenes (see :func:`record`).
+OWN_SCENES = "own_scenes_mean_iu"
 _FORMAT = 1
 
 
@@ -128,7 +132,9 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     :data:`FCN_SEED_ARMS` that the folder ``seeds`` (``train --plan seeds``) holds finished, on every
     scene set; write their counts, fingerprints and histories to ``folder/results.npz``. A model stored
     there with the same fingerprint keeps its counts: about half a minute per new model on two cores. A
-    row of the seeds plan stored there and not in ``seeds`` keeps its counts too: its weights do not ship."""
+    row of the seeds plan stored there and not in ``seeds`` keeps its counts too: its weights do not ship.
+    A run trained on other scenes (:data:`OTHER_SCENES_PLANS`) also gets its mean IU on its own
+    validation scenes (:data:`OWN_SCENES`), which is what its history measured."""
     folder = Path(folder)
     if folders.made_by(folder) != "train":
         raise ValueError(f"{folder} was not made by train: record the results of a training folder")
@@ -148,7 +154,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     # fresh machine, another folder) cannot be scored again, so it stays as it was recorded
     earlier = {name: meta["models"][name] for name in _unshipped_stages()
                if name in meta["models"] and name not in trained}
-    arrays = {key: counts.numpy() for key, counts in stored.items() if key.split("/")[0] in kept | set(earlier)}
+    arrays = {key: _stored(counts) for key, counts in stored.items() if key.split("/")[0] in kept | set(earlier)}
     new = {name: result.model for name, result in trained.items() if name not in kept}
     for scenes in SCENE_SETS:
         dataset = scene_set(scenes)
@@ -156,11 +162,15 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
             print(f"{len(new)} models on {len(dataset)} {scenes} scenes ({len(kept) + len(earlier)} recorded "
                   "before)", flush=True)
         counted = count_scenes(new, dataset, len(data.CLASSES)) if new else {}
-        arrays.update({f"{name}/{scenes}/{field}": counts.numpy()
+        arrays.update({f"{name}/{scenes}/{field}": _stored(counts)
                        for name, fields in counted.items() for field, counts in fields.items()})
-    meta = {"format": _FORMAT, "fields": FIELDS,
-            "models": earlier | {name: {"fingerprint": result.fingerprint, "history": result.history}
-                                 for name, result in trained.items()},
+    models = {name: {"fingerprint": result.fingerprint, "history": result.history} for name, result in trained.items()}
+    for name, result in trained.items():
+        own = meta["models"].get(name, {}).get(OWN_SCENES) if name in kept else None
+        own = _own_scenes_mean_iu(name, result.model) if own is None else own
+        if own is not None:
+            models[name][OWN_SCENES] = own
+    meta = {"format": _FORMAT, "fields": FIELDS, "models": earlier | models,
             "scenes": {"val": f"{REFERENCE_RECIPE.dataset}, seed {REFERENCE_RECIPE.scene_seed}, split val",
                        "fresh": f"{REFERENCE_RECIPE.dataset}-fresh, seed {FRESH_SEED}, split val"}}
     buffer = io.BytesIO()
@@ -168,6 +178,24 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
     load.cache_clear()
     return folder / RESULTS_FILE
+
+
+def _stored(counts: torch.Tensor) -> np.ndarray:
+    """Per-scene counts as 16-bit integers (a 128-pixel scene has 16,384 pixels): half the file."""
+    if counts.numel() and not 0 <= int(counts.min()) <= int(counts.max()) <= np.iinfo(np.int16).max:
+        raise ValueError(f"counts from {int(counts.min())} to {int(counts.max())} do not fit 16 bits: scenes "
+                         "this large need another results format")
+    return counts.numpy().astype(np.int16)
+
+
+def _own_scenes_mean_iu(stage: str, model: nn.Module) -> float | None:
+    """The mean IU of a run trained on other scenes than the book's (the imbalance rows), on the
+    validation scenes its history's mean IU was measured on; None for a run on the book's scenes."""
+    for plan in OTHER_SCENES_PLANS:
+        if stage in planned_stages(plan):
+            own_val = scene_datasets(REFERENCE_RECIPE.plan(plan).data)[1]
+            return evaluate(model.cpu().float(), own_val, num_classes=len(data.CLASSES), device="cpu")["mean_iu"]
+    return None
 
 
 def _as_shipped(result: TrainResult) -> TrainResult:
@@ -188,7 +216,7 @@ def load(folder: Path = REFERENCE_DIR) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         with np.load(path) as stored:
             meta = json.loads(str(stored["meta"]))
-            counts = {key: torch.from_numpy(stored[key]) for key in stored.files if key != "meta"}
+            counts = {key: torch.from_numpy(stored[key].astype(np.int32)) for key in stored.files if key != "meta"}
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: run python -m fcn_lesson results --record "
                                 f"{folder}") from None
