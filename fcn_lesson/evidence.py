@@ -65,7 +65,7 @@ from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, pla
 from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "LONGER_RUNS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "LONGER_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts", "estimate",
            "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
@@ -279,16 +279,22 @@ def _longer_plan(arm: Arm) -> str:
     return "rare_longer" if arm.plan == "imbalance" else "longer"
 
 
-#: The longer run of each row (the ``longer`` and ``rare_longer`` plans): the row's seed-0 run,
-#: :data:`recipe.LONGER` times as long (see :func:`levelling`).
-LONGER_RUNS = {name: f"{arm.stages[0]}_longer" for name, arm in ARMS.items()
+def _longer(arm: Arm) -> Arm:
+    """``arm``'s seed-0 run trained :data:`recipe.LONGER` times as long (``<stage>_longer``), as a row."""
+    return replace(arm, plan=_longer_plan(arm), stages={0: f"{arm.stages[0]}_longer"})
+
+
+#: The rows of :data:`ARMS` trained :data:`recipe.LONGER` times as long, run 0 alone (the ``longer`` and
+#: ``rare_longer`` plans): what :func:`levelling` compares with each row's run 0, and what the
+#: chapters' comparisons give at that budget (``verdicts(chapter, arms=LONGER_ARMS)``; one run each).
+LONGER_ARMS = {name: _longer(arm) for name, arm in ARMS.items()
                if f"{arm.stages[0]}_longer" in planned_stages(_longer_plan(arm))}
 
 
 def _unshipped_stages() -> list[str]:
     """The stages whose results ship without their weights: the FCN seeds past 0, the longer runs."""
     seeds = [stage for arm in FCN_SEED_ARMS.values() for offset, stage in arm.stages.items() if offset]
-    return seeds + list(LONGER_RUNS.values())
+    return seeds + [arm.stages[0] for arm in LONGER_ARMS.values()]
 
 
 def _class_iu(index: int):
@@ -435,6 +441,9 @@ def compare(claim: Claim, scenes: str = "val", arms: dict[str, Arm] | None = Non
     if field != field_b:
         raise ValueError(f"{claim.key}: the two statistics read different counts ({field}, {field_b})")
     seeds = sorted(_recorded(a) & _recorded(b))
+    if not seeds:
+        raise ValueError(f"{claim.key}: no seed of both rows is recorded; record their runs first "
+                         "(python -m fcn_lesson results --record)")
     counts_a, counts_b = _counts(a, field, scenes, seeds), _counts(b, field, scenes, seeds)
     name_a = claim.a if claim.b_statistic is None else f"{claim.a}, {claim.statistic}"
     name_b = claim.b if claim.b_statistic is None else f"{claim.b}, {claim.b_statistic}"
@@ -446,9 +455,12 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
              ) -> dict[str, stats.Verdict]:
     """Chapter ``chapter``'s verdicts on ``scenes``, by the key of their :class:`Claim`, each paired over
     the FCN seeds of one classifier (the chapters' :data:`FCN_SEED_ARMS`) or over those of ``arms``
-    (:data:`ARMS`: each seed with its own classifier; only the claims whose two arms it holds)."""
+    (:data:`ARMS`: each seed with its own classifier; :data:`LONGER_ARMS`: run 0 trained longer; only
+    the claims whose two arms it holds, each with a seed recorded that the other has too)."""
+    held = FCN_SEED_ARMS if arms is None else arms
     return {key: compare(claim, scenes, arms) for key, claim in COMPARISONS.items()
-            if claim.chapter == chapter and (arms is None or {claim.a, claim.b} <= set(arms))}
+            if claim.chapter == chapter and {claim.a, claim.b} <= set(held)
+            and _recorded(held[claim.a]) & _recorded(held[claim.b])}
 
 
 @dataclass(frozen=True)
@@ -485,15 +497,15 @@ def _fcn_epochs(stage: str, plan: str) -> int:
 
 def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val") -> Levelling:
     """Whether ``arm`` had levelled at its budget by ``statistic`` on ``scenes``: its ``longer`` run
-    (:data:`LONGER_RUNS`) against its seed-0 run, paired by scene."""
-    if arm not in LONGER_RUNS:
-        raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_RUNS)}")
-    base, longer = ARMS[arm].stages[0], LONGER_RUNS[arm]
+    (:data:`LONGER_ARMS`) against its seed-0 run, paired by scene."""
+    if arm not in LONGER_ARMS:
+        raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_ARMS)}")
+    base, longer = ARMS[arm].stages[0], LONGER_ARMS[arm].stages[0]
     if longer not in load()[0]["models"]:
-        raise ValueError(f"{longer} is not recorded: train it (train --plan {_longer_plan(ARMS[arm])}) and "
+        raise ValueError(f"{longer} is not recorded: train it (train --plan {LONGER_ARMS[arm].plan}) and "
                          "record it (results --record FOLDER --seeds THAT_FOLDER)")
     field, score = _statistic(statistic)
-    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, _longer_plan(ARMS[arm]))
+    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, LONGER_ARMS[arm].plan)
     gain = stats.compare(f"{arm}, {longer_epochs} epochs", counts(longer, field, scenes)[None],
                          f"{epochs} epochs", counts(base, field, scenes)[None], score, paired=True,
                          statistic=statistic)
@@ -503,7 +515,7 @@ def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val") -> Leve
 
 def trained_longer() -> list[str]:
     """The rows whose longer run is recorded, in the order of :data:`ARMS`."""
-    return [arm for arm, stage in LONGER_RUNS.items() if stage in load()[0]["models"]]
+    return [name for name, arm in LONGER_ARMS.items() if _recorded(arm)]
 
 
 def report(plan: str | None = None, scenes: str = "val") -> str:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["boundary_mask", "class_iu", "class_precision", "component_max", "confusion_matrix", "found_objects",
-           "mean_iu", "mistake_kinds", "mistakes", "object_components", "objects_found", "pixel_accuracy",
+__all__ = ["all_background", "boundary_mask", "class_iu", "class_precision", "component_max", "confusion_matrix",
+           "found_objects", "mean_iu", "mistake_kinds", "mistakes", "object_components", "objects_found", "pixel_accuracy",
            "prediction_changes", "ranked_mistakes", "scores"]
 
 
@@ -49,6 +49,13 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                             minlength=images * num_classes ** 2)
     shape = (images, num_classes, num_classes) if per_image else (num_classes, num_classes)
     return counts.reshape(shape).cpu()
+
+
+def all_background(labels, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """The confusion matrix of calling every pixel of ``labels`` (label maps: a list, or an
+    ``N x H x W`` tensor) background, class 0: the floor every trained net's scores are read against."""
+    return sum(confusion_matrix(torch.zeros_like(label), label, num_classes, ignore_index)
+               for label in labels)
 
 
 def class_iu(confusion: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """The shipped results: equal to what the shipped weights score now, made by the shipped runs, and
 every verdict the chapters state the same on the fresh scenes as on the book's."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -167,7 +168,8 @@ def _unshipped_rows():
     counts do."""
     recorded = evidence.load()[0]["models"]
     seeds = [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items() if seed]
-    return [stage for stage in seeds + list(evidence.LONGER_RUNS.values()) if stage in recorded]
+    longer = [arm.stages[0] for arm in evidence.LONGER_ARMS.values()]
+    return [stage for stage in seeds + longer if stage in recorded]
 
 
 def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
@@ -270,7 +272,7 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
     assert evidence.trained_longer(), "no longer run is recorded: train --plan longer, then record it"
     for arm in evidence.trained_longer():
         found = evidence.levelling(arm)
-        base, longer = evidence.ARMS[arm].stages[0], evidence.LONGER_RUNS[arm]
+        base, longer = evidence.ARMS[arm].stages[0], evidence.LONGER_ARMS[arm].stages[0]
         gain = evidence.scores(longer)["mean_iu"] - evidence.scores(base)["mean_iu"]
         assert found.gain.difference == pytest.approx(gain) and found.gain.seeds == 1
         spread = evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)
@@ -278,8 +280,13 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.levelled == (gain < found.half_width)
         assert (found.epochs, found.longer_epochs) == (20, 30)  # the staged path's three stages add up
         assert str(found) in evidence.report("longer") and str(found) in evidence.report()
+    at_30 = evidence.verdicts(7, arms=evidence.LONGER_ARMS)  # the rows trained longer, run 0 alone
+    assert at_30 and all(v.seeds == 1 for v in at_30.values())
+    assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(evidence.trained_longer())
+               for key in at_30)
     with pytest.raises(ValueError, match="no longer run of 'FCN-4s'"):
         evidence.levelling("FCN-4s")
-    monkeypatch.setitem(evidence.LONGER_RUNS, "FCN-8s", "fcn8s_never_trained")
+    never = replace(evidence.LONGER_ARMS["FCN-8s"], stages={0: "fcn8s_never_trained"})
+    monkeypatch.setitem(evidence.LONGER_ARMS, "FCN-8s", never)
     with pytest.raises(ValueError, match="fcn8s_never_trained is not recorded: train it"):
         evidence.levelling("FCN-8s")

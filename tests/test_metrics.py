@@ -7,6 +7,14 @@ from fcn_lesson import metrics
 from fcn_lesson.metrics import confusion_matrix, scores
 
 
+def test_all_background_puts_every_labelled_pixel_of_each_class_in_column_zero():
+    labels = torch.tensor([[[0, 1], [2, 255]], [[1, 1], [0, 2]]])
+    confusion = metrics.all_background(labels, 3)
+    assert confusion.tolist() == [[2, 0, 0], [3, 0, 0], [2, 0, 0]]
+    assert torch.equal(metrics.all_background(list(labels), 3), confusion)  # maps of any sizes
+    assert metrics.mean_iu(confusion).item() == pytest.approx(2 / 7 / 3)  # background IU 2/7
+
+
 def test_confusion_matrix_counts_by_hand():
     target = torch.tensor([[0, 0, 1], [1, 2, 255]])
     pred = torch.tensor([[0, 1, 1], [1, 0, 2]])
