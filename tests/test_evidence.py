@@ -178,7 +178,8 @@ def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
     0.002; another model would differ by far more). A run on the rare-disc scenes measured itself on
     their validation scenes: the mean IU recorded there with its counts must match instead."""
     meta, counts = evidence.load()
-    planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer") for s in REFERENCE_RECIPE.plan(plan).stages}
+    planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer", "rare_longer")
+               for s in REFERENCE_RECIPE.plan(plan).stages}
     for stage in _unshipped_rows():
         history = meta["models"][stage]["history"]
         assert len(history) == planned[stage].config.epochs and meta["models"][stage]["fingerprint"], stage
@@ -270,6 +271,7 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
 
 def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch):
     assert evidence.trained_longer(), "no longer run is recorded: train --plan longer, then record it"
+    printed, whole = evidence.report("longer"), evidence.report()
     for arm in evidence.trained_longer():
         found = evidence.levelling(arm)
         base, longer = evidence.ARMS[arm].stages[0], evidence.LONGER_ARMS[arm].stages[0]
@@ -279,7 +281,7 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.half_width == pytest.approx((spread.high - spread.low) / 2)
         assert found.levelled == (gain < found.half_width)
         assert (found.epochs, found.longer_epochs) == (20, 30)  # the staged path's three stages add up
-        assert str(found) in evidence.report("longer") and str(found) in evidence.report()
+        assert str(found) in printed and str(found) in whole
     at_30 = evidence.verdicts(7, arms=evidence.LONGER_ARMS)  # the rows trained longer, run 0 alone
     assert at_30 and all(v.seeds == 1 for v in at_30.values())
     assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(evidence.trained_longer())
