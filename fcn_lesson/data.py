@@ -340,7 +340,9 @@ def _write_scenes(voc: Path, recipe: dict, rare: int | None, names: dict[str, li
         (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(names[split]) + "\n")
     (voc / "ImageSets" / "Segmentation" / "trainval.txt").write_text(
         "\n".join(names["train"] + names["val"]) + "\n")
-    stamp.write_text(json.dumps(recipe))
+    written = stamp.with_name(stamp.name + ".part")  # renamed whole: a reader never sees half of it
+    written.write_text(json.dumps(recipe))
+    written.replace(stamp)
 
 
 def exact_masks(root: str | Path, split: str = "val") -> list[np.ndarray]:

@@ -66,7 +66,7 @@ from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
-           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts", "estimate",
+           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts", "estimate", "history",
            "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
 
@@ -391,6 +391,15 @@ def scores(stage: str, scenes: str = "val") -> dict:
     """The four scores and per-class IU of one shipped stage on ``scenes`` (:func:`metrics.scores` of
     its stored confusion counts, summed over the scenes)."""
     return metrics.scores(counts(stage, "confusion", scenes).sum(0))
+
+
+def history(stage: str) -> list[dict]:
+    """The per-epoch record of ``stage``'s training (loss, speed, validation scores), stored with its
+    counts: the FCN-seed runs ship no weights, so their curves live only here."""
+    models = load()[0]["models"]
+    if stage not in models:
+        raise ValueError(f"no recorded run {stage!r}; the recorded runs are {', '.join(models)}")
+    return models[stage]["history"]
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:

@@ -35,6 +35,15 @@ def made_by(folder: str | Path) -> str | None:
         return None
 
 
+def _filled(folder: Path) -> bool:
+    """Whether ``folder`` holds anything but a claim under way: another process's stamp, created and not
+    yet written (claiming the folder too writes the same stamp into the same file)."""
+    if not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    return bool(entries) and not ([entry.name for entry in entries] == [STAMP] and entries[0].stat().st_size == 0)
+
+
 def claim(folder: str | Path, command: str) -> Path:
     """Make sure ``command`` may write into ``folder``, create it if needed, and stamp it.
 
@@ -51,9 +60,11 @@ def claim(folder: str | Path, command: str) -> Path:
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} is a file, not a folder: pass a folder for {command} to write into")
     owner = made_by(folder)
-    if folder.is_dir() and owner is None and any(folder.iterdir()):
-        raise ValueError(f"{folder} is not empty and was not made by {command}: pass a new or empty folder "
-                         "(nothing in it was changed)")
+    if owner is None and _filled(folder):
+        owner = made_by(folder)  # a claim writes its stamp before anything else: it may have just done so
+        if owner is None:
+            raise ValueError(f"{folder} is not empty and was not made by {command}: pass a new or empty "
+                             "folder (nothing in it was changed)")
     if owner is not None and owner != command:
         raise ValueError(f"{folder} was made by {owner}, not {command}: pass another folder")
     if owner == command:

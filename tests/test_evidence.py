@@ -292,3 +292,11 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
     monkeypatch.setitem(evidence.LONGER_ARMS, "FCN-8s", never)
     with pytest.raises(ValueError, match="fcn8s_never_trained is not recorded: train it"):
         evidence.levelling("FCN-8s")
+
+
+def test_history_is_the_record_a_run_made_while_it_trained():
+    assert evidence.history("fcn8s_one_stage") == load_reference("fcn8s_one_stage").history  # shipped
+    unshipped = evidence.FCN_SEED_ARMS["FCN-8s"].stages[1]  # counts and history, no weights
+    assert len(evidence.history(unshipped)) == 20
+    with pytest.raises(ValueError, match="no recorded run 'fcn8s_typo'"):
+        evidence.history("fcn8s_typo")

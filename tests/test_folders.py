@@ -20,6 +20,19 @@ def test_a_new_or_empty_folder_is_claimed_and_stamped(tmp_path):
     assert folders.made_by(tmp_path / "empty") == "predict"
 
 
+def test_a_folder_another_process_is_claiming_this_moment_is_claimed_too(tmp_path):
+    (tmp_path / folders.STAMP).touch()  # its stamp created, not yet written
+    folders.claim(tmp_path, "make-data")
+    assert folders.made_by(tmp_path) == "make-data"
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    (beside / folders.STAMP).touch()
+    (beside / "mine.txt").write_text("precious")  # an empty stamp beside a user's file: not a claim
+    with pytest.raises(ValueError, match="is not empty and was not made by train"):
+        folders.claim(beside, "train")
+    assert (beside / "mine.txt").read_text() == "precious"
+
+
 def test_a_folder_someone_else_filled_is_refused_and_left_as_it_was(tmp_path):
     (tmp_path / "mine.txt").write_text("precious")
     with pytest.raises(ValueError, match="is not empty and was not made by train.*nothing in it was changed"):
