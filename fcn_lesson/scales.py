@@ -2,8 +2,9 @@
 
 A coarse FCN blurs what is thinner than its output stride. To see that in
 numbers, every object pixel gets its *local thickness*: the side of the
-largest square that lies inside its object and covers it (a bar 5 px wide is
-5 thick along its whole length; a large disc is thick in the middle and thin
+largest square of odd side (one with a centre pixel) that lies inside its
+object and covers it (a bar 5 px wide is 5 thick along its whole length, one
+4 px wide is 3; a large disc is thick in the middle and thin
 only at nothing; a triangle's corners are thin). Pixels are then grouped in
 bins of thickness, in units of the strides 8, 16 and 32, and each bin gets
 
@@ -72,8 +73,8 @@ def depth(labels: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
 
 
 def local_thickness(labels: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
-    """Per object pixel of ``N x H x W`` label maps, the side of the largest square inside its
-    object that covers it; 0 on background and ignored pixels."""
+    """Per object pixel of ``N x H x W`` label maps, the side of the largest square of odd side inside
+    its object that covers it (odd: each square is centred on a pixel); 0 on background and ignored pixels."""
     labels = _check(labels)
     deep = depth(labels, ignore_index)
     objects = deep > 0
