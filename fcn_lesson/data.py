@@ -340,7 +340,7 @@ def _write_scenes(voc: Path, recipe: dict, rare: int | None, names: dict[str, li
         (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(names[split]) + "\n")
     (voc / "ImageSets" / "Segmentation" / "trainval.txt").write_text(
         "\n".join(names["train"] + names["val"]) + "\n")
-    written = stamp.with_name(stamp.name + ".part")  # renamed whole: a reader never sees half of it
+    written = stamp.with_name(stamp.name + ".tmp")  # renamed whole: a reader never sees half of it
     written.write_text(json.dumps(recipe))
     written.replace(stamp)
 
