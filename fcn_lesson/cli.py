@@ -290,8 +290,9 @@ def parser() -> argparse.ArgumentParser:
                             "scenes where the disc is rare); seeds (the rows of ablation and after again from "
                             "the seed-0 classifier with four more FCN seeds, the controls with two); "
                             "rare_seeds (the imbalance rows with two more FCN seeds); longer and rare_longer "
-                            "(the rows of seed 0 trained 1.5 times as long: had they levelled?). For the last "
-                            "four, --reuse fcn_lesson/reference starts from the shipped classifiers")
+                            "(the rows of seed 0 trained 1.5 times as long: had they levelled?); longest and "
+                            "rare_longest (2.25 times as long). For the last six, --reuse fcn_lesson/reference "
+                            "starts from the shipped classifiers")
     train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
                        help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
                             "there instead of training them (FOLDER is only read)")
@@ -354,8 +355,8 @@ def parser() -> argparse.ArgumentParser:
                                          "verdict and whether the fresh scenes agree. Nothing is trained or "
                                          "scored.")
     results.add_argument("--plan", choices=RESULT_PLANS, default=None,
-                         help="only this plan's arms; longer: only whether each row had levelled "
-                              "(train --plan longer and rare_longer)")
+                         help="only this plan's arms; longer: only whether each row had levelled, and at which "
+                              "budget (train --plan longer, rare_longer, longest and rare_longest)")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",
@@ -363,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
                               "FOLDER/results.npz (how the shipped results were made)")
     results.add_argument("--seeds", type=Path, default=None, metavar="FOLDER",
                          help="with --record: also score the finished models of FOLDER, where train --plan "
-                              "seeds, rare_seeds, longer or rare_longer wrote (only read)")
+                              "seeds, rare_seeds or a longer plan wrote (only read)")
     results.set_defaults(run=_results)
 
     for name, helptext, run in (("evaluate", "score a checkpoint on a VOC-layout split", _evaluate),

@@ -29,7 +29,8 @@ by more than the step from FCN-16s, and three seeds say little about a
 spread; the classifier's part is a row of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
-(the ``longer`` and ``rare_longer`` plans). :func:`record` scores the models of a training folder
+(the ``longer`` and ``rare_longer`` plans) or at half as long again (``longest``,
+``rare_longest``); :func:`levelled_at` gives the first of those budgets. :func:`record` scores the models of a training folder
 (and the finished runs of a folder those four plans trained into) and writes
 the counts there (``results.npz``), so that they ship with the weights; a test
 re-scores a sample of scenes and checks the stored counts. The weights of
@@ -60,14 +61,14 @@ from torch.utils.data import Dataset
 from . import data, folders, metrics, scales, stats
 from .metrics import boundary_mask, confusion_matrix
 from .checkpoints import finished_run
-from .recipe import ABLATION_SEEDS, FCN_SEEDS, LONGER, scene_datasets
+from .recipe import ABLATION_SEEDS, FCN_SEEDS, LONGER_SUFFIXES, scene_datasets
 from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, planned_stages
 from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "LONGER_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
-           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "compare", "count_scenes", "counts", "estimate", "history",
-           "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
+           "last_tested", "level_steps", "levelled_at", "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -83,7 +84,7 @@ FRESH_SEED = 1
 FRESH_SCENES = 1000
 SCENE_SETS = ("val", "fresh")
 #: The plans whose runs trained and validated on other scenes than the book's (the rare-disc scenes).
-OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer")
+OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer", "rare_longest")
 #: The meta key of such a run's mean IU on its own validation scenes (see :func:`record`).
 OWN_SCENES = "own_scenes_mean_iu"
 _FORMAT = 1
@@ -275,26 +276,34 @@ def _over_fcn_seeds(arm: Arm) -> Arm:
 
 #: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` and ``rare_seeds`` plans).
 FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items()}
-def _longer_plan(arm: Arm) -> str:
-    return "rare_longer" if arm.plan == "imbalance" else "longer"
+def _longer_plan(arm: Arm, suffix: str) -> str:
+    """The plan that trains ``arm``'s seed-0 run longer by ``suffix``: ``longer`` or ``longest`` (the
+    imbalance rows: ``rare_longer``, ``rare_longest``)."""
+    return f"rare{suffix}" if arm.plan == "imbalance" else suffix.removeprefix("_")
 
 
-def _longer(arm: Arm) -> Arm:
-    """``arm``'s seed-0 run trained :data:`recipe.LONGER` times as long (``<stage>_longer``), as a row."""
-    return replace(arm, plan=_longer_plan(arm), stages={0: f"{arm.stages[0]}_longer"})
+def _longer_arms(suffix: str) -> dict[str, Arm]:
+    """The rows of :data:`ARMS` whose seed-0 run the plans of ``suffix`` train longer, as rows of that
+    run alone (``<stage><suffix>``)."""
+    return {name: replace(arm, plan=_longer_plan(arm, suffix), stages={0: f"{arm.stages[0]}{suffix}"})
+            for name, arm in ARMS.items()
+            if f"{arm.stages[0]}{suffix}" in planned_stages(_longer_plan(arm, suffix))}
 
 
 #: The rows of :data:`ARMS` trained :data:`recipe.LONGER` times as long, run 0 alone (the ``longer`` and
 #: ``rare_longer`` plans): what :func:`levelling` compares with each row's run 0, and what the
 #: chapters' comparisons give at that budget (``verdicts(chapter, arms=LONGER_ARMS)``; one run each).
-LONGER_ARMS = {name: _longer(arm) for name, arm in ARMS.items()
-               if f"{arm.stages[0]}_longer" in planned_stages(_longer_plan(arm))}
+LONGER_ARMS = _longer_arms("_longer")
+#: The same, half as long again (``longest``, ``rare_longest``): the second step of :func:`levelling`.
+LONGEST_ARMS = _longer_arms("_longest")
+#: Each row's seed-0 run at its budget, then at each longer one: the steps :func:`levelling` measures.
+_BUDGETS = (ARMS, LONGER_ARMS, LONGEST_ARMS)
 
 
 def _unshipped_stages() -> list[str]:
     """The stages whose results ship without their weights: the FCN seeds past 0, the longer runs."""
     seeds = [stage for arm in FCN_SEED_ARMS.values() for offset, stage in arm.stages.items() if offset]
-    return seeds + [arm.stages[0] for arm in LONGER_ARMS.values()]
+    return seeds + [arm.stages[0] for arms in _BUDGETS[1:] for arm in arms.values()]
 
 
 def _class_iu(index: int):
@@ -474,9 +483,11 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
 
 @dataclass(frozen=True)
 class Levelling:
-    """Whether a row had levelled at its budget: what its seed-0 run gains from :data:`recipe.LONGER`
-    times the epochs, against the half-width of the row's interval over FCN seeds and scenes. Every
-    poly-scheduled curve flattens at its end, whatever its length, so only a longer run can tell."""
+    """Whether a row had levelled at a budget: what its seed-0 run gains from :data:`recipe.LONGER`
+    times the epochs, against the half-width of the row's interval over FCN seeds and scenes (at its
+    own budget): a gain under it moves the row by less than the chapters' comparisons can resolve.
+    Every poly-scheduled curve flattens at its end, whatever its length, so only a longer run can
+    tell."""
 
     arm: str
     epochs: int
@@ -504,27 +515,67 @@ def _fcn_epochs(stage: str, plan: str) -> int:
     return epochs
 
 
-def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val") -> Levelling:
-    """Whether ``arm`` had levelled at its budget by ``statistic`` on ``scenes``: its ``longer`` run
-    (:data:`LONGER_ARMS`) against its seed-0 run, paired by scene."""
-    if arm not in LONGER_ARMS:
+def _budget_arms(arm: str) -> dict[int, Arm]:
+    """``arm``'s seed-0 run at each budget the plans train it to (recorded or not), by FCN epochs."""
+    return {_fcn_epochs(arms[arm].stages[0], arms[arm].plan): arms[arm] for arms in _BUDGETS if arm in arms}
+
+
+def budget_runs(arm: str) -> dict[int, str]:
+    """``arm``'s seed-0 run at each budget recorded (its own, then the longer plans'), by its FCN epochs:
+    the runs :func:`levelling` compares."""
+    return {epochs: row.stages[0] for epochs, row in _budget_arms(arm).items() if _recorded(row)}
+
+
+def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val", budgets: tuple[int, int] = (20, 30)
+              ) -> Levelling:
+    """Whether ``arm`` had levelled by ``statistic`` on ``scenes``: its seed-0 run at the first of
+    ``budgets`` (FCN epochs) against the same run trained to the second, paired by scene; the budgets
+    are the row's own (20), the ``longer`` plans' (30) and the ``longest`` (45)."""
+    planned = _budget_arms(arm)
+    if len(planned) < 2:
         raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_ARMS)}")
-    base, longer = ARMS[arm].stages[0], LONGER_ARMS[arm].stages[0]
-    if longer not in load()[0]["models"]:
-        raise ValueError(f"{longer} is not recorded: train it (train --plan {LONGER_ARMS[arm].plan}) and "
-                         "record it (results --record FOLDER --seeds THAT_FOLDER)")
+    if not set(budgets) <= set(planned) or budgets[0] >= budgets[1]:
+        raise ValueError(f"no budgets {budgets} for {arm}: pick two of {sorted(planned)}, the shorter first")
+    for row in (planned[budgets[0]], planned[budgets[1]]):
+        if not _recorded(row):
+            raise ValueError(f"{row.stages[0]} is not recorded: train it (train --plan {row.plan}) and "
+                             "record it (results --record FOLDER --seeds THAT_FOLDER)")
     field, score = _statistic(statistic)
-    epochs, longer_epochs = _fcn_epochs(base, ARMS[arm].plan), _fcn_epochs(longer, LONGER_ARMS[arm].plan)
-    gain = stats.compare(f"{arm}, {longer_epochs} epochs", counts(longer, field, scenes)[None],
-                         f"{epochs} epochs", counts(base, field, scenes)[None], score, paired=True,
+    base, run = (planned[epochs].stages[0] for epochs in budgets)
+    gain = stats.compare(f"{arm}, {budgets[1]} epochs", counts(run, field, scenes)[None],
+                         f"{budgets[0]} epochs", counts(base, field, scenes)[None], score, paired=True,
                          statistic=statistic)
     spread = estimate(arm, statistic, scenes)
-    return Levelling(arm, epochs, longer_epochs, gain, (spread.high - spread.low) / 2)
+    return Levelling(arm, *budgets, gain, (spread.high - spread.low) / 2)
 
 
-def trained_longer() -> list[str]:
-    """The rows whose longer run is recorded, in the order of :data:`ARMS`."""
-    return [name for name, arm in LONGER_ARMS.items() if _recorded(arm)]
+def trained_longer(epochs: int = 30) -> list[str]:
+    """The rows whose seed-0 run is recorded at its own budget and at ``epochs``, in the order of
+    :data:`ARMS`."""
+    return [name for name in ARMS if {20, epochs} <= set(budget_runs(name))]
+
+
+def level_steps(arm: str) -> list[tuple[int, int]]:
+    """The pairs of recorded budgets :func:`levelled_at` weighs for ``arm``: each budget against every
+    longer one."""
+    budgets = sorted(budget_runs(arm))
+    return [(start, later) for index, start in enumerate(budgets) for later in budgets[index + 1:]]
+
+
+def last_tested(arm: str) -> int:
+    """The longest budget at which ``arm`` can be tested for levelling: the one before its longest run."""
+    return sorted(budget_runs(arm))[-2]
+
+
+def levelled_at(arm: str, scenes: str = "val") -> int | None:
+    """The first budget (FCN epochs) at which ``arm`` had levelled on ``scenes``: the first from which
+    every longer run recorded gains less than the half-width (:func:`levelling`); None when none does.
+    A row that passes one step and gains more in a later one had not levelled: one run's gain is noisy."""
+    budgets = sorted(budget_runs(arm))
+    for index, start in enumerate(budgets[:-1]):
+        if all(levelling(arm, scenes=scenes, budgets=(start, later)).levelled for later in budgets[index + 1:]):
+            return start
+    return None
 
 
 def report(plan: str | None = None, scenes: str = "val") -> str:
@@ -559,7 +610,11 @@ def report(plan: str | None = None, scenes: str = "val") -> str:
 
 
 def _levelling_report(scenes: str) -> str:
-    rows = [f"  {levelling(arm, scenes=scenes)}" for arm in trained_longer()] or ["  (none recorded)"]
-    return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER} times as long "
-                      "(mean IU gain [interval over scenes]); levelled when the gain is under the half-width "
-                      "of the row's interval over FCN seeds and scenes:", *rows])
+    rows = [f"  {levelling(arm, scenes=scenes, budgets=pair)}" for arm in trained_longer() for pair in level_steps(arm)]
+    budgets = [f"  {arm}: levelled at {epochs}" if (epochs := levelled_at(arm, scenes)) else
+               f"  {arm}: still rising at {last_tested(arm)}" for arm in trained_longer()]
+    return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER_SUFFIXES['_longer']} "
+                      "times as long, then that again (mean IU gain [interval over scenes]); levelled when the "
+                      "gain is under the half-width of the row's interval over FCN seeds and scenes:",
+                      *(rows or ["  (none recorded)"]),
+                      "the first budget from which every longer run gained less than the half-width:", *budgets])

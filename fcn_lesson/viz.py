@@ -6,6 +6,7 @@ rather than on pixels.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable, Sequence
 
@@ -21,9 +22,9 @@ from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, o
 
 __all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
-           "gap_table", "last_epoch_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
+           "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing",
+           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -971,6 +972,44 @@ def levelling_table(levellings, fresh=None):
         for row, level, other in zip(rows, levellings, fresh):
             row.append("same" if other.levelled == level.levelled else "differs")
     return table(header, rows)
+
+
+def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: dict[str, int]):
+    """Per row, the first budget (epochs) at which it had levelled by the validation and by the fresh
+    scenes (``levelled``: row -> the two, None where none had), else that it was still rising at the
+    last budget ``tested`` (the one before its longest run: it may level later)."""
+    def said(epochs, row):
+        return f"at {epochs}" if epochs else f"still rising at {tested[row]}"
+    return table(["row", "levelled by the validation scenes", "by the fresh scenes"],
+                 [[row, said(val, row), said(fresh, row)] for row, (val, fresh) in levelled.items()])
+
+
+def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu",
+                 notes: dict[str, str] | None = None):
+    """One panel per row (``curves``: row -> budget in epochs -> the history of its run at that budget),
+    each budget's curve in its own colour, the same in every panel: what training longer did to each
+    row. ``notes``: row -> a remark under its title (say, that it is scored on other scenes)."""
+    budgets = sorted({epochs for runs in curves.values() for epochs in runs})
+    columns = min(4, len(curves))
+    rows = math.ceil(len(curves) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns, 2.5 * rows), sharey=True, squeeze=False)
+    for ax, (name, runs) in zip(axes.flat, curves.items()):
+        for epochs, history in sorted(runs.items()):
+            ax.plot([h["epoch"] for h in history], [h[key] for h in history],
+                    color=f"C{budgets.index(epochs)}", linewidth=1.2)
+        ax.set_title(name + (f"\n({notes[name]})" if notes and name in notes else ""), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(_axis_label(key))
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    handles = [plt.Line2D([], [], color=f"C{i}", label=f"{epochs} epochs") for i, epochs in enumerate(budgets)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(budgets), bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 def plot_differences(groups: dict[str, Sequence], ticks: Sequence[str], *, xlabel: str):

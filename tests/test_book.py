@@ -47,6 +47,16 @@ def test_no_code_line_is_wider_than_the_rendered_page(path):
     assert not wide, f"{path.name}: code lines over {notebooks.PAGE_WIDTH} characters: {wide[:3]}"
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_no_code_block_or_list_item_was_run_into_a_paragraph(path):
+    """A fence opened and closed on one line renders as inline code (a command that fails when copied),
+    and "... fork. 4. A checker" is a list item lost inside the paragraph above it."""
+    merged = re.compile(r"```\w*\s+\S.*```|\S[.:;)] +[2-9]\. [A-Z`*(]")
+    found = [(index, line) for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
+             if cell.cell_type == "markdown" for line in cell.source.splitlines() if merged.search(line)]
+    assert not found, f"{path.name}: a code block or list item run into a paragraph: {found[:3]}"
+
+
 def test_the_launch_buttons_point_at_the_repository_the_setup_cell_installs_from():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == fcn_lesson.REPOSITORY

@@ -164,11 +164,11 @@ def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier():
 
 
 def _unshipped_rows():
-    """The recorded stages of the seeds, rare_seeds and longer plans: their weights do not ship, their
-    counts do."""
+    """The recorded stages of the seeds, rare_seeds and longer plans (and longest): their weights do
+    not ship, their counts do."""
     recorded = evidence.load()[0]["models"]
     seeds = [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items() if seed]
-    longer = [arm.stages[0] for arm in evidence.LONGER_ARMS.values()]
+    longer = [arm.stages[0] for arms in (evidence.LONGER_ARMS, evidence.LONGEST_ARMS) for arm in arms.values()]
     return [stage for stage in seeds + longer if stage in recorded]
 
 
@@ -178,7 +178,7 @@ def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
     0.002; another model would differ by far more). A run on the rare-disc scenes measured itself on
     their validation scenes: the mean IU recorded there with its counts must match instead."""
     meta, counts = evidence.load()
-    planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer", "rare_longer")
+    planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer", "rare_longer", "longest", "rare_longest")
                for s in REFERENCE_RECIPE.plan(plan).stages}
     for stage in _unshipped_rows():
         history = meta["models"][stage]["history"]
@@ -269,29 +269,60 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
         evidence.recorded_stages("FCN-4s")
 
 
-def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch):
-    assert evidence.trained_longer(), "no longer run is recorded: train --plan longer, then record it"
+@pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45)])
+def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch, budgets):
+    rows = evidence.trained_longer(budgets[1])
+    assert rows, f"no run of {budgets[1]} epochs is recorded: train a longer plan, then record it"
     printed, whole = evidence.report("longer"), evidence.report()
-    for arm in evidence.trained_longer():
-        found = evidence.levelling(arm)
-        base, longer = evidence.ARMS[arm].stages[0], evidence.LONGER_ARMS[arm].stages[0]
+    for arm in rows:
+        found = evidence.levelling(arm, budgets=budgets)
+        base, longer = (evidence.budget_runs(arm)[epochs] for epochs in budgets)
         gain = evidence.scores(longer)["mean_iu"] - evidence.scores(base)["mean_iu"]
         assert found.gain.difference == pytest.approx(gain) and found.gain.seeds == 1
         spread = evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)
         assert found.half_width == pytest.approx((spread.high - spread.low) / 2)
         assert found.levelled == (gain < found.half_width)
-        assert (found.epochs, found.longer_epochs) == (20, 30)  # the staged path's three stages add up
+        assert (found.epochs, found.longer_epochs) == budgets  # the staged path's three stages add up
         assert str(found) in printed and str(found) in whole
-    at_30 = evidence.verdicts(7, arms=evidence.LONGER_ARMS)  # the rows trained longer, run 0 alone
-    assert at_30 and all(v.seeds == 1 for v in at_30.values())
-    assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(evidence.trained_longer())
-               for key in at_30)
+    arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS}[budgets[1]]
+    at_longer = evidence.verdicts(7, arms=arms)  # the rows trained longer, run 0 alone
+    assert at_longer and all(v.seeds == 1 for v in at_longer.values())
+    assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(rows) for key in at_longer)
     with pytest.raises(ValueError, match="no longer run of 'FCN-4s'"):
-        evidence.levelling("FCN-4s")
-    never = replace(evidence.LONGER_ARMS["FCN-8s"], stages={0: "fcn8s_never_trained"})
-    monkeypatch.setitem(evidence.LONGER_ARMS, "FCN-8s", never)
-    with pytest.raises(ValueError, match="fcn8s_never_trained is not recorded: train it"):
-        evidence.levelling("FCN-8s")
+        evidence.levelling("FCN-4s", budgets=budgets)
+    unrecorded = arms["FCN-8s"].stages[0]
+    recorded = evidence._recorded
+    monkeypatch.setattr(evidence, "_recorded", lambda arm: set() if arm.stages[0] == unrecorded else recorded(arm))
+    with pytest.raises(ValueError, match=f"{unrecorded} is not recorded: train it"):
+        evidence.levelling("FCN-8s", budgets=budgets)
+
+
+def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
+    assert evidence.budget_runs("FCN-8s") == {20: "fcn8s_one_stage", 30: "fcn8s_one_stage_longer",
+                                              45: "fcn8s_one_stage_longest"}
+    assert evidence.budget_runs("FCN-8s staged") == {20: "fcn8s", 30: "fcn8s_longer", 45: "fcn8s_longest"}
+    for row in evidence.trained_longer():
+        runs = evidence.budget_runs(row)
+        assert list(runs)[:2] == [20, 30] and (45 in runs) == (row in evidence.trained_longer(45))
+        assert evidence.level_steps(row) == ([(20, 30), (20, 45), (30, 45)] if 45 in runs else [(20, 30)])
+        assert evidence.last_tested(row) == sorted(runs)[-2]
+    assert evidence.budget_runs("FCN-4s") == {}
+
+
+def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_half_width():
+    printed = evidence.report("longer")
+    for arm in evidence.trained_longer():
+        budgets = sorted(evidence.budget_runs(arm))
+        flat = {pair: evidence.levelling(arm, budgets=pair).levelled for pair in evidence.level_steps(arm)}
+        first = next((start for start in budgets[:-1]
+                      if all(flat[start, later] for later in budgets if later > start)), None)
+        assert evidence.levelled_at(arm) == first
+        said = f"levelled at {first}" if first else f"still rising at {evidence.last_tested(arm)}"
+        assert f"  {arm}: {said}\n" in printed + "\n"
+    with pytest.raises(ValueError, match=r"no budgets \(20, 60\) for FCN-8s"):
+        evidence.levelling("FCN-8s", budgets=(20, 60))
+    with pytest.raises(ValueError, match=r"no budgets \(30, 20\)"):
+        evidence.levelling("FCN-8s", budgets=(30, 20))
 
 
 def test_history_is_the_record_a_run_made_while_it_trained():

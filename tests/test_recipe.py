@@ -160,22 +160,25 @@ def test_the_rare_seeds_plan_varies_only_the_imbalance_rows_fcn_seed():
     assert len(rare_seeds.stages) == 1 + 2 * len(recipe.CONTROL_SEEDS)
 
 
-def test_the_longer_plan_trains_each_row_of_seed_0_half_as_long_again():
-    ablation, after, longer = (recipe.CPU.plan(name) for name in ("ablation", "after", "longer"))
+@pytest.mark.parametrize("suffix, epochs", [("_longer", 30), ("_longest", 45)])
+def test_the_longer_plans_train_each_row_of_seed_0_half_as_long_again_and_again(suffix, epochs):
+    name, times = suffix.removeprefix("_"), recipe.LONGER_SUFFIXES[suffix]
+    assert times == {"_longer": recipe.LONGER, "_longest": recipe.LONGER ** 2}[suffix]
+    ablation, after, longer = (recipe.CPU.plan(plan) for plan in ("ablation", "after", name))
     rows = {**{s.name: s for s in ablation.stages}, **{s.name: s for s in after.stages}}
     assert longer.stages[0] == ablation.stage("classifier")
     for stage in longer.stages[1:]:
-        seed_zero = rows[stage.name.removesuffix("_longer")]
-        assert stage.config == replace(seed_zero.config, epochs=math.ceil(recipe.LONGER * seed_zero.config.epochs))
+        seed_zero = rows[stage.name.removesuffix(suffix)]
+        assert stage.config == replace(seed_zero.config, epochs=math.ceil(times * seed_zero.config.epochs))
         assert stage.start == (seed_zero.start if seed_zero.start in ("classifier", "random") else
-                               f"{seed_zero.start}_longer"), stage.name
+                               f"{seed_zero.start}{suffix}"), stage.name
         assert (stage.model, stage.at_once, stage.learnable_upsampling) == (
             seed_zero.model, seed_zero.at_once, seed_zero.learnable_upsampling), stage.name
-    assert longer.stage("fcn8s_one_stage_longer").config.epochs == 30 == 1.5 * recipe.CPU.budget
+    assert longer.stage(f"fcn8s_one_stage{suffix}").config.epochs == epochs == times * recipe.CPU.budget
     assert len(longer.stages) == 1 + 3 + 1 + 3 + 1 + 4
-    imbalance, rare_longer = recipe.CPU.plan("imbalance"), recipe.CPU.plan("rare_longer")
+    imbalance, rare_longer = recipe.CPU.plan("imbalance"), recipe.CPU.plan(f"rare{suffix}")
     assert rare_longer.data == imbalance.data and rare_longer.stages[0] == imbalance.stages[0]
     for stage in rare_longer.stages[1:]:
-        seed_zero = imbalance.stage(stage.name.removesuffix("_longer"))
-        assert stage.config == replace(seed_zero.config, epochs=30) and stage.start == seed_zero.start
+        seed_zero = imbalance.stage(stage.name.removesuffix(suffix))
+        assert stage.config == replace(seed_zero.config, epochs=epochs) and stage.start == seed_zero.start
     assert len(rare_longer.stages) == len(imbalance.stages)

@@ -539,6 +539,28 @@ def test_plot_runs_draws_one_colour_per_row_and_the_highlighted_seed_thick():
     matplotlib.pyplot.close(fig)
 
 
+def test_levelled_table_names_the_first_budget_or_the_last_at_which_a_row_was_still_rising():
+    lines = viz.levelled_table({"FCN-8s": (30, None), "dilated": (20, 20)}, {"FCN-8s": 30, "dilated": 30}
+                               ).data.splitlines()
+    assert lines[2:] == ["| FCN-8s | at 30 | still rising at 30 |", "| dilated | at 20 | at 20 |"]
+
+
+def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
+    def run(epochs):
+        return [{"epoch": e, "val_mean_iu": 0.01 * e} for e in range(1, epochs + 1)]
+    fig = viz.plot_budgets({"a": {20: run(20), 30: run(30), 45: run(45)}, "b": {20: run(20), 30: run(30)}},
+                           notes={"b": "other scenes"})
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["a", "b\n(other scenes)"]
+    assert [len(ax.lines) for ax in shown] == [3, 2]
+    colours = [[line.get_color() for line in ax.lines] for ax in shown]
+    assert colours[0][:2] == colours[1] and len(set(colours[0])) == 3  # a budget's colour in every panel
+    assert [len(line.get_xdata()) for line in shown[0].lines] == [20, 30, 45]
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels == ["20 epochs", "30 epochs", "45 epochs"]
+    matplotlib.pyplot.close(fig)
+
+
 def test_compare_outlines_can_name_the_white_outline_in_the_legend():
     image, label = torch.zeros(3, 16, 16), torch.zeros(16, 16, dtype=torch.long)
     label[4:12, 4:12] = 1
