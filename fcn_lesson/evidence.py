@@ -68,7 +68,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_tested", "level_steps", "levelled_at", "levelling", "load", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "last_tested", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -425,6 +425,19 @@ def recorded_stages(arm: str, arms: dict[str, Arm] = FCN_SEED_ARMS) -> dict[int,
     stored, by seed offset, in seed order: read a row seed by seed as the seeds get recorded."""
     row = _arm_named(arm, arms)
     return {seed: row.stages[seed] for seed in sorted(_recorded(row))}
+
+
+def per_seed(arm: str, scenes: str = "val") -> dict[int, float]:
+    """``arm``'s mean IU at each recorded FCN seed of seed 0's classifier: the values a verdict pairs,
+    to read one seed at a time."""
+    return {seed: scores(stage, scenes)["mean_iu"] for seed, stage in recorded_stages(arm).items()}
+
+
+def paired_gaps(a: str, b: str, scenes: str = "val") -> dict[int, float]:
+    """``a``'s mean IU minus ``b``'s at each FCN seed both rows have recorded: the paired differences
+    whose mean a verdict's interval is centred on."""
+    ius_a, ius_b = per_seed(a, scenes), per_seed(b, scenes)
+    return {seed: ius_a[seed] - ius_b[seed] for seed in ius_a if seed in ius_b}
 
 
 def _arm_named(name: str, arms: dict[str, Arm]) -> Arm:

@@ -24,7 +24,7 @@ __all__ = ["border_table", "class_colors", "class_handles", "class_legend", "col
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing",
+           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing", "seed_table",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -972,6 +972,20 @@ def levelling_table(levellings, fresh=None):
         for row, level, other in zip(rows, levellings, fresh):
             row.append("same" if other.levelled == level.levelled else "differs")
     return table(header, rows)
+
+
+def seed_table(per_seed: dict[str, dict[int, float]], signed: Sequence[str] = ()):
+    """One line per row (``per_seed``: row -> FCN seed -> value), one column per seed any row has ("-"
+    where a row lacks it), then the row's largest minus smallest value: how far a seed moves each row.
+    Rows named in ``signed`` are differences, printed with their sign."""
+    seeds = sorted(set().union(*per_seed.values()))
+
+    def entry(row, seed):
+        value = per_seed[row].get(seed)
+        return "-" if value is None else f"{value:+.3f}" if row in signed else value
+    return table(["mean IU", *(f"FCN seed {seed}" for seed in seeds), "largest - smallest"],
+                 [[row, *(entry(row, seed) for seed in seeds), max(values.values()) - min(values.values())]
+                  for row, values in per_seed.items()])
 
 
 def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: dict[str, int]):

@@ -152,6 +152,17 @@ def test_verdicts_over_fcn_seeds_pair_the_seeds_both_arms_recorded_from_one_clas
     assert rare.seeds == len(evidence.recorded_stages("plain loss, rare disc", evidence.FCN_SEED_ARMS))
 
 
+def test_per_seed_and_paired_gaps_are_the_values_a_verdict_pairs():
+    eight, sixteen = evidence.per_seed("FCN-8s"), evidence.per_seed("FCN-16s", "fresh")
+    assert list(eight) == list(evidence.recorded_stages("FCN-8s"))
+    assert eight[0] == evidence.scores(evidence.FCN_SEED_ARMS["FCN-8s"].stages[0])["mean_iu"]
+    assert sixteen[0] == evidence.scores(evidence.FCN_SEED_ARMS["FCN-16s"].stages[0], "fresh")["mean_iu"]
+    gaps = evidence.paired_gaps("FCN-8s", "at once")  # a control: fewer seeds than FCN-8s
+    assert set(gaps) == set(evidence.per_seed("at once")) < set(eight)
+    verdict = evidence.compare(evidence.COMPARISONS["FCN-8s vs at once, mean IU"])
+    assert abs(sum(gaps.values()) / len(gaps) - verdict.difference) < 1e-9
+
+
 def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier():
     """Every verdict a chapter draws holds the classifier fixed; `results` prints each one, and each row
     over its classifier seeds beside."""
