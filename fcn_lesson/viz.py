@@ -983,7 +983,7 @@ def seed_table(per_seed: dict[str, dict[int, float]], signed: Sequence[str] = ()
     def entry(row, seed):
         value = per_seed[row].get(seed)
         return "-" if value is None else f"{value:+.3f}" if row in signed else value
-    return table(["mean IU", *(f"FCN seed {seed}" for seed in seeds), "largest - smallest"],
+    return table(["row", *(f"FCN seed {seed}" for seed in seeds), "largest - smallest"],
                  [[row, *(entry(row, seed) for seed in seeds), max(values.values()) - min(values.values())]
                   for row, values in per_seed.items()])
 

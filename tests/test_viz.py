@@ -542,7 +542,7 @@ def test_plot_runs_draws_one_colour_per_row_and_the_highlighted_seed_thick():
 def test_seed_table_puts_a_dash_where_a_row_lacks_a_seed_and_signs_the_differences():
     lines = viz.seed_table({"FCN-8s": {0: 0.6, 1: 0.7}, "8s - 16s": {0: 0.05, 1: -0.01, 2: 0.02}},
                            signed=["8s - 16s"]).data.splitlines()
-    assert lines[0] == "| mean IU | FCN seed 0 | FCN seed 1 | FCN seed 2 | largest - smallest |"
+    assert lines[0] == "| row | FCN seed 0 | FCN seed 1 | FCN seed 2 | largest - smallest |"
     assert lines[2:] == ["| FCN-8s | 0.600 | 0.700 | - | 0.100 |", "| 8s - 16s | +0.050 | -0.010 | +0.020 | 0.060 |"]
 
 
