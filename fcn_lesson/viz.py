@@ -24,7 +24,7 @@ __all__ = ["border_table", "class_colors", "class_handles", "class_legend", "col
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_sharing", "seed_table",
+           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "seed_table",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -1023,6 +1023,27 @@ def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_
     handles = [plt.Line2D([], [], color=f"C{i}", label=f"{epochs} epochs") for i, epochs in enumerate(budgets)]
     fig.legend(handles=handles, loc="lower center", ncol=len(budgets), bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def plot_seed_points(panels: dict[str, dict[str, Sequence[float]]], *, ylabel: str):
+    """One panel per ``panels`` key (say, a scene set), one column of points per kind of seed in it, each
+    point one seed's value labelled with its seed, over a line at zero: how far a few seeds spread, where
+    a table of standard deviations would hide how few values they rest on."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), sharey=True, squeeze=False)
+    for ax, (title, kinds) in zip(axes[0], panels.items()):
+        for column, (kind, values) in enumerate(kinds.items()):
+            ax.plot([column] * len(values), values, "o", color=f"C{column}", alpha=0.8)
+            for seed, value in enumerate(values):
+                ax.annotate(str(seed), (column, value), xytext=(6, -3), textcoords="offset points", fontsize=8)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(kinds)))
+        ax.set_xticklabels(list(kinds), fontsize=8)
+        ax.set_xlim(-0.6, len(kinds) - 0.4)
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
     return fig
 
 

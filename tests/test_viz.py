@@ -539,6 +539,17 @@ def test_plot_runs_draws_one_colour_per_row_and_the_highlighted_seed_thick():
     matplotlib.pyplot.close(fig)
 
 
+def test_plot_seed_points_draws_a_column_per_kind_and_labels_each_point_with_its_seed():
+    fig = viz.plot_seed_points({"val": {"classifier seeds": [0.05, 0.07, 0.02], "FCN seeds": [0.05, 0.02]},
+                                "fresh": {"classifier seeds": [0.07, 0.08, 0.02], "FCN seeds": [0.07, 0.04]}},
+                               ylabel="step")
+    assert [ax.get_title() for ax in fig.axes] == ["val", "fresh"]
+    ax = fig.axes[0]
+    assert [list(line.get_xdata()) for line in ax.lines[:2]] == [[0, 0, 0], [1, 1]]
+    assert [text.get_text() for text in ax.texts] == ["0", "1", "2", "0", "1"]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["classifier seeds", "FCN seeds"]
+
+
 def test_seed_table_puts_a_dash_where_a_row_lacks_a_seed_and_signs_the_differences():
     lines = viz.seed_table({"FCN-8s": {0: 0.6, 1: 0.7}, "8s - 16s": {0: 0.05, 1: -0.01, 2: 0.02}},
                            signed=["8s - 16s"]).data.splitlines()
