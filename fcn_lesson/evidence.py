@@ -24,9 +24,9 @@ seeds of the shipped plans (seed ``i`` from the classifier of seed ``i``);
 :data:`FCN_SEED_ARMS` are the same rows over the FCN seeds of one classifier
 (seed 0's; the ``seeds`` and ``rare_seeds`` plans, only the seeds recorded so
 far counting). The chapters' verdicts pair the FCN seeds, the classifier held
-fixed: over classifier seeds, chapter 2's weak seed-2 classifier moves FCN-8s
-by more than the step from FCN-16s, and three seeds say little about a
-spread; the classifier's part is a row of its own. :data:`COMPARISONS`
+fixed, so they are about designs trained from that classifier; the appendix on
+seeds shows what the classifier seeds give, and the classifier's part is a row
+of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
 (the ``longer`` and ``rare_longer`` plans) or at half as long again (``longest``,
