@@ -154,7 +154,7 @@ def check_mean_iu(fn: Callable) -> bool:
     absent from both target and prediction counted as 0 or 1 or turned into nan, and the mean taken over only the
     classes present in the target (a class predicted but never true has IU 0 and must count), over the
     predicted classes only, or over the classes with an IU above 0.
-    Cannot tell: any matrix it was not given: three small cases, so an answer tuned to them would pass.
+    Cannot tell: any matrix it was not given: four small cases, so an answer tuned to them would pass.
     """
 
     def checks() -> str:

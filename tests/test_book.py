@@ -179,6 +179,18 @@ def test_the_readme_and_the_preface_link_every_chapter_of_the_student_edition():
         assert f"{{download}}`notebook <../{student}>`" in preface, chapter.name
 
 
+def test_the_readme_and_the_preface_link_the_student_edition_of_every_appendix_with_an_exercise():
+    readme, preface = (ROOT / "README.md").read_text(), (ROOT / "book" / "intro.md").read_text()
+    with_exercises = [path for path in sorted((ROOT / "book").glob("appendix_*.ipynb"))
+                      if notebooks.exercises([path])]
+    assert with_exercises  # the appendix on seeds holds chapter 7's seeds exercise
+    for path in with_exercises:
+        student = f"{notebooks.STUDENT_EDITION}/book/{path.name}"
+        assert f"({notebooks.colab_url(student)})" in readme, path.name
+        assert f"]({notebooks.colab_url(student)})" in preface, path.name
+        assert f"{{download}}`notebook <../{student}>`" in preface, path.name
+
+
 def test_colab_url_opens_the_repositorys_main_branch():
     url = notebooks.colab_url("student/book/01_task_data_scores.ipynb")
     assert url == ("https://colab.research.google.com/github/fcn-step-by-step/fcn-step-by-step/blob/main/"
