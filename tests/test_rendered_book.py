@@ -138,7 +138,9 @@ def test_the_preface_opens_every_chapter_without_solutions_in_one_click(site, br
     page, _ = open_page(browser, site / "book" / "intro.html")
     colab = page.locator(f"a[href*='colab.research.google.com'][href*='/{notebooks.STUDENT_EDITION}/book/']")
     downloads = page.locator("main a.download")
-    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    appendices = sorted((ROOT / "book").glob("appendix_*.ipynb"))
+    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")) + [
+        path for path in appendices if notebooks.exercises([path])]  # those with an exercise
     assert colab.count() == downloads.count() == len(chapters)
     for index, chapter in enumerate(chapters):
         student = f"{notebooks.STUDENT_EDITION}/book/{chapter.name}"
