@@ -496,11 +496,11 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
 
 @dataclass(frozen=True)
 class Levelling:
-    """Whether a row had levelled at a budget: what its seed-0 run gains from :data:`recipe.LONGER`
-    times the epochs, against the half-width of the row's interval over FCN seeds and scenes (at its
-    own budget): a gain under it moves the row by less than the chapters' comparisons can resolve.
-    Every poly-scheduled curve flattens at its end, whatever its length, so only a longer run can
-    tell."""
+    """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
+    the half-width of the row's interval over FCN seeds and scenes (at its own budget): a gain under it
+    moves the row by less than its seeds and scenes pin its own score down (a paired comparison between
+    two rows can resolve finer). A poly-scheduled run takes only small steps as it ends, whatever its
+    length, so only a longer run can tell."""
 
     arm: str
     epochs: int
