@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import data, geometry, metrics, surgery
+from . import data, geometry, metrics, stats, surgery
 
 __all__ = [
     "check_bilinear_kernel",
@@ -39,6 +39,7 @@ __all__ = [
     "check_predict",
     "check_rarefy",
     "check_receptive_field",
+    "check_seed_half_width",
     "check_shard",
     "check_transposed_conv",
     "check_vgg16_copy_test",
@@ -803,6 +804,52 @@ def check_effective_lr(fn: Callable) -> bool:
         return "lr x pixels / (1 - momentum): FCN-32s's 1e-10 is a mean-loss step of about 2e-3"
 
     return _run("effective learning rate", checks)
+
+
+def check_seed_half_width(fn: Callable) -> bool:
+    """``fn(k, scene_part, seed_variance)``: the 95 % half-width of a paired difference's mean over
+    ``k`` seeds, with the scenes' part of its variance held and the per-seed differences' variance given.
+
+    Catches: 1.96 in place of t, t at k degrees of freedom instead of k - 1, a one-sided quantile, the
+    scenes' part dropped, the seeds' variance not divided by k, the square root left out, standard errors
+    added instead of variances, and an answer that reads the notebook's seeds instead of its arguments,
+    on four cases.
+    Cannot tell: whether the parts passed in are the right ones (the first four seeds' scenes' part and
+    spread): the worked answer prints the half-width at four seeds, 0.037, to compare with.
+    """
+
+    def checks() -> str:
+        for k, scene_part, seed_variance in ((4, 1e-4, 4e-4), (2, 5e-5, 1e-3), (10, 2e-4, 1e-4),
+                                             (30, 1e-4, 9e-4)):
+            t = stats.t_quantile(0.975, k - 1)
+            expected = t * math.sqrt(scene_part + seed_variance / k)
+            got = float(_call(fn, k, scene_part, seed_variance))
+            if math.isclose(got, expected, rel_tol=1e-4):
+                continue
+            slips = {
+                "1.96 is the normal's quantile, right only when the spread is known: estimated from k seeds, "
+                "use Student's t with k - 1 degrees of freedom": 1.96 * math.sqrt(scene_part + seed_variance / k),
+                "t has k - 1 degrees of freedom, not k: the seeds' variance is estimated around their own mean":
+                    stats.t_quantile(0.975, k) * math.sqrt(scene_part + seed_variance / k),
+                "a 95 % interval leaves 2.5 % out on each side: take t's 0.975 quantile, not its 0.95":
+                    stats.t_quantile(0.95, k - 1) * math.sqrt(scene_part + seed_variance / k),
+                "the scenes' part is missing: every seed is scored on the same scenes, so their draw moves the "
+                "mean over seeds too": t * math.sqrt(seed_variance / k),
+                "divide the seeds' variance by k: it is the variance of one seed's difference, and the mean "
+                "over k seeds varies k times less": t * math.sqrt(scene_part + seed_variance),
+                "take the square root: the two parts are variances, the half-width is t standard errors":
+                    t * (scene_part + seed_variance / k),
+                "add the variances, then take the root: standard errors of independent parts do not add":
+                    t * (math.sqrt(scene_part) + math.sqrt(seed_variance / k)),
+            }
+            for hint, slip in slips.items():
+                if math.isclose(got, slip, rel_tol=1e-4):
+                    raise _Wrong(hint)
+            raise _Wrong(f"k = {k}, scene_part {scene_part:g}, seed_variance {seed_variance:g}: expected "
+                         f"{expected:.4f}, got {got:.4f} (use the arguments, not the notebook's seeds)")
+        return "t(0.975, k - 1) x sqrt(scene part + seed variance / k): t falls fast, the seeds' part as 1 / k"
+
+    return _run("half-width over seeds", checks)
 
 
 def check_caffe_input(fn: Callable) -> bool:

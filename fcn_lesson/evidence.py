@@ -68,7 +68,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_tested", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "last_step", "last_tested", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -580,6 +580,13 @@ def last_tested(arm: str) -> int:
     return sorted(budget_runs(arm))[-2]
 
 
+def last_step(arm: str, scenes: str = "val") -> Levelling:
+    """``arm``'s last step, from :func:`last_tested` to its longest run: "levelled" means a gain under
+    the half-width, not none, so whether this gain's interval still lies above zero says whether the
+    row was still gaining where it is called levelled."""
+    return levelling(arm, scenes=scenes, budgets=(last_tested(arm), max(budget_runs(arm))))
+
+
 def levelled_at(arm: str, scenes: str = "val") -> int | None:
     """The first budget (FCN epochs) at which ``arm`` had levelled on ``scenes``: the first from which
     every longer run recorded gains less than the half-width (:func:`levelling`); None when none does.
@@ -628,6 +635,7 @@ def _levelling_report(scenes: str) -> str:
                f"  {arm}: still rising at {last_tested(arm)}" for arm in trained_longer()]
     return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER_SUFFIXES['_longer']} "
                       "times as long, then that again (mean IU gain [interval over scenes]); levelled when the "
-                      "gain is under the half-width of the row's interval over FCN seeds and scenes:",
+                      "gain is under the half-width of the row's interval over FCN seeds and scenes (under it, "
+                      "not nothing: a gain whose interval lies above zero was still gaining):",
                       *(rows or ["  (none recorded)"]),
                       "the first budget from which every longer run gained less than the half-width:", *budgets])

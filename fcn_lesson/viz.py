@@ -988,14 +988,28 @@ def seed_table(per_seed: dict[str, dict[int, float]], signed: Sequence[str] = ()
                   for row, values in per_seed.items()])
 
 
-def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: dict[str, int]):
+def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: dict[str, int],
+                   last: dict[str, tuple] | None = None):
     """Per row, the first budget (epochs) at which it had levelled by the validation and by the fresh
     scenes (``levelled``: row -> the two, None where none had), else that it was still rising at the
-    last budget ``tested`` (the one before its longest run: it may level later)."""
+    last budget ``tested`` (the one before its longest run: it may level later). ``last``: row -> its
+    last step's two :class:`evidence.Levelling`, validation then fresh, shown beside: a row called
+    levelled gains less than its half-width, and its gain's interval says whether it still gains."""
     def said(epochs, row):
         return f"at {epochs}" if epochs else f"still rising at {tested[row]}"
-    return table(["row", "levelled by the validation scenes", "by the fresh scenes"],
-                 [[row, said(val, row), said(fresh, row)] for row, (val, fresh) in levelled.items()])
+
+    header = ["row", "levelled by the validation scenes", "by the fresh scenes"]
+    rows = [[row, said(val, row), said(fresh, row)] for row, (val, fresh) in levelled.items()]
+    if last:
+        steps = {(level.epochs, level.longer_epochs) for pair in last.values() for level in pair}
+        step = "the last step" if len(steps) > 1 else "{} -> {} epochs".format(*steps.pop())
+
+        def gain(level):
+            said_step = f"{level.epochs} -> {level.longer_epochs}: " if step == "the last step" else ""
+            return f"{said_step}{level.gain.difference:+.3f} ({level.gain.low:+.3f} to {level.gain.high:+.3f})"
+        header += [f"gain over {step}, validation (95% over scenes)", "fresh"]
+        rows = [cells + [gain(level) for level in last[cells[0]]] for cells in rows]
+    return table(header, rows)
 
 
 def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu",

@@ -277,6 +277,30 @@ def test_effective_lr_checker(capsys):
     assert "pixels are missing" in feedback(capsys)
 
 
+def test_seed_half_width_checker(capsys):
+    from fcn_lesson import stats
+
+    def right(k, scene_part, seed_variance, quantile=0.975, freedom=-1):
+        return stats.t_quantile(quantile, k + freedom) * math.sqrt(scene_part + seed_variance / k)
+
+    assert checks.check_seed_half_width(right)
+    assert "✓" in feedback(capsys)
+    slips = {
+        "Student's t": lambda k, a, b: 1.96 * math.sqrt(a + b / k),
+        "k - 1 degrees": lambda k, a, b: right(k, a, b, freedom=0),
+        "0.975 quantile": lambda k, a, b: right(k, a, b, quantile=0.95),
+        "scenes' part is missing": lambda k, a, b: right(k, 0.0, b),
+        "divide the seeds' variance": lambda k, a, b: right(k, a, b * k),
+        "square root": lambda k, a, b: right(k, a, b) ** 2 / stats.t_quantile(0.975, k - 1),
+        "add the variances": lambda k, a, b: stats.t_quantile(0.975, k - 1)
+        * (math.sqrt(a) + math.sqrt(b / k)),
+        "use the arguments": lambda k, a, b: right(k, 1e-4, 4e-4),  # the notebook's parts, not the given ones
+    }
+    for hint, slip in slips.items():
+        assert not checks.check_seed_half_width(slip)
+        assert hint in feedback(capsys), hint
+
+
 def test_caffe_input_checker(capsys):
     from fcn_lesson import surgery
     assert checks.check_caffe_input(surgery.caffe_input)
@@ -406,7 +430,7 @@ def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
 
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 23
+    assert len(checkers) == 24
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__

@@ -336,6 +336,12 @@ def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_un
         evidence.levelling("FCN-8s", budgets=(30, 20))
 
 
+def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
+    step = evidence.last_step("FCN-8s", "fresh")
+    assert (step.epochs, step.longer_epochs) == (evidence.last_tested("FCN-8s"), 45)
+    assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(30, 45)).gain.difference
+
+
 def test_history_is_the_record_a_run_made_while_it_trained():
     assert evidence.history("fcn8s_one_stage") == load_reference("fcn8s_one_stage").history  # shipped
     unshipped = evidence.FCN_SEED_ARMS["FCN-8s"].stages[1]  # counts and history, no weights

@@ -563,6 +563,21 @@ def test_levelled_table_names_the_first_budget_or_the_last_at_which_a_row_was_st
     assert lines[2:] == ["| FCN-8s | at 30 | still rising at 30 |", "| dilated | at 20 | at 20 |"]
 
 
+def test_levelled_table_can_show_each_rows_last_gain_beside_its_verdict():
+    from types import SimpleNamespace
+    step = SimpleNamespace(epochs=30, longer_epochs=45,
+                           gain=SimpleNamespace(difference=0.014, low=-0.001, high=0.029))
+    lines = viz.levelled_table({"FCN-8s": (30, 30)}, {"FCN-8s": 30}, last={"FCN-8s": (step, step)}
+                               ).data.splitlines()
+    assert lines[0].endswith("| gain over 30 -> 45 epochs, validation (95% over scenes) | fresh |")
+    assert lines[2] == "| FCN-8s | at 30 | at 30 | +0.014 (-0.001 to +0.029) | +0.014 (-0.001 to +0.029) |"
+    other = SimpleNamespace(epochs=20, longer_epochs=30, gain=step.gain)  # steps differ: each says its own
+    lines = viz.levelled_table({"a": (30, 30), "b": (20, 20)}, {"a": 30, "b": 20},
+                               last={"a": (step, step), "b": (other, other)}).data.splitlines()
+    assert lines[0].endswith("| gain over the last step, validation (95% over scenes) | fresh |")
+    assert lines[3].startswith("| b | at 20 | at 20 | 20 -> 30: +0.014")
+
+
 def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
     def run(epochs):
         return [{"epoch": e, "val_mean_iu": 0.01 * e} for e in range(1, epochs + 1)]
