@@ -51,7 +51,7 @@ __all__ = [
 def scope(checker: Callable) -> tuple[str, str]:
     """(what ``checker`` catches, what it cannot tell), as its docstring says: the page for instructors
     lists both, so that a grader knows what a ✓ is worth."""
-    text = " ".join((checker.__doc__ or "").split())
+    text = re.sub(r":\w+:`", "`", " ".join((checker.__doc__ or "").split()))  # a Sphinx role reads as code
     found = re.search(r"Catches: (.*?) Cannot tell: (.*)$", text)
     if not found:
         raise ValueError(f"{checker.__name__}'s docstring says neither what it catches nor what it cannot tell")
@@ -746,31 +746,40 @@ def check_fuse(fn: Callable) -> bool:
 def check_boundary_mask(fn: Callable) -> bool:
     """``fn(target, width)`` must mark the pixels within ``width`` of a class change, like ``metrics.boundary_mask``.
 
-    Catches: 255 pixels in the band, and a band one pixel too narrow or too wide, for widths 0, 1 and 2.
-    Cannot tell: label maps with more than one object, or two objects that touch (one rectangle on background is
-    tried).
+    Catches: 255 pixels in the band, a band one pixel too narrow or too wide, for widths 0, 1 and 2, and a band
+    that marks only the edges between objects and background (two touching objects of different classes).
+    Cannot tell: label maps with many objects, or objects that overlap diagonally (two label maps are tried:
+    one rectangle on background, and two rectangles side by side).
     """
 
     def checks() -> str:
-        target = torch.zeros(12, 12, dtype=torch.long)
-        target[3:9, 4:10] = 2
-        target[3, 4:10] = 255  # a VOC-style ignored border along one side
-        for width in (0, 1, 2):
-            expected = metrics.boundary_mask(target, width)
-            got = torch.as_tensor(_call(fn, target, width))
-            if got.shape != expected.shape:
-                raise _Wrong(f"a {tuple(target.shape)} label map needs a mask of the same shape, got {tuple(got.shape)}")
-            got = got.bool()
-            if torch.equal(got, expected):
-                continue
-            if torch.equal(got & (target != 255), expected):
-                raise _Wrong("pixels labelled 255 are in your band: they are never scored, leave them out")
-            for other in (width - 1, width + 1):
-                if other >= 0 and torch.equal(got, metrics.boundary_mask(target, other)):
-                    raise _Wrong(f"width {width} gave the band of width {other}: a pixel is in the band when a "
-                                 f"class change lies within {width} pixels of it, on either side")
-            raise _Wrong(f"width {width}: {int((got != expected).sum())} pixels differ from the expected band "
-                         "(pixels next to a label change, on both sides, grown by width in every direction)")
+        alone = torch.zeros(12, 12, dtype=torch.long)
+        alone[3:9, 4:10] = 2
+        alone[3, 4:10] = 255  # a VOC-style ignored border along one side
+        touching = torch.zeros(12, 12, dtype=torch.long)
+        touching[2:8, 2:6], touching[2:8, 6:10] = 1, 3  # a disc's pixels against a ring's
+        for target in (alone, touching):
+            for width in (0, 1, 2):
+                expected = metrics.boundary_mask(target, width)
+                got = torch.as_tensor(_call(fn, target, width))
+                if got.shape != expected.shape:
+                    raise _Wrong(f"a {tuple(target.shape)} label map needs a mask of the same shape, "
+                                 f"got {tuple(got.shape)}")
+                got = got.bool()
+                if torch.equal(got, expected):
+                    continue
+                if torch.equal(got & (target != 255), expected):
+                    raise _Wrong("pixels labelled 255 are in your band: they are never scored, leave them out")
+                objects = torch.where(target == 255, target, (target > 0).long())
+                if target is touching and torch.equal(got, metrics.boundary_mask(objects, width)):
+                    raise _Wrong("two touching objects of different classes need a band between them too: "
+                                 "compare the labels themselves, not object against background")
+                for other in (width - 1, width + 1):
+                    if other >= 0 and torch.equal(got, metrics.boundary_mask(target, other)):
+                        raise _Wrong(f"width {width} gave the band of width {other}: a pixel is in the band when "
+                                     f"a class change lies within {width} pixels of it, on either side")
+                raise _Wrong(f"width {width}: {int((got != expected).sum())} pixels differ from the expected band "
+                             "(pixels next to a label change, on both sides, grown by width in every direction)")
         return "both sides of every class change, grown by width, ignored pixels left out"
 
     return _run("boundary mask", checks)
@@ -811,7 +820,7 @@ def check_seed_half_width(fn: Callable) -> bool:
     ``k`` seeds, with the scenes' part of its variance held and the per-seed differences' variance given.
 
     Catches: 1.96 in place of t, t at k degrees of freedom instead of k - 1, a one-sided quantile, the
-    scenes' part dropped, the seeds' variance not divided by k, the square root left out, standard errors
+    scenes' part dropped or divided by k, the seeds' variance not divided by k, the square root left out, standard errors
     added instead of variances, and an answer that reads the notebook's seeds instead of its arguments,
     on four cases.
     Cannot tell: whether the parts passed in are the right ones (the first four seeds' scenes' part and
@@ -837,6 +846,9 @@ def check_seed_half_width(fn: Callable) -> bool:
                 "mean over seeds too": t * math.sqrt(seed_variance / k),
                 "divide the seeds' variance by k: it is the variance of one seed's difference, and the mean "
                 "over k seeds varies k times less": t * math.sqrt(scene_part + seed_variance),
+                "keep the scenes' part whole: every seed is scored on the same scenes, so their draw does not "
+                "average away over seeds; only the seeds' variance is divided by k":
+                    t * math.sqrt((scene_part + seed_variance) / k),
                 "take the square root: the two parts are variances, the half-width is t standard errors":
                     t * (scene_part + seed_variance / k),
                 "add the variances, then take the root: standard errors of independent parts do not add":

@@ -14,12 +14,13 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from .checkpoints import read_checkpoint
 from .plans import Stage
 from .recipe import CPU
 from .train import TrainResult
 
 __all__ = ["REFERENCE_DIR", "REFERENCE_PLANS", "REFERENCE_RECIPE", "RESULT_PLANS", "load_reference",
-           "pre_trained_by", "planned_stages", "reference_stages"]
+           "pre_trained_by", "planned_stages", "reference_stages", "start_weights"]
 
 #: Where the shipped checkpoints are.
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -69,3 +70,15 @@ def pre_trained_by() -> dict[str, list[str]]:
             origin = stages[origin.start]
         groups.setdefault(origin.name if origin.model == "classifier" else origin.start, []).append(name)
     return groups
+
+
+def start_weights(name: str) -> str:
+    """What the shipped model ``name``'s run started from, as its checkpoint records it: "random",
+    "full precision" (its parent's weights as they trained) or "half precision" (its parent as shipped).
+    Runs the chapters pair can differ in this: they say which started how."""
+    if name not in reference_stages():
+        raise ValueError(f"no reference model {name!r}; there are {list(reference_stages())}")
+    start = read_checkpoint(REFERENCE_DIR / f"{name}.pt")["origin"]["from"]
+    if start == "random":
+        return "random"
+    return "half precision" if isinstance(start, dict) and "half precision" in start["weights"] else "full precision"

@@ -959,13 +959,14 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
 def levelling_table(levellings, fresh=None):
     """:class:`~fcn_lesson.evidence.Levelling` s as a table: per row, what its seed-0 run gained from
     half as many epochs again (with its interval over the scenes), against the half-width of the row's
-    interval over seeds and scenes, and whether it had levelled; given the same on other scenes
+    interval over seeds and scenes, and whether the gain is under it (one step: whether the row had
+    levelled weighs every longer run, :func:`evidence.levelled_at`); given the same on other scenes
     (``fresh``), whether those agree."""
     header = ["row", "epochs", "gain in mean IU", "95% interval (scenes)", "half-width (seeds, scenes)",
-              "levelled?"]
+              "gain under the half-width?"]
     rows = [[level.arm, f"{level.epochs} -> {level.longer_epochs}", f"{level.gain.difference:+.3f}",
              f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", f"{level.half_width:.3f}",
-             f"levelled at {level.epochs}" if level.levelled else f"still rising at {level.epochs}"]
+             "yes" if level.levelled else "no"]
             for level in levellings]
     if fresh is not None:
         header.append("fresh scenes")

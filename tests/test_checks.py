@@ -268,6 +268,12 @@ def test_boundary_mask_checker(capsys):
     assert not checks.check_boundary_mask(lambda target, width: torch.ones(3, 3, dtype=torch.bool))
     assert "same shape" in feedback(capsys)
 
+    def objects_only(target, width):  # object against background: blind to two touching classes
+        return metrics.boundary_mask(torch.where(target == 255, target, (target > 0).long()), width)
+
+    assert not checks.check_boundary_mask(objects_only)
+    assert "touching objects" in feedback(capsys)
+
 
 def test_effective_lr_checker(capsys):
     assert checks.check_effective_lr(lambda lr, momentum, pixels: lr * pixels / (1 - momentum))
@@ -291,6 +297,7 @@ def test_seed_half_width_checker(capsys):
         "0.975 quantile": lambda k, a, b: right(k, a, b, quantile=0.95),
         "scenes' part is missing": lambda k, a, b: right(k, 0.0, b),
         "divide the seeds' variance": lambda k, a, b: right(k, a, b * k),
+        "keep the scenes' part whole": lambda k, a, b: right(k, a / k, b),
         "square root": lambda k, a, b: right(k, a, b) ** 2 / stats.t_quantile(0.975, k - 1),
         "add the variances": lambda k, a, b: stats.t_quantile(0.975, k - 1)
         * (math.sqrt(a) + math.sqrt(b / k)),

@@ -2,7 +2,7 @@
 import pytest
 
 from fcn_lesson.reference_models import (REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, planned_stages,
-                                          pre_trained_by, reference_stages)
+                                          pre_trained_by, reference_stages, start_weights)
 
 
 def test_pre_trained_by_follows_each_start_back_to_a_classifier():
@@ -27,3 +27,13 @@ def test_planned_stages_are_the_plans_stages_built_once_and_read_only():
     with pytest.raises(TypeError):
         seeds["extra"] = seeds["fcn8s_one_stage_fcn_seed1"]
     assert set(reference_stages()) == set().union(*(planned_stages(plan) for plan in REFERENCE_PLANS))
+
+
+def test_start_weights_reads_what_each_checkpoint_records():
+    starts = {name: start_weights(name) for name in reference_stages()}
+    assert starts["classifier"] == starts["fcn8s_scratch"] == "random"
+    assert starts["fcn8s_one_stage"] == starts["fcn16s"] == "full precision"  # the parent as it trained
+    assert starts["dilated"] == starts["unet"] == "half precision"  # the parent as shipped
+    assert set(starts.values()) == {"random", "full precision", "half precision"}
+    with pytest.raises(ValueError, match="no reference model 'fcn4s'"):
+        start_weights("fcn4s")

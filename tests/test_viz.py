@@ -101,13 +101,13 @@ def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
     assert "| U-Net ahead (one run) | 1 |" in viz.verdict_table([one_run]).data
 
 
-def test_levelling_table_says_whether_each_row_had_levelled_and_whether_other_scenes_agree():
+def test_levelling_table_says_whether_each_gain_is_under_the_half_width_and_whether_other_scenes_agree():
     from fcn_lesson.evidence import Levelling
     gain = stats.Verdict("FCN-8s, 30 epochs", "20 epochs", 0.012, -0.004, 0.028, 1, 300, True, "mean IU")
     flat, rising = Levelling("FCN-8s", 20, 30, gain, 0.04), Levelling("U-Net", 20, 30, gain, 0.01)
     lines = viz.levelling_table([flat, rising], [flat, flat]).data.splitlines()
-    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | 0.040 | levelled at 20 | same |"
-    assert lines[3].endswith("| 0.010 | still rising at 20 | differs |")
+    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | 0.040 | yes | same |"
+    assert lines[3].endswith("| 0.010 | no | differs |")
     assert "fresh" not in viz.levelling_table([flat]).data
 
 
