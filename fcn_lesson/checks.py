@@ -831,17 +831,18 @@ def check_seed_half_width(fn: Callable) -> bool:
         for k, scene_part, seed_variance in ((4, 1e-4, 4e-4), (2, 5e-5, 1e-3), (10, 2e-4, 1e-4),
                                              (30, 1e-4, 9e-4)):
             t = stats.t_quantile(0.975, k - 1)
-            expected = t * math.sqrt(scene_part + seed_variance / k)
+            error = math.sqrt(scene_part + seed_variance / k)  # the standard error of the mean over k seeds
+            expected = t * error
             got = float(_call(fn, k, scene_part, seed_variance))
             if math.isclose(got, expected, rel_tol=1e-4):
                 continue
             slips = {
                 "1.96 is the normal's quantile, right only when the spread is known: estimated from k seeds, "
-                "use Student's t with k - 1 degrees of freedom": 1.96 * math.sqrt(scene_part + seed_variance / k),
+                "use Student's t with k - 1 degrees of freedom": 1.96 * error,
                 "t has k - 1 degrees of freedom, not k: the seeds' variance is estimated around their own mean":
-                    stats.t_quantile(0.975, k) * math.sqrt(scene_part + seed_variance / k),
+                    stats.t_quantile(0.975, k) * error,
                 "a 95 % interval leaves 2.5 % out on each side: take t's 0.975 quantile, not its 0.95":
-                    stats.t_quantile(0.95, k - 1) * math.sqrt(scene_part + seed_variance / k),
+                    stats.t_quantile(0.95, k - 1) * error,
                 "the scenes' part is missing: every seed is scored on the same scenes, so their draw moves the "
                 "mean over seeds too": t * math.sqrt(seed_variance / k),
                 "divide the seeds' variance by k: it is the variance of one seed's difference, and the mean "
@@ -850,7 +851,7 @@ def check_seed_half_width(fn: Callable) -> bool:
                 "average away over seeds; only the seeds' variance is divided by k":
                     t * math.sqrt((scene_part + seed_variance) / k),
                 "take the square root: the two parts are variances, the half-width is t standard errors":
-                    t * (scene_part + seed_variance / k),
+                    t * error ** 2,
                 "add the variances, then take the root: standard errors of independent parts do not add":
                     t * (math.sqrt(scene_part) + math.sqrt(seed_variance / k)),
             }

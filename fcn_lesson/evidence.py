@@ -178,6 +178,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)
     folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
     load.cache_clear()
+    _weighed.cache_clear()  # its steps were weighed on the counts just replaced
     return folder / RESULTS_FILE
 
 
@@ -553,8 +554,15 @@ def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val", budgets
         if not _recorded(row):
             raise ValueError(f"{row.stages[0]} is not recorded: train it (train --plan {row.plan}) and "
                              "record it (results --record FOLDER --seeds THAT_FOLDER)")
+    return _weighed(arm, statistic, scenes, tuple(budgets))
+
+
+@cache
+def _weighed(arm: str, statistic: str, scenes: str, budgets: tuple[int, int]) -> Levelling:
+    """The bootstraps behind :func:`levelling`, once per step: :func:`levelled_at`, :func:`last_step`,
+    the report and the pages' tables weigh the same steps again. :func:`record` clears it with the counts."""
     field, score = _statistic(statistic)
-    base, run = (planned[epochs].stages[0] for epochs in budgets)
+    base, run = (_budget_arms(arm)[epochs].stages[0] for epochs in budgets)
     gain = stats.compare(f"{arm}, {budgets[1]} epochs", counts(run, field, scenes)[None],
                          f"{budgets[0]} epochs", counts(base, field, scenes)[None], score, paired=True,
                          statistic=statistic)

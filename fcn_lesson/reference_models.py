@@ -37,10 +37,7 @@ RESULT_PLANS = (*REFERENCE_PLANS, "longer")
 def load_reference(name: str) -> TrainResult:
     """A shipped reference model (a stage of one of :data:`REFERENCE_PLANS` of :data:`REFERENCE_RECIPE`)
     with its history."""
-    names = list(reference_stages())
-    if name not in names:
-        raise ValueError(f"no reference model {name!r}; there are {names}")
-    return TrainResult.load(REFERENCE_DIR / f"{name}.pt")
+    return TrainResult.load(_shipped(name))
 
 
 def reference_stages() -> dict:
@@ -76,9 +73,15 @@ def start_weights(name: str) -> str:
     """What the shipped model ``name``'s run started from, as its checkpoint records it: "random",
     "full precision" (its parent's weights as they trained) or "half precision" (its parent as shipped).
     Runs the chapters pair can differ in this: they say which started how."""
-    if name not in reference_stages():
-        raise ValueError(f"no reference model {name!r}; there are {list(reference_stages())}")
-    start = read_checkpoint(REFERENCE_DIR / f"{name}.pt")["origin"]["from"]
+    start = read_checkpoint(_shipped(name))["origin"]["from"]
     if start == "random":
         return "random"
     return "half precision" if isinstance(start, dict) and "half precision" in start["weights"] else "full precision"
+
+
+def _shipped(name: str) -> Path:
+    """The checkpoint of the shipped model ``name``; a name no plan ships is refused, naming those that are."""
+    names = list(reference_stages())
+    if name not in names:
+        raise ValueError(f"no reference model {name!r}; there are {names}")
+    return REFERENCE_DIR / f"{name}.pt"

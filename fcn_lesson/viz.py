@@ -1003,12 +1003,13 @@ def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: d
     rows = [[row, said(val, row), said(fresh, row)] for row, (val, fresh) in levelled.items()]
     if last:
         steps = {(level.epochs, level.longer_epochs) for pair in last.values() for level in pair}
-        step = "the last step" if len(steps) > 1 else "{} -> {} epochs".format(*steps.pop())
+        shared = len(steps) == 1  # one step for every row: the header names it, the cells need not
 
         def gain(level):
-            said_step = f"{level.epochs} -> {level.longer_epochs}: " if step == "the last step" else ""
-            return f"{said_step}{level.gain.difference:+.3f} ({level.gain.low:+.3f} to {level.gain.high:+.3f})"
-        header += [f"gain over {step}, validation (95% over scenes)", "fresh"]
+            step = "" if shared else f"{level.epochs} -> {level.longer_epochs}: "
+            return f"{step}{level.gain.difference:+.3f} ({level.gain.low:+.3f} to {level.gain.high:+.3f})"
+        named = "{} -> {} epochs".format(*next(iter(steps))) if shared else "the last step"
+        header += [f"gain over {named}, validation (95% over scenes)", "fresh"]
         rows = [cells + [gain(level) for level in last[cells[0]]] for cells in rows]
     return table(header, rows)
 
