@@ -30,7 +30,8 @@ of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
 (the ``longer`` and ``rare_longer`` plans) or at half as long again (``longest``,
-``rare_longest``); :func:`levelled_at` gives the first of those budgets. :func:`record` scores the models of a training folder
+``rare_longest``); :func:`levelled_at` gives the first of those budgets
+and :func:`level_state` says it in words. :func:`record` scores the models of a training folder
 (and the finished runs of a folder those four plans trained into) and writes
 the counts there (``results.npz``), so that they ship with the weights; a test
 re-scores a sample of scenes and checks the stored counts. The weights of
@@ -68,7 +69,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_step", "last_tested", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -498,10 +499,12 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
 @dataclass(frozen=True)
 class Levelling:
     """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
-    the half-width of the row's interval over FCN seeds and scenes (at its own budget): a gain under it
-    moves the row by less than its seeds and scenes pin its own score down (a paired comparison between
-    two rows can resolve finer). A poly-scheduled run takes only small steps as it ends, whatever its
-    length, so only a longer run can tell."""
+    the half-width of the row's interval over FCN seeds and scenes (at its own budget). The gain's own
+    interval decides, not its point: wholly under the half-width, the row had *levelled* (more training
+    moves it by less than its seeds and scenes pin its own score down; a paired comparison between two
+    rows can resolve finer); wholly above, it was *still rising*; holding it, the step is *too close to call*.
+    A poly-scheduled run takes only small steps as it ends, whatever its length, so only a longer run
+    can tell."""
 
     arm: str
     epochs: int
@@ -510,13 +513,18 @@ class Levelling:
     half_width: float
 
     @property
+    def state(self) -> str:
+        if self.gain.high < self.half_width:
+            return "levelled"
+        return "still rising" if self.gain.low > self.half_width else "too close to call"
+
+    @property
     def levelled(self) -> bool:
-        return self.gain.difference < self.half_width
+        return self.state == "levelled"
 
     def __str__(self) -> str:
-        state = f"levelled at {self.epochs}" if self.levelled else f"still rising at {self.epochs}"
         return (f"{self.arm}: {self.epochs} -> {self.longer_epochs} epochs gains {self.gain.difference:+.3f} "
-                f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (half-width {self.half_width:.3f}): {state}")
+                f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (half-width {self.half_width:.3f}): {self.state}")
 
 
 def _fcn_epochs(stage: str, plan: str) -> int:
@@ -597,13 +605,21 @@ def last_step(arm: str, scenes: str = "val") -> Levelling:
 
 def levelled_at(arm: str, scenes: str = "val") -> int | None:
     """The first budget (FCN epochs) at which ``arm`` had levelled on ``scenes``: the first from which
-    every longer run recorded gains less than the half-width (:func:`levelling`); None when none does.
-    A row that passes one step and gains more in a later one had not levelled: one run's gain is noisy."""
+    every longer run recorded gains less than the half-width, its interval wholly under it
+    (:class:`Levelling`); None when none does. A row that passes one step and gains more in a later one
+    had not levelled: one run's gain is noisy."""
     budgets = sorted(budget_runs(arm))
     for index, start in enumerate(budgets[:-1]):
         if all(levelling(arm, scenes=scenes, budgets=(start, later)).levelled for later in budgets[index + 1:]):
             return start
     return None
+
+
+def level_state(arm: str, scenes: str = "val") -> str:
+    """What the runs say of ``arm`` on ``scenes``, in words: "levelled at" its :func:`levelled_at`, else
+    its :func:`last_step`'s state ("still rising" or "too close to call") at the last budget that step tests."""
+    epochs = levelled_at(arm, scenes)
+    return f"levelled at {epochs}" if epochs else f"{last_step(arm, scenes).state} at {last_tested(arm)}"
 
 
 def report(plan: str | None = None, scenes: str = "val") -> str:
@@ -639,11 +655,11 @@ def report(plan: str | None = None, scenes: str = "val") -> str:
 
 def _levelling_report(scenes: str) -> str:
     rows = [f"  {levelling(arm, scenes=scenes, budgets=pair)}" for arm in trained_longer() for pair in level_steps(arm)]
-    budgets = [f"  {arm}: levelled at {epochs}" if (epochs := levelled_at(arm, scenes)) else
-               f"  {arm}: still rising at {last_tested(arm)}" for arm in trained_longer()]
+    states = [f"  {arm}: {level_state(arm, scenes)}" for arm in trained_longer()]
     return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER_SUFFIXES['_longer']} "
-                      "times as long, then that again (mean IU gain [interval over scenes]); levelled when the "
-                      "gain is under the half-width of the row's interval over FCN seeds and scenes (under it, "
-                      "not nothing: a gain whose interval lies above zero was still gaining):",
+                      "times as long, then that again (mean IU gain [interval over scenes]) against the half-width "
+                      "of the row's interval over FCN seeds and scenes: levelled when the gain's interval lies "
+                      "under it, still rising when above it, else too close to call:",
                       *(rows or ["  (none recorded)"]),
-                      "the first budget from which every longer run gained less than the half-width:", *budgets])
+                      "the first budget from which every longer step levelled, else the last step's state:",
+                      *states])

@@ -959,19 +959,18 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
 def levelling_table(levellings, fresh=None):
     """:class:`~fcn_lesson.evidence.Levelling` s as a table: per row, what its seed-0 run gained from
     half as many epochs again (with its interval over the scenes), against the half-width of the row's
-    interval over seeds and scenes, and whether the gain is under it (one step: whether the row had
-    levelled weighs every longer run, :func:`evidence.levelled_at`); given the same on other scenes
-    (``fresh``), whether those agree."""
+    interval over seeds and scenes, and what that step says: levelled, still rising or too close to call (one
+    step: whether the row had levelled weighs every longer run, :func:`evidence.levelled_at`); given
+    the same on other scenes (``fresh``), whether those agree."""
     header = ["row", "epochs", "gain in mean IU", "95% interval (scenes)", "half-width (seeds, scenes)",
-              "gain under the half-width?"]
+              "interval against the half-width"]
     rows = [[level.arm, f"{level.epochs} -> {level.longer_epochs}", f"{level.gain.difference:+.3f}",
-             f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", f"{level.half_width:.3f}",
-             "yes" if level.levelled else "no"]
+             f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", f"{level.half_width:.3f}", level.state]
             for level in levellings]
     if fresh is not None:
         header.append("fresh scenes")
         for row, level, other in zip(rows, levellings, fresh):
-            row.append("same" if other.levelled == level.levelled else "differs")
+            row.append("same" if other.state == level.state else other.state)
     return table(header, rows)
 
 
@@ -989,18 +988,14 @@ def seed_table(per_seed: dict[str, dict[int, float]], signed: Sequence[str] = ()
                   for row, values in per_seed.items()])
 
 
-def levelled_table(levelled: dict[str, tuple[int | None, int | None]], tested: dict[str, int],
-                   last: dict[str, tuple] | None = None):
-    """Per row, the first budget (epochs) at which it had levelled by the validation and by the fresh
-    scenes (``levelled``: row -> the two, None where none had), else that it was still rising at the
-    last budget ``tested`` (the one before its longest run: it may level later). ``last``: row -> its
-    last step's two :class:`evidence.Levelling`, validation then fresh, shown beside: a row called
-    levelled gains less than its half-width, and its gain's interval says whether it still gains."""
-    def said(epochs, row):
-        return f"at {epochs}" if epochs else f"still rising at {tested[row]}"
-
-    header = ["row", "levelled by the validation scenes", "by the fresh scenes"]
-    rows = [[row, said(val, row), said(fresh, row)] for row, (val, fresh) in levelled.items()]
+def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | None = None):
+    """Per row, what its runs say by the validation and by the fresh scenes (``states``: row -> the two
+    :func:`evidence.level_state`: levelled at a budget, else still rising or too close to call at the last
+    tested). ``last``: row -> its last step's two :class:`evidence.Levelling`, validation then fresh,
+    shown beside: a row called levelled gains less than its half-width, and its gain's interval says
+    whether it still gains."""
+    header = ["row", "by the validation scenes", "by the fresh scenes"]
+    rows = [[row, val, fresh] for row, (val, fresh) in states.items()]
     if last:
         steps = {(level.epochs, level.longer_epochs) for pair in last.values() for level in pair}
         shared = len(steps) == 1  # one step for every row: the header names it, the cells need not

@@ -292,7 +292,10 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.gain.difference == pytest.approx(gain) and found.gain.seeds == 1
         spread = evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)
         assert found.half_width == pytest.approx((spread.high - spread.low) / 2)
-        assert found.levelled == (gain < found.half_width)
+        interval = found.gain.low, found.gain.high
+        state = ("levelled" if max(interval) < found.half_width else
+                 "still rising" if min(interval) > found.half_width else "too close to call")
+        assert found.state == state and found.levelled == (state == "levelled")
         assert (found.epochs, found.longer_epochs) == budgets  # the staged path's three stages add up
         assert str(found) in printed and str(found) in whole
     arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS}[budgets[1]]
@@ -322,14 +325,18 @@ def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
 
 def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_half_width():
     printed = evidence.report("longer")
+    states = set()
     for arm in evidence.trained_longer():
         budgets = sorted(evidence.budget_runs(arm))
         flat = {pair: evidence.levelling(arm, budgets=pair).levelled for pair in evidence.level_steps(arm)}
         first = next((start for start in budgets[:-1]
                       if all(flat[start, later] for later in budgets if later > start)), None)
         assert evidence.levelled_at(arm) == first
-        said = f"levelled at {first}" if first else f"still rising at {evidence.last_tested(arm)}"
-        assert f"  {arm}: {said}\n" in printed + "\n"
+        last = evidence.last_step(arm).state
+        said = f"levelled at {first}" if first else f"{last} at {evidence.last_tested(arm)}"
+        assert evidence.level_state(arm) == said and f"  {arm}: {said}\n" in printed + "\n"
+        states.add(said.rsplit(" at ", 1)[0])
+    assert states == {"levelled", "too close to call", "still rising"}  # the stored runs give all three
     with pytest.raises(ValueError, match=r"no budgets \(20, 60\) for FCN-8s"):
         evidence.levelling("FCN-8s", budgets=(20, 60))
     with pytest.raises(ValueError, match=r"no budgets \(30, 20\)"):

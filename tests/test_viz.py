@@ -101,13 +101,15 @@ def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
     assert "| U-Net ahead (one run) | 1 |" in viz.verdict_table([one_run]).data
 
 
-def test_levelling_table_says_whether_each_gain_is_under_the_half_width_and_whether_other_scenes_agree():
+def test_levelling_table_says_what_each_gains_interval_says_and_whether_other_scenes_agree():
     from fcn_lesson.evidence import Levelling
     gain = stats.Verdict("FCN-8s, 30 epochs", "20 epochs", 0.012, -0.004, 0.028, 1, 300, True, "mean IU")
-    flat, rising = Levelling("FCN-8s", 20, 30, gain, 0.04), Levelling("U-Net", 20, 30, gain, 0.01)
-    lines = viz.levelling_table([flat, rising], [flat, flat]).data.splitlines()
-    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | 0.040 | yes | same |"
-    assert lines[3].endswith("| 0.010 | no | differs |")
+    flat, close = Levelling("FCN-8s", 20, 30, gain, 0.04), Levelling("U-Net", 20, 30, gain, 0.01)
+    steep = stats.Verdict("FCN-8s, 30 epochs", "20 epochs", 0.05, 0.03, 0.07, 1, 300, True, "mean IU")
+    rising = Levelling("FCN-8s", 20, 30, steep, 0.01)
+    lines = viz.levelling_table([flat, close], [flat, rising]).data.splitlines()
+    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | 0.040 | levelled | same |"
+    assert lines[3].endswith("| 0.010 | too close to call | still rising |")
     assert "fresh" not in viz.levelling_table([flat]).data
 
 
@@ -557,25 +559,27 @@ def test_seed_table_puts_a_dash_where_a_row_lacks_a_seed_and_signs_the_differenc
     assert lines[2:] == ["| FCN-8s | 0.600 | 0.700 | - | 0.100 |", "| 8s - 16s | +0.050 | -0.010 | +0.020 | 0.060 |"]
 
 
-def test_levelled_table_names_the_first_budget_or_the_last_at_which_a_row_was_still_rising():
-    lines = viz.levelled_table({"FCN-8s": (30, None), "dilated": (20, 20)}, {"FCN-8s": 30, "dilated": 30}
-                               ).data.splitlines()
-    assert lines[2:] == ["| FCN-8s | at 30 | still rising at 30 |", "| dilated | at 20 | at 20 |"]
+def test_levelled_table_gives_each_rows_state_by_both_scene_sets():
+    states = {"FCN-8s": ("levelled at 30", "too close to call at 30"), "dilated": ("levelled at 20",) * 2}
+    lines = viz.levelled_table(states).data.splitlines()
+    assert lines[2:] == ["| FCN-8s | levelled at 30 | too close to call at 30 |",
+                         "| dilated | levelled at 20 | levelled at 20 |"]
 
 
 def test_levelled_table_can_show_each_rows_last_gain_beside_its_verdict():
     from types import SimpleNamespace
     step = SimpleNamespace(epochs=30, longer_epochs=45,
                            gain=SimpleNamespace(difference=0.014, low=-0.001, high=0.029))
-    lines = viz.levelled_table({"FCN-8s": (30, 30)}, {"FCN-8s": 30}, last={"FCN-8s": (step, step)}
+    lines = viz.levelled_table({"FCN-8s": ("levelled at 30",) * 2}, last={"FCN-8s": (step, step)}
                                ).data.splitlines()
     assert lines[0].endswith("| gain over 30 -> 45 epochs, validation (95% over scenes) | fresh |")
-    assert lines[2] == "| FCN-8s | at 30 | at 30 | +0.014 (-0.001 to +0.029) | +0.014 (-0.001 to +0.029) |"
+    assert lines[2] == ("| FCN-8s | levelled at 30 | levelled at 30 | +0.014 (-0.001 to +0.029) "
+                        "| +0.014 (-0.001 to +0.029) |")
     other = SimpleNamespace(epochs=20, longer_epochs=30, gain=step.gain)  # steps differ: each says its own
-    lines = viz.levelled_table({"a": (30, 30), "b": (20, 20)}, {"a": 30, "b": 20},
+    lines = viz.levelled_table({"a": ("levelled at 30",) * 2, "b": ("levelled at 20",) * 2},
                                last={"a": (step, step), "b": (other, other)}).data.splitlines()
     assert lines[0].endswith("| gain over the last step, validation (95% over scenes) | fresh |")
-    assert lines[3].startswith("| b | at 20 | at 20 | 20 -> 30: +0.014")
+    assert lines[3].startswith("| b | levelled at 20 | levelled at 20 | 20 -> 30: +0.014")
 
 
 def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
