@@ -34,6 +34,7 @@ __all__ = [
     "check_interpolation_offset",
     "check_layer_map",
     "check_leading_confusion",
+    "check_level_state",
     "check_mean_iu",
     "check_output_size",
     "check_predict",
@@ -863,6 +864,41 @@ def check_seed_half_width(fn: Callable) -> bool:
         return "t(0.975, k - 1) x sqrt(scene part + seed variance / k): t falls fast, the seeds' part as 1 / k"
 
     return _run("half-width over seeds", checks)
+
+
+def check_level_state(fn: Callable) -> bool:
+    """``fn(low, high, half_width)``: what one levelling step says, from its gain's 95 % interval
+    (``low`` to ``high``) and the row's half-width: "levelled" when the whole interval lies under the
+    half-width, "still rising" when it lies wholly above, else "too close to call".
+
+    Catches: the point gain (the interval's middle) judged instead of the interval, the interval set
+    against zero instead of the half-width, "levelled" and "still rising" swapped, and an interval that
+    holds the half-width called levelled or rising, on five cases.
+    Cannot tell: a bound exactly at the half-width (no stored step has one).
+    """
+    cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
+             (0.017, 0.045, 0.048): "levelled", (0.005, 0.029, 0.023): "too close to call",
+             (0.018, 0.045, 0.031): "too close to call"}
+
+    def checks() -> str:
+        for (low, high, half_width), expected in cases.items():
+            got = _call(fn, low, high, half_width)
+            if got == expected:
+                continue
+            step = f"gain {low:+.3f} to {high:+.3f}, half-width {half_width:.3f}"
+            if {got, expected} == {"levelled", "still rising"}:
+                raise _Wrong(f"{step}: {got!r} and {expected!r} are swapped")
+            if expected == "too close to call":
+                raise _Wrong(f"{step}: the interval holds the half-width, so the step cannot say which "
+                             f"side the gain lies on: 'too close to call', not {got!r} (judge the interval, "
+                             "not its middle)")
+            if low < 0 < high and got == "too close to call":
+                raise _Wrong(f"{step}: set the interval against the half-width, not against zero: a gain "
+                             "that may be zero is still under the half-width here")
+            raise _Wrong(f"{step}: expected {expected!r}, got {got!r}")
+        return "the interval, not its middle, against the half-width: under, above, or holding it"
+
+    return _run("level state", checks)
 
 
 def check_caffe_input(fn: Callable) -> bool:

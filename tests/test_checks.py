@@ -308,6 +308,27 @@ def test_seed_half_width_checker(capsys):
         assert hint in feedback(capsys), hint
 
 
+def test_level_state_checker(capsys):
+    def right(low, high, half_width):
+        if high < half_width:
+            return "levelled"
+        return "still rising" if low > half_width else "too close to call"
+
+    assert checks.check_level_state(right)
+    assert "✓" in feedback(capsys)
+    slips = {
+        "judge the interval": lambda low, high, w: "levelled" if (low + high) / 2 < w else "still rising",
+        "not against zero": lambda low, high, w: ("too close to call" if low < 0 < high
+                                                  else right(low, high, w)),
+        "swapped": lambda low, high, w: {"levelled": "still rising", "still rising": "levelled"}.get(
+            right(low, high, w), "too close to call"),
+        "not implemented": lambda low, high, w: None,
+    }
+    for hint, slip in slips.items():
+        assert not checks.check_level_state(slip)
+        assert hint in feedback(capsys), hint
+
+
 def test_caffe_input_checker(capsys):
     from fcn_lesson import surgery
     assert checks.check_caffe_input(surgery.caffe_input)
@@ -437,7 +458,7 @@ def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
 
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 24
+    assert len(checkers) == 25
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__
