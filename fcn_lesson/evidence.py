@@ -69,7 +69,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "scores", "trained_longer",
+           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "score", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -452,6 +452,12 @@ def _statistic(name: str):
     if name not in STATISTICS:
         raise ValueError(f"no statistic {name!r}; there are {', '.join(STATISTICS)}")
     return STATISTICS[name]
+
+
+def score(statistic: str):
+    """The function that turns summed counts into ``statistic`` (a name in :data:`STATISTICS`): what
+    :func:`stats.compare` needs to judge counts that are not stored results (chapter 6's fitted map)."""
+    return _statistic(statistic)[1]
 
 
 def estimate(arm: str, statistic: str = "mean IU", scenes: str = "val", arms: dict[str, Arm] = FCN_SEED_ARMS

@@ -20,11 +20,11 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, object_pixels
 
-__all__ = ["border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
+__all__ = ["STATE_COLOURS", "border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_budgets", "plot_history", "plot_iteration_times", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "seed_table",
+           "plot_budgets", "plot_history", "plot_iteration_times", "plot_last_steps", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "seed_table",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -710,14 +710,23 @@ def plot_history(histories: dict[str, list[dict]], keys: Sequence[str] = ("loss"
                  steps_per_epoch: int | dict[str, int] | None = None):
     """Training curves, one panel per key, one line per model, against epochs (with
     ``steps_per_epoch``: against optimizer steps, each epoch's record at its last step; a dict gives
-    each model its own, so that runs with epochs of different lengths share the step axis)."""
+    each model its own, so that runs with epochs of different lengths share the step axis). A curve
+    equal to one drawn before it is dashed and says so in the legend: otherwise it would hide the
+    other, and a legend entry would have no line to be seen."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
     epoch_steps = (steps_per_epoch if isinstance(steps_per_epoch, dict)
                    else dict.fromkeys(histories, steps_per_epoch or 1))
     for ax, key in zip(axes[0], keys):
+        drawn = {}  # points -> the name of the first curve drawn through them
         for name, history in histories.items():
-            points = [(h["epoch"] * epoch_steps[name], h[key]) for h in history if key in h]
-            if points:
+            points = tuple((h["epoch"] * epoch_steps[name], h[key]) for h in history if key in h)
+            if not points:
+                continue
+            if points in drawn:
+                ax.plot(*zip(*points), marker="o", markersize=3, linestyle="--", fillstyle="none",
+                        label=f"{name} (= {drawn[points]})")
+            else:
+                drawn[points] = name
                 ax.plot(*zip(*points), marker="o", markersize=3, label=name)
         ax.set_xlabel("optimizer steps" if steps_per_epoch else "epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
@@ -1007,6 +1016,42 @@ def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | 
         header += [f"gain over {named}, validation (95% over scenes)", "fresh"]
         rows = [cells + [gain(level) for level in last[cells[0]]] for cells in rows]
     return table(header, rows)
+
+
+#: The colour of each levelling state in :func:`plot_last_steps`.
+STATE_COLOURS = {"levelled": "tab:green", "too close to call": "tab:orange", "still rising": "tab:red"}
+
+
+def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes")):
+    """The levelling test drawn (``last``: row -> its step's :class:`evidence.Levelling` on each scene
+    set): each row's gain with its 95 % interval, coloured by its state, against zero and against the
+    row's own half-width (a black tick): a wide interval moves the tick right and makes "levelled"
+    easier to reach, which a table of numbers hides."""
+    names = list(last)
+    fig, axes = plt.subplots(1, len(titles), figsize=(4.6 * len(titles), 0.36 * len(names) + 1.4),
+                             sharey=True, sharex=True, squeeze=False)
+    for column, (ax, title) in enumerate(zip(axes[0], titles)):
+        for y, name in enumerate(names):
+            level = last[name][column]
+            gain, colour = level.gain, STATE_COLOURS[level.state]
+            ax.errorbar(gain.difference, y, xerr=[[gain.difference - gain.low], [gain.high - gain.difference]],
+                        fmt="o", color=colour, markersize=4, capsize=2)
+            ax.plot(level.half_width, y, "|", color="black", markersize=12, markeredgewidth=2,
+                    gid="half-width")
+        ax.axvline(0, color="gray", linewidth=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("gain in mean IU")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].set_yticks(range(len(names)))
+    axes[0][0].set_yticklabels(names, fontsize=8)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Line2D([], [], color=colour, marker="o", linestyle="", label=state)
+               for state, colour in STATE_COLOURS.items()]
+    handles.append(plt.Line2D([], [], color="black", marker="|", markersize=10, markeredgewidth=2,
+                              linestyle="", label="the row's half-width"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
 
 
 def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu",

@@ -69,8 +69,8 @@ def test_the_statistics_equal_the_module_s_scores():
     expected = metrics.scores(confusion)
 
     def statistic(name):
-        field, score = evidence.STATISTICS[name]
-        return score(counted[field].sum(0).double()[None])[0].item()
+        field, _ = evidence.STATISTICS[name]
+        return evidence.score(name)(counted[field].sum(0).double()[None])[0].item()
 
     assert statistic("mean IU") == pytest.approx(expected["mean_iu"])
     assert statistic("pixel accuracy") == pytest.approx(expected["pixel_accuracy"])
@@ -91,6 +91,8 @@ def test_arms_and_claims_name_what_exists():
         evidence.estimate("FCN-4s")
     with pytest.raises(ValueError, match="no statistic 'mean IoU'"):
         evidence.estimate("FCN-8s", "mean IoU")
+    with pytest.raises(ValueError, match="no statistic 'IU circle'"):
+        evidence.score("IU circle")
     with pytest.raises(ValueError, match="no scene set 'test'"):
         evidence.scene_set("test")
 

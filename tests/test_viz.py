@@ -598,6 +598,27 @@ def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
     matplotlib.pyplot.close(fig)
 
 
+def test_plot_last_steps_draws_each_gain_coloured_by_its_state_beside_its_half_width():
+    from types import SimpleNamespace
+
+    def step(low, high, half_width, state):
+        gain = SimpleNamespace(difference=(low + high) / 2, low=low, high=high)
+        return SimpleNamespace(gain=gain, half_width=half_width, state=state)
+    last = {"a": (step(-0.01, 0.02, 0.03, "levelled"), step(0.04, 0.06, 0.03, "still rising")),
+            "b": (step(0.01, 0.05, 0.03, "too close to call"),) * 2}
+    fig = viz.plot_last_steps(last)
+    val, fresh = fig.axes
+    assert [t.get_text() for t in val.get_yticklabels()] == ["a", "b"]
+    points = [line for line in fresh.lines if line.get_marker() == "o"]
+    assert [line.get_color() for line in points] == [viz.STATE_COLOURS["still rising"],
+                                                     viz.STATE_COLOURS["too close to call"]]
+    ticks = [line for line in val.lines if line.get_gid() == "half-width"]
+    assert [tuple(line.get_xdata()) for line in ticks] == [(0.03,), (0.03,)]
+    bar = val.collections[0].get_segments()[0]  # the first row's interval
+    assert tuple(np.round(bar[:, 0], 3)) == (-0.01, 0.02)
+    matplotlib.pyplot.close(fig)
+
+
 def test_compare_outlines_can_name_the_white_outline_in_the_legend():
     image, label = torch.zeros(3, 16, 16), torch.zeros(16, 16, dtype=torch.long)
     label[4:12, 4:12] = 1
@@ -626,6 +647,16 @@ def test_plot_history_puts_runs_with_different_epoch_lengths_on_one_step_axis():
     history = [{"epoch": 1, "loss": 2.0, "val_mean_iu": 0.1}, {"epoch": 2, "loss": 1.0, "val_mean_iu": 0.3}]
     fig = viz.plot_history({"short": history, "long": history}, steps_per_epoch={"short": 150, "long": 300})
     assert [list(line.get_xdata()) for line in fig.axes[0].get_lines()] == [[150, 300], [300, 600]]
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_history_dashes_a_curve_that_repeats_an_earlier_one_and_names_it():
+    history = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}]
+    other = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5}]
+    fig = viz.plot_history({"a": history, "b": other, "c": list(history)}, keys=("loss",))
+    lines = fig.axes[0].get_lines()
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--"]
+    assert [line.get_label() for line in lines] == ["a", "b", "c (= a)"]
     matplotlib.pyplot.close(fig)
 
 
