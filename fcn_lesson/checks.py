@@ -867,36 +867,36 @@ def check_seed_half_width(fn: Callable) -> bool:
 
 
 def check_level_state(fn: Callable) -> bool:
-    """``fn(low, high, half_width)``: what one levelling step says, from its gain's 95 % interval
-    (``low`` to ``high``) and the row's half-width: "levelled" when the whole interval lies under the
-    half-width, "still rising" when it lies wholly above, else "too close to call".
+    """``fn(low, high, yardstick)``: what one levelling step says, from its gain's 95 % interval
+    (``low`` to ``high``) and a yardstick (a half-width): "levelled" when the whole interval lies under
+    the yardstick, "still rising" when it lies wholly above, else "too close to call".
 
     Catches: the point gain (the interval's middle) judged instead of the interval, the interval set
-    against zero instead of the half-width, "levelled" and "still rising" swapped, and an interval that
-    holds the half-width called levelled or rising, on five cases.
-    Cannot tell: a bound exactly at the half-width (no stored step has one).
+    against zero instead of the yardstick, "levelled" and "still rising" swapped, and an interval that
+    holds the yardstick called levelled or rising, on five cases.
+    Cannot tell: a bound exactly at the yardstick (no stored step has one).
     """
     cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
              (0.017, 0.045, 0.048): "levelled", (0.005, 0.029, 0.023): "too close to call",
              (0.018, 0.045, 0.031): "too close to call"}
 
     def checks() -> str:
-        for (low, high, half_width), expected in cases.items():
-            got = _call(fn, low, high, half_width)
+        for (low, high, yardstick), expected in cases.items():
+            got = _call(fn, low, high, yardstick)
             if got == expected:
                 continue
-            step = f"gain {low:+.3f} to {high:+.3f}, half-width {half_width:.3f}"
+            step = f"gain {low:+.3f} to {high:+.3f}, yardstick {yardstick:.3f}"
             if {got, expected} == {"levelled", "still rising"}:
                 raise _Wrong(f"{step}: {got!r} and {expected!r} are swapped")
             if expected == "too close to call":
-                raise _Wrong(f"{step}: the interval holds the half-width, so the step cannot say which "
+                raise _Wrong(f"{step}: the interval holds the yardstick, so the step cannot say which "
                              f"side the gain lies on: 'too close to call', not {got!r} (judge the interval, "
                              "not its middle)")
             if low < 0 < high and got == "too close to call":
-                raise _Wrong(f"{step}: set the interval against the half-width, not against zero: a gain "
-                             "that may be zero is still under the half-width here")
+                raise _Wrong(f"{step}: set the interval against the yardstick, not against zero: a gain "
+                             "that may be zero is still under the yardstick here")
             raise _Wrong(f"{step}: expected {expected!r}, got {got!r}")
-        return "the interval, not its middle, against the half-width: under, above, or holding it"
+        return "the interval, not its middle, against the yardstick: under, above, or holding it"
 
     return _run("level state", checks)
 

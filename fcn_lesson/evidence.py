@@ -69,7 +69,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "scene_set", "score", "scores", "trained_longer",
+           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -180,6 +180,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
     load.cache_clear()
     _weighed.cache_clear()  # its steps were weighed on the counts just replaced
+    resolution.cache_clear()
     return folder / RESULTS_FILE
 
 
@@ -502,27 +503,38 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
             and _recorded(held[claim.a]) & _recorded(held[claim.b])}
 
 
+@cache
+def resolution(scenes: str = "val") -> float:
+    """The finest mean-IU difference the verdicts of chapters 7 and 9 resolve on ``scenes``: the smallest
+    half-width of their mean-IU comparisons. It is the levelling test's yardstick, one for every row: a
+    gain under it is smaller than any difference those verdicts can tell from zero. (A row's own
+    half-width would be lenient where its seeds spread widely; the levelling appendix's exercise shows how.)"""
+    return min((verdict.high - verdict.low) / 2 for chapter in (7, 9)
+               for key, verdict in verdicts(chapter, scenes).items() if key.endswith(", mean IU"))
+
+
 @dataclass(frozen=True)
 class Levelling:
     """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
-    the half-width of the row's interval over FCN seeds and scenes (at its own budget). The gain's own
-    interval decides, not its point: wholly under the half-width, the row had *levelled* (more training
-    moves it by less than its seeds and scenes pin its own score down; a paired comparison between two
-    rows can resolve finer); wholly above, it was *still rising*; holding it, the step is *too close to call*.
-    A poly-scheduled run takes only small steps as it ends, whatever its length, so only a longer run
-    can tell."""
+    the yardstick :func:`resolution`, the finest difference the chapters' mean-IU verdicts resolve. The
+    gain's own interval decides, not its point: wholly under the yardstick, the row had *levelled* (more
+    training moved it by less than any verdict can see); wholly above, it was *still rising*; holding it,
+    the step is *too close to call*. A poly-scheduled run takes only small steps as it ends, whatever its
+    length, so only a longer run can tell. ``half_width``: the row's own, over FCN seeds and scenes at its
+    own budget, kept for comparison, not used by the test."""
 
     arm: str
     epochs: int
     longer_epochs: int
     gain: stats.Verdict  # the longer run minus the seed-0 run, paired by scene (one seed each)
+    yardstick: float
     half_width: float
 
     @property
     def state(self) -> str:
-        if self.gain.high < self.half_width:
+        if self.gain.high < self.yardstick:
             return "levelled"
-        return "still rising" if self.gain.low > self.half_width else "too close to call"
+        return "still rising" if self.gain.low > self.yardstick else "too close to call"
 
     @property
     def levelled(self) -> bool:
@@ -530,7 +542,7 @@ class Levelling:
 
     def __str__(self) -> str:
         return (f"{self.arm}: {self.epochs} -> {self.longer_epochs} epochs gains {self.gain.difference:+.3f} "
-                f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (half-width {self.half_width:.3f}): {self.state}")
+                f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (yardstick {self.yardstick:.3f}): {self.state}")
 
 
 def _fcn_epochs(stage: str, plan: str) -> int:
@@ -581,7 +593,7 @@ def _weighed(arm: str, statistic: str, scenes: str, budgets: tuple[int, int]) ->
                          f"{budgets[0]} epochs", counts(base, field, scenes)[None], score, paired=True,
                          statistic=statistic)
     spread = estimate(arm, statistic, scenes)
-    return Levelling(arm, *budgets, gain, (spread.high - spread.low) / 2)
+    return Levelling(arm, *budgets, gain, resolution(scenes), (spread.high - spread.low) / 2)
 
 
 def trained_longer(epochs: int = 30) -> list[str]:
@@ -604,14 +616,14 @@ def last_tested(arm: str) -> int:
 
 def last_step(arm: str, scenes: str = "val") -> Levelling:
     """``arm``'s last step, from :func:`last_tested` to its longest run: "levelled" means a gain under
-    the half-width, not none, so whether this gain's interval still lies above zero says whether the
+    the yardstick, not none, so whether this gain's interval still lies above zero says whether the
     row was still gaining where it is called levelled."""
     return levelling(arm, scenes=scenes, budgets=(last_tested(arm), max(budget_runs(arm))))
 
 
 def levelled_at(arm: str, scenes: str = "val") -> int | None:
     """The first budget (FCN epochs) at which ``arm`` had levelled on ``scenes``: the first from which
-    every longer run recorded gains less than the half-width, its interval wholly under it
+    every longer run recorded gains less than the yardstick, its interval wholly under it
     (:class:`Levelling`); None when none does. A row that passes one step and gains more in a later one
     had not levelled: one run's gain is noisy."""
     budgets = sorted(budget_runs(arm))
@@ -663,9 +675,9 @@ def _levelling_report(scenes: str) -> str:
     rows = [f"  {levelling(arm, scenes=scenes, budgets=pair)}" for arm in trained_longer() for pair in level_steps(arm)]
     states = [f"  {arm}: {level_state(arm, scenes)}" for arm in trained_longer()]
     return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER_SUFFIXES['_longer']} "
-                      "times as long, then that again (mean IU gain [interval over scenes]) against the half-width "
-                      "of the row's interval over FCN seeds and scenes: levelled when the gain's interval lies "
-                      "under it, still rising when above it, else too close to call:",
+                      "times as long, then that again (mean IU gain [interval over scenes]) against the yardstick, "
+                      "the finest half-width of the chapters' mean-IU verdicts: levelled when the gain's interval "
+                      "lies under it, still rising when above it, else too close to call:",
                       *(rows or ["  (none recorded)"]),
                       "the first budget from which every longer step levelled, else the last step's state:",
                       *states])

@@ -967,15 +967,20 @@ def verdict_table(verdicts, fresh=None, fresh_scenes: int | None = None):
 
 def levelling_table(levellings, fresh=None):
     """:class:`~fcn_lesson.evidence.Levelling` s as a table: per row, what its seed-0 run gained from
-    half as many epochs again (with its interval over the scenes), against the half-width of the row's
-    interval over seeds and scenes, and what that step says: levelled, still rising or too close to call (one
-    step: whether the row had levelled weighs every longer run, :func:`evidence.levelled_at`); given
-    the same on other scenes (``fresh``), whether those agree."""
-    header = ["row", "epochs", "gain in mean IU", "95% interval (scenes)", "half-width (seeds, scenes)",
-              "interval against the half-width"]
+    a longer run (with its interval over the scenes), and what that step says against the yardstick:
+    levelled, still rising or too close to call (one step: whether the row had levelled weighs every
+    longer run, :func:`evidence.levelled_at`); given the same on other scenes (``fresh``), whether those
+    agree. One yardstick for every row is named in the header, else each row's in a column."""
+    yardsticks = {level.yardstick for level in levellings}
+    shared = len(yardsticks) == 1
+    header = ["row", "epochs", "gain in mean IU", "95% interval (scenes)",
+              f"interval against {next(iter(yardsticks)):.3f}" if shared else "interval against the yardstick"]
     rows = [[level.arm, f"{level.epochs} -> {level.longer_epochs}", f"{level.gain.difference:+.3f}",
-             f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", f"{level.half_width:.3f}", level.state]
-            for level in levellings]
+             f"{level.gain.low:+.3f} to {level.gain.high:+.3f}", level.state] for level in levellings]
+    if not shared:
+        header.insert(4, "yardstick")
+        for row, level in zip(rows, levellings):
+            row.insert(4, f"{level.yardstick:.3f}")
     if fresh is not None:
         header.append("fresh scenes")
         for row, level, other in zip(rows, levellings, fresh):
@@ -1001,7 +1006,7 @@ def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | 
     """Per row, what its runs say by the validation and by the fresh scenes (``states``: row -> the two
     :func:`evidence.level_state`: levelled at a budget, else still rising or too close to call at the last
     tested). ``last``: row -> its last step's two :class:`evidence.Levelling`, validation then fresh,
-    shown beside: a row called levelled gains less than its half-width, and its gain's interval says
+    shown beside: a row called levelled gains less than the yardstick, and its gain's interval says
     whether it still gains."""
     header = ["row", "by the validation scenes", "by the fresh scenes"]
     rows = [[row, val, fresh] for row, (val, fresh) in states.items()]
@@ -1025,8 +1030,7 @@ STATE_COLOURS = {"levelled": "tab:green", "too close to call": "tab:orange", "st
 def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes")):
     """The levelling test drawn (``last``: row -> its step's :class:`evidence.Levelling` on each scene
     set): each row's gain with its 95 % interval, coloured by its state, against zero and against the
-    row's own half-width (a black tick): a wide interval moves the tick right and makes "levelled"
-    easier to reach, which a table of numbers hides."""
+    yardstick (dashed): what a table of intervals makes the reader draw in their head."""
     names = list(last)
     fig, axes = plt.subplots(1, len(titles), figsize=(4.6 * len(titles), 0.36 * len(names) + 1.4),
                              sharey=True, sharex=True, squeeze=False)
@@ -1036,8 +1040,8 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
             gain, colour = level.gain, STATE_COLOURS[level.state]
             ax.errorbar(gain.difference, y, xerr=[[gain.difference - gain.low], [gain.high - gain.difference]],
                         fmt="o", color=colour, markersize=4, capsize=2)
-            ax.plot(level.half_width, y, "|", color="black", markersize=12, markeredgewidth=2,
-                    gid="half-width")
+        for yardstick in sorted({last[name][column].yardstick for name in names}):
+            ax.axvline(yardstick, color="black", linestyle="--", linewidth=1, gid="yardstick")
         ax.axvline(0, color="gray", linewidth=0.8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("gain in mean IU")
@@ -1047,8 +1051,7 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
     axes[0][0].invert_yaxis()
     handles = [plt.Line2D([], [], color=colour, marker="o", linestyle="", label=state)
                for state, colour in STATE_COLOURS.items()]
-    handles.append(plt.Line2D([], [], color="black", marker="|", markersize=10, markeredgewidth=2,
-                              linestyle="", label="the row's half-width"))
+    handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label="yardstick"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

@@ -309,10 +309,10 @@ def test_seed_half_width_checker(capsys):
 
 
 def test_level_state_checker(capsys):
-    def right(low, high, half_width):
-        if high < half_width:
+    def right(low, high, yardstick):
+        if high < yardstick:
             return "levelled"
-        return "still rising" if low > half_width else "too close to call"
+        return "still rising" if low > yardstick else "too close to call"
 
     assert checks.check_level_state(right)
     assert "✓" in feedback(capsys)

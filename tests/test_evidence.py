@@ -294,9 +294,10 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.gain.difference == pytest.approx(gain) and found.gain.seeds == 1
         spread = evidence.estimate(arm, arms=evidence.FCN_SEED_ARMS)
         assert found.half_width == pytest.approx((spread.high - spread.low) / 2)
+        assert found.yardstick == evidence.resolution()  # one for every row
         interval = found.gain.low, found.gain.high
-        state = ("levelled" if max(interval) < found.half_width else
-                 "still rising" if min(interval) > found.half_width else "too close to call")
+        state = ("levelled" if max(interval) < found.yardstick else
+                 "still rising" if min(interval) > found.yardstick else "too close to call")
         assert found.state == state and found.levelled == (state == "levelled")
         assert (found.epochs, found.longer_epochs) == budgets  # the staged path's three stages add up
         assert str(found) in printed and str(found) in whole
@@ -313,6 +314,14 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         evidence.levelling("FCN-8s", budgets=budgets)
 
 
+def test_the_yardstick_is_the_finest_half_width_of_the_chapters_mean_iu_verdicts():
+    for scenes in evidence.SCENE_SETS:
+        widths = {key: (v.high - v.low) / 2 for chapter in (7, 9)
+                  for key, v in evidence.verdicts(chapter, scenes).items() if key.endswith(", mean IU")}
+        assert len(widths) > 5 and evidence.resolution(scenes) == min(widths.values())
+    assert evidence.resolution("fresh") < evidence.resolution("val")  # more scenes resolve finer
+
+
 def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
     assert evidence.budget_runs("FCN-8s") == {20: "fcn8s_one_stage", 30: "fcn8s_one_stage_longer",
                                               45: "fcn8s_one_stage_longest"}
@@ -325,7 +334,7 @@ def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
     assert evidence.budget_runs("FCN-4s") == {}
 
 
-def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_half_width():
+def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_yardstick():
     printed = evidence.report("longer")
     states = set()
     for arm in evidence.trained_longer():

@@ -104,13 +104,17 @@ def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
 def test_levelling_table_says_what_each_gains_interval_says_and_whether_other_scenes_agree():
     from fcn_lesson.evidence import Levelling
     gain = stats.Verdict("FCN-8s, 30 epochs", "20 epochs", 0.012, -0.004, 0.028, 1, 300, True, "mean IU")
-    flat, close = Levelling("FCN-8s", 20, 30, gain, 0.04), Levelling("U-Net", 20, 30, gain, 0.01)
+    flat, close = Levelling("FCN-8s", 20, 30, gain, 0.04, 0.05), Levelling("U-Net", 20, 30, gain, 0.04, 0.01)
     steep = stats.Verdict("FCN-8s, 30 epochs", "20 epochs", 0.05, 0.03, 0.07, 1, 300, True, "mean IU")
-    rising = Levelling("FCN-8s", 20, 30, steep, 0.01)
-    lines = viz.levelling_table([flat, close], [flat, rising]).data.splitlines()
-    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | 0.040 | levelled | same |"
-    assert lines[3].endswith("| 0.010 | too close to call | still rising |")
+    narrow = stats.Verdict("U-Net, 30 epochs", "20 epochs", 0.012, 0.001, 0.045, 1, 300, True, "mean IU")
+    rising, holding = Levelling("FCN-8s", 20, 30, steep, 0.01, 0.05), Levelling("U-Net", 20, 30, narrow, 0.04, 0.01)
+    lines = viz.levelling_table([flat, holding], [rising, close]).data.splitlines()
+    assert lines[0].startswith("| row | epochs | gain in mean IU | 95% interval (scenes) | interval against 0.040 |")
+    assert lines[2] == "| FCN-8s | 20 -> 30 | +0.012 | -0.004 to +0.028 | levelled | still rising |"
+    assert lines[3].endswith("| too close to call | levelled |")
     assert "fresh" not in viz.levelling_table([flat]).data
+    apart = viz.levelling_table([flat, rising]).data.splitlines()  # two yardsticks: a column each
+    assert "| yardstick |" in apart[0] and apart[3].endswith("| 0.010 | still rising |")
 
 
 def test_draw_fcn_labels_the_derived_crops_and_every_layer():
@@ -598,22 +602,22 @@ def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
     matplotlib.pyplot.close(fig)
 
 
-def test_plot_last_steps_draws_each_gain_coloured_by_its_state_beside_its_half_width():
+def test_plot_last_steps_draws_each_gain_coloured_by_its_state_against_the_yardstick():
     from types import SimpleNamespace
 
-    def step(low, high, half_width, state):
+    def step(low, high, state):
         gain = SimpleNamespace(difference=(low + high) / 2, low=low, high=high)
-        return SimpleNamespace(gain=gain, half_width=half_width, state=state)
-    last = {"a": (step(-0.01, 0.02, 0.03, "levelled"), step(0.04, 0.06, 0.03, "still rising")),
-            "b": (step(0.01, 0.05, 0.03, "too close to call"),) * 2}
+        return SimpleNamespace(gain=gain, yardstick=0.03, state=state)
+    last = {"a": (step(-0.01, 0.02, "levelled"), step(0.04, 0.06, "still rising")),
+            "b": (step(0.01, 0.05, "too close to call"),) * 2}
     fig = viz.plot_last_steps(last)
     val, fresh = fig.axes
     assert [t.get_text() for t in val.get_yticklabels()] == ["a", "b"]
     points = [line for line in fresh.lines if line.get_marker() == "o"]
     assert [line.get_color() for line in points] == [viz.STATE_COLOURS["still rising"],
                                                      viz.STATE_COLOURS["too close to call"]]
-    ticks = [line for line in val.lines if line.get_gid() == "half-width"]
-    assert [tuple(line.get_xdata()) for line in ticks] == [(0.03,), (0.03,)]
+    yardsticks = [line for line in val.lines if line.get_gid() == "yardstick"]
+    assert [tuple(line.get_xdata()) for line in yardsticks] == [(0.03, 0.03)]
     bar = val.collections[0].get_segments()[0]  # the first row's interval
     assert tuple(np.round(bar[:, 0], 3)) == (-0.01, 0.02)
     matplotlib.pyplot.close(fig)
