@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, object_pixels
 
-__all__ = ["STATE_COLOURS", "border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
+__all__ = ["STATE_COLOURS", "STATE_MARKERS", "border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
@@ -1023,8 +1023,10 @@ def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | 
     return table(header, rows)
 
 
-#: The colour of each levelling state in :func:`plot_last_steps`.
+#: The colour and marker of each levelling state in :func:`plot_last_steps` (a marker each, so that
+#: the states do not rest on colour alone).
 STATE_COLOURS = {"levelled": "tab:green", "too close to call": "tab:orange", "still rising": "tab:red"}
+STATE_MARKERS = {"levelled": "o", "too close to call": "s", "still rising": "^"}
 
 
 def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes")):
@@ -1039,9 +1041,11 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
             level = last[name][column]
             gain, colour = level.gain, STATE_COLOURS[level.state]
             ax.errorbar(gain.difference, y, xerr=[[gain.difference - gain.low], [gain.high - gain.difference]],
-                        fmt="o", color=colour, markersize=4, capsize=2)
+                        fmt=STATE_MARKERS[level.state], color=colour, markersize=5, capsize=2)
         for yardstick in sorted({last[name][column].yardstick for name in names}):
             ax.axvline(yardstick, color="black", linestyle="--", linewidth=1, gid="yardstick")
+            ax.annotate(f"{yardstick:.3f}", (yardstick, 0), xycoords=("data", "axes fraction"),
+                        xytext=(3, 3), textcoords="offset points", fontsize=8)
         ax.axvline(0, color="gray", linewidth=0.8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("gain in mean IU")
@@ -1049,7 +1053,7 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
     axes[0][0].set_yticks(range(len(names)))
     axes[0][0].set_yticklabels(names, fontsize=8)
     axes[0][0].invert_yaxis()
-    handles = [plt.Line2D([], [], color=colour, marker="o", linestyle="", label=state)
+    handles = [plt.Line2D([], [], color=colour, marker=STATE_MARKERS[state], linestyle="", label=state)
                for state, colour in STATE_COLOURS.items()]
     handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label="yardstick"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.01))

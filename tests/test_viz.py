@@ -613,9 +613,10 @@ def test_plot_last_steps_draws_each_gain_coloured_by_its_state_against_the_yards
     fig = viz.plot_last_steps(last)
     val, fresh = fig.axes
     assert [t.get_text() for t in val.get_yticklabels()] == ["a", "b"]
-    points = [line for line in fresh.lines if line.get_marker() == "o"]
-    assert [line.get_color() for line in points] == [viz.STATE_COLOURS["still rising"],
-                                                     viz.STATE_COLOURS["too close to call"]]
+    points = [line for line in fresh.lines if line.get_marker() in viz.STATE_MARKERS.values()]
+    assert [(line.get_color(), line.get_marker()) for line in points] == [
+        (viz.STATE_COLOURS[state], viz.STATE_MARKERS[state]) for state in ("still rising", "too close to call")]
+    assert [text.get_text() for text in val.texts] == ["0.030"]  # the yardstick, written
     yardsticks = [line for line in val.lines if line.get_gid() == "yardstick"]
     assert [tuple(line.get_xdata()) for line in yardsticks] == [(0.03, 0.03)]
     bar = val.collections[0].get_segments()[0]  # the first row's interval
