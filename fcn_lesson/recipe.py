@@ -61,8 +61,8 @@ SEEDED_MODELS = ("fcn16s", "fcn8s")
 FCN_SEEDS = (1, 2, 3, 4)
 CONTROL_SEEDS = (1, 2)
 #: How many times its own epochs the ``longer`` plan trains each row (``longest``: this squared): a row
-#: whose gain from half as long again lies, interval and all, under its interval's half-width had levelled (a poly
-#: schedule takes the rate to zero at any length, so a flat end of one run's curve cannot show it).
+#: whose gain from half as long again lies, interval and all, under the yardstick :func:`evidence.resolution` had
+#: levelled (a poly schedule takes the rate to zero at any length, so a flat end of one run's curve cannot show it).
 LONGER = 1.5
 #: The plans that train each row's seed-0 run longer, by the stage suffix they add, with their factor.
 LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2}

@@ -4,8 +4,8 @@ A coarse FCN blurs what is thinner than its output stride. To see that in
 numbers, every object pixel gets its *local thickness*: the side of the
 largest square of odd side (one with a centre pixel) that lies inside its
 object and covers it (a bar 5 px wide is 5 thick along its whole length, one
-4 px wide is 3; a large disc is thick in the middle and thin
-only at nothing; a triangle's corners are thin). Pixels are then grouped in
+4 px wide is 3; a large disc is thick in the middle and thinner
+towards its rim; a triangle's corners are thin). Pixels are then grouped in
 bins of thickness, in units of the strides 8, 16 and 32, and each bin gets
 
 * an **IU**: object pixels of the bin predicted as their class, over the
