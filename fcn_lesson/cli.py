@@ -291,7 +291,8 @@ def parser() -> argparse.ArgumentParser:
                             "the seed-0 classifier with four more FCN seeds, the controls with two); "
                             "rare_seeds (the imbalance rows with two more FCN seeds); longer and rare_longer "
                             "(the rows of seed 0 trained 1.5 times as long: had they levelled?); longest and "
-                            "rare_longest (2.25 times as long). For the last six, --reuse fcn_lesson/reference "
+                            "rare_longest (2.25 times as long); furthest and rare_furthest (3.5 times as long). "
+                            "For the last eight, --reuse fcn_lesson/reference "
                             "starts from the shipped classifiers")
     train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
                        help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
@@ -356,7 +357,8 @@ def parser() -> argparse.ArgumentParser:
                                          "scored.")
     results.add_argument("--plan", choices=RESULT_PLANS, default=None,
                          help="only this plan's arms; longer: only whether each row had levelled, and at which "
-                              "budget (train --plan longer, rare_longer, longest and rare_longest)")
+                              "budget (train --plan longer, rare_longer, longest, rare_longest, furthest and "
+                              "rare_furthest)")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",

@@ -29,8 +29,9 @@ seeds shows what the classifier seeds give, and the classifier's part is a row
 of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
-(the ``longer`` and ``rare_longer`` plans) or at half as long again (``longest``,
-``rare_longest``); :func:`levelled_at` gives the first of those budgets
+(the ``longer`` and ``rare_longer`` plans), at half as long again (``longest``,
+``rare_longest``) or at that (``furthest``, ``rare_furthest``), as far as its runs
+are recorded; :func:`levelled_at` gives the first of those budgets
 and :func:`level_state` says it in words. :func:`record` scores the models of a training folder
 (and the finished runs of a folder those four plans trained into) and writes
 the counts there (``results.npz``), so that they ship with the weights; a test
@@ -67,7 +68,7 @@ from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, pla
 from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "FURTHEST_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
            "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
            "verdicts"]
@@ -85,7 +86,7 @@ FRESH_SEED = 1
 FRESH_SCENES = 1000
 SCENE_SETS = ("val", "fresh")
 #: The plans whose runs trained and validated on other scenes than the book's (the rare-disc scenes).
-OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer", "rare_longest")
+OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer", "rare_longest", "rare_furthest")
 #: The meta key of such a run's mean IU on its own validation scenes (see :func:`record`).
 OWN_SCENES = "own_scenes_mean_iu"
 _FORMAT = 1
@@ -280,8 +281,8 @@ def _over_fcn_seeds(arm: Arm) -> Arm:
 #: :data:`ARMS` over FCN seeds, the classifier held fixed (the ``seeds`` and ``rare_seeds`` plans).
 FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items()}
 def _longer_plan(arm: Arm, suffix: str) -> str:
-    """The plan that trains ``arm``'s seed-0 run longer by ``suffix``: ``longer`` or ``longest`` (the
-    imbalance rows: ``rare_longer``, ``rare_longest``)."""
+    """The plan that trains ``arm``'s seed-0 run longer by ``suffix``: ``longer``, ``longest`` or
+    ``furthest`` (the imbalance rows: ``rare_longer``, ``rare_longest``, ``rare_furthest``)."""
     return f"rare{suffix}" if arm.plan == "imbalance" else suffix.removeprefix("_")
 
 
@@ -299,8 +300,11 @@ def _longer_arms(suffix: str) -> dict[str, Arm]:
 LONGER_ARMS = _longer_arms("_longer")
 #: The same, half as long again (``longest``, ``rare_longest``): the second step of :func:`levelling`.
 LONGEST_ARMS = _longer_arms("_longest")
+#: The same, at least half as long again once more (``furthest``, ``rare_furthest``; see
+#: :data:`recipe.FURTHEST`): the third step, for the rows that had not levelled by the second.
+FURTHEST_ARMS = _longer_arms("_furthest")
 #: Each row's seed-0 run at its budget, then at each longer one: the steps :func:`levelling` measures.
-_BUDGETS = (ARMS, LONGER_ARMS, LONGEST_ARMS)
+_BUDGETS = (ARMS, LONGER_ARMS, LONGEST_ARMS, FURTHEST_ARMS)
 
 
 def _unshipped_stages() -> list[str]:
@@ -570,7 +574,7 @@ def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val", budgets
               ) -> Levelling:
     """Whether ``arm`` had levelled by ``statistic`` on ``scenes``: its seed-0 run at the first of
     ``budgets`` (FCN epochs) against the same run trained to the second, paired by scene; the budgets
-    are the row's own (20), the ``longer`` plans' (30) and the ``longest`` (45)."""
+    are the row's own (20), the ``longer`` plans' (30), the ``longest`` (45) and the ``furthest`` (70)."""
     planned = _budget_arms(arm)
     if len(planned) < 2:
         raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_ARMS)}")
@@ -674,8 +678,10 @@ def report(plan: str | None = None, scenes: str = "val") -> str:
 def _levelling_report(scenes: str) -> str:
     rows = [f"  {levelling(arm, scenes=scenes, budgets=pair)}" for arm in trained_longer() for pair in level_steps(arm)]
     states = [f"  {arm}: {level_state(arm, scenes)}" for arm in trained_longer()]
-    return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run trained {LONGER_SUFFIXES['_longer']} "
-                      "times as long, then that again (mean IU gain [interval over scenes]) against the yardstick, "
+    factors = ", ".join(f"{times:g}" for times in LONGER_SUFFIXES.values())
+    return "\n".join([f"levelling on the {scenes} scenes: each row's seed-0 run against the same run trained "
+                      f"longer ({factors} times its budget, as far as recorded; mean IU gain [interval over "
+                      "scenes]) against the yardstick, "
                       "the finest half-width of the chapters' mean-IU verdicts: levelled when the gain's interval "
                       "lies under it, still rising when above it, else too close to call:",
                       *(rows or ["  (none recorded)"]),

@@ -15,8 +15,9 @@ adds ``after`` (FCN's descendants at the same budget) and ``imbalance``
 ``seeds`` trains the rows of those experiments again from the same classifier
 with other FCN seeds (``rare_seeds`` the imbalance rows, from theirs), so that a
 comparison's interval can count the seeds; ``longer`` (``rare_longer``) trains
-each row of seed 0 half as long again, to see whether it had levelled, and
-``longest`` (``rare_longest``) half as long again as that.
+each row of seed 0 half as long again, to see whether it had levelled,
+``longest`` (``rare_longest``) half as long again as that, and ``furthest``
+(``rare_furthest``) at least half as long again once more.
 """
 from __future__ import annotations
 
@@ -32,13 +33,13 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
+__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "FURTHEST", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
            "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
 #: The plans every recipe offers (see :meth:`Recipe.plan`).
 PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds", "longer", "rare_longer", "longest",
-         "rare_longest")
+         "rare_longest", "furthest", "rare_furthest")
 #: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
 DESCENDANTS = ("dilated", "unet")
 #: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
@@ -64,8 +65,12 @@ CONTROL_SEEDS = (1, 2)
 #: whose gain from half as long again lies, interval and all, under the yardstick :func:`evidence.resolution` had
 #: levelled (a poly schedule takes the rate to zero at any length, so a flat end of one run's curve cannot show it).
 LONGER = 1.5
+#: How many times its own epochs the ``furthest`` plan trains each row, the step after ``longest``: not
+#: LONGER cubed (3.375, 67.5 epochs) but the first factor at least that which gives whole epochs to every
+#: stage of the staged path (14 + 14 + 42 = 70), so that it trains exactly as long as the one-stage rows.
+FURTHEST = 3.5
 #: The plans that train each row's seed-0 run longer, by the stage suffix they add, with their factor.
-LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2}
+LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2, "_furthest": FURTHEST}
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,8 @@ class Recipe:
         descendants of FCN, each trained as long as a one-stage row of the ablation), ``imbalance``
         (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes), ``seeds`` and
         ``rare_seeds`` (those rows again with other FCN seeds) or ``longer`` and ``rare_longer`` (the
-        rows trained :data:`LONGER` times as long; ``longest``, ``rare_longest``: that squared). Each
+        rows trained :data:`LONGER` times as long; ``longest``, ``rare_longest``: that squared;
+        ``furthest``, ``rare_furthest``: :data:`FURTHEST` times). Each
         plan's ``data`` is the recipe whose scenes it trains on."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")
@@ -147,13 +153,13 @@ class Recipe:
             return Plan(name, self.layout, tuple(self._descendants()), data=self)
         if name == "seeds":
             return Plan(name, self.layout, tuple(self._seeds()), data=self)
-        if name in ("longer", "longest"):
+        if name in ("longer", "longest", "furthest"):
             return Plan(name, self.layout, tuple(self._longer(f"_{name}")), data=self)
         if name == "imbalance":
             return Plan(name, self.layout, tuple(self._imbalance()), data=self.imbalanced)
         if name == "rare_seeds":
             return Plan(name, self.layout, tuple(self._imbalance(CONTROL_SEEDS)), data=self.imbalanced)
-        if name in ("rare_longer", "rare_longest"):
+        if name in ("rare_longer", "rare_longest", "rare_furthest"):
             suffix = name.removeprefix("rare")
             return Plan(name, self.layout, tuple(self._imbalance(suffix=suffix, times=LONGER_SUFFIXES[suffix])),
                         data=self.imbalanced)
@@ -247,8 +253,8 @@ class Recipe:
     def _longer(self, suffix: str) -> list[Stage]:
         """The main rows and the controls of FCN seed 0, from the classifier, each trained
         :data:`LONGER_SUFFIXES` [``suffix``] times as long as its row (as ``<row's stage><suffix>``). The
-        U-Net (the slowest) and the controls come last, so that a plan stopped part-way has the main
-        FCN rows."""
+        controls, then the U-Net (the slowest by far), come last, so that a plan stopped part-way has the
+        main FCN rows."""
         times = LONGER_SUFFIXES[suffix]
         one_stage = self._one_stage(times=times)
         stages = [self._classifier("classifier")]
@@ -256,8 +262,8 @@ class Recipe:
                    for model in ("fcn8s", "fcn16s", "fcn32s")]
         stages.append(Stage(f"dilated{suffix}", "dilated", one_stage, start="classifier"))
         stages += self._staged(suffix=suffix, times=times)
-        stages.append(Stage(f"unet{suffix}", "unet", one_stage, start="classifier"))
         stages += self._controls(suffix=suffix, times=times)
+        stages.append(Stage(f"unet{suffix}", "unet", one_stage, start="classifier"))
         return stages
 
 

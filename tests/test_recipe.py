@@ -160,10 +160,10 @@ def test_the_rare_seeds_plan_varies_only_the_imbalance_rows_fcn_seed():
     assert len(rare_seeds.stages) == 1 + 2 * len(recipe.CONTROL_SEEDS)
 
 
-@pytest.mark.parametrize("suffix, epochs", [("_longer", 30), ("_longest", 45)])
+@pytest.mark.parametrize("suffix, epochs", [("_longer", 30), ("_longest", 45), ("_furthest", 70)])
 def test_the_longer_plans_train_each_row_of_seed_0_half_as_long_again_and_again(suffix, epochs):
     name, times = suffix.removeprefix("_"), recipe.LONGER_SUFFIXES[suffix]
-    assert times == {"_longer": recipe.LONGER, "_longest": recipe.LONGER ** 2}[suffix]
+    assert times == {"_longer": recipe.LONGER, "_longest": recipe.LONGER ** 2, "_furthest": recipe.FURTHEST}[suffix]
     ablation, after, longer = (recipe.CPU.plan(plan) for plan in ("ablation", "after", name))
     rows = {**{s.name: s for s in ablation.stages}, **{s.name: s for s in after.stages}}
     assert longer.stages[0] == ablation.stage("classifier")
@@ -175,6 +175,10 @@ def test_the_longer_plans_train_each_row_of_seed_0_half_as_long_again_and_again(
         assert (stage.model, stage.at_once, stage.learnable_upsampling) == (
             seed_zero.model, seed_zero.at_once, seed_zero.learnable_upsampling), stage.name
     assert longer.stage(f"fcn8s_one_stage{suffix}").config.epochs == epochs == times * recipe.CPU.budget
+    staged = sum(longer.stage(f"{model}{suffix}").config.epochs for model in ("fcn32s", "fcn16s", "fcn8s"))
+    assert staged == epochs  # the staged path trains exactly as long as the one-stage rows
+    factors = list(recipe.LONGER_SUFFIXES.values())
+    assert all(later >= recipe.LONGER * earlier for earlier, later in zip([1, *factors], factors))
     assert len(longer.stages) == 1 + 3 + 1 + 3 + 1 + 4
     imbalance, rare_longer = recipe.CPU.plan("imbalance"), recipe.CPU.plan(f"rare{suffix}")
     assert rare_longer.data == imbalance.data and rare_longer.stages[0] == imbalance.stages[0]
