@@ -36,6 +36,7 @@ __all__ = [
     "check_leading_confusion",
     "check_level_state",
     "check_mean_iu",
+    "check_moves",
     "check_output_size",
     "check_predict",
     "check_rarefy",
@@ -899,6 +900,48 @@ def check_level_state(fn: Callable) -> bool:
         return "the interval, not its middle, against the yardstick: under, above, or holding it"
 
     return _run("level state", checks)
+
+
+def _first_batch(before: Callable | None = None) -> list[int]:
+    """Eight numbers shuffled by a freshly seeded loader, after ``before(loader)``: the appendix on
+    runs' ``first_batch``, here so that the checker knows the answers without the student's copy."""
+    from torch.utils.data import DataLoader
+    loader = DataLoader(range(8), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    if before is not None:
+        before(loader)
+    return next(iter(loader)).tolist()
+
+
+def check_moves(fn: Callable) -> bool:
+    """``fn(before)``: whether ``before(loader)``, done to a freshly seeded shuffling loader before its loop,
+    changes the loop's first batch (True or False).
+
+    Catches: an answer that ignores ``before``, one that compares a loader with itself after ``before``
+    (never moved), and one that seeds its loaders apart (always moved), on four cases: nothing done,
+    ``len(loader)``, an unused ``iter(loader)``, and one batch taken.
+    Cannot tell: an answer that knows these four cases by heart.
+    """
+    cases = {"nothing done": lambda loader: loader, "len(loader)": len, "an unused iter(loader)": iter,
+             "one batch taken, next(iter(loader))": lambda loader: next(iter(loader))}
+
+    def checks() -> str:
+        answers = {}
+        for name, before in cases.items():
+            expected, got = _first_batch(before) != _first_batch(), _call(fn, before)
+            if not isinstance(got, bool):
+                raise _Wrong(f"{name}: return True or False, not {type(got).__name__}")
+            answers[name] = got
+            if got == expected:
+                continue
+            if name == "nothing done":
+                raise _Wrong("nothing was done to the loader, yet your answer says its order moved: seed each "
+                             "loader alike (a new generator, manual_seed(0)) and compare its first batch with a "
+                             "fresh loader's")
+            raise _Wrong(f"{name}: expected {expected}, got {got} (compare the first batch after before(loader) "
+                         "with a fresh loader's first batch, not the loader with itself)")
+        return "only what makes an iterator of the loader draws from its generator and moves its order"
+
+    return _run("moves the order", checks)
 
 
 def check_caffe_input(fn: Callable) -> bool:

@@ -52,6 +52,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -70,7 +71,7 @@ from .train import TrainResult, evaluate, predict
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
            "FURTHEST_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
-           "last_step", "last_tested", "level_state", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
+           "last_step", "last_tested", "level_state", "level_states", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -623,6 +624,14 @@ def last_step(arm: str, scenes: str = "val") -> Levelling:
     the yardstick, not none, so whether this gain's interval still lies above zero says whether the
     row was still gaining where it is called levelled."""
     return levelling(arm, scenes=scenes, budgets=(last_tested(arm), max(budget_runs(arm))))
+
+
+def level_states(rows: Iterable[str]) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[Levelling, Levelling]]]:
+    """Each row's :func:`level_state`, then its :func:`last_step`, on the validation and the fresh scenes
+    (by :data:`SCENE_SETS`): what the pages' levelling tables and figures show."""
+    rows = list(rows)
+    states = {row: tuple(level_state(row, scenes) for scenes in SCENE_SETS) for row in rows}
+    return states, {row: tuple(last_step(row, scenes) for scenes in SCENE_SETS) for row in rows}
 
 
 def levelled_at(arm: str, scenes: str = "val") -> int | None:

@@ -1006,8 +1006,8 @@ def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | 
     """Per row, what its runs say by the validation and by the fresh scenes (``states``: row -> the two
     :func:`evidence.level_state`: levelled at a budget, else still rising or too close to call at the last
     tested). ``last``: row -> its last step's two :class:`evidence.Levelling`, validation then fresh,
-    shown beside: a row called levelled gains less than the yardstick, and its gain's interval says
-    whether it still gains."""
+    shown beside with each scene set's yardstick in its header: a row called levelled gains less than
+    the yardstick, and its gain's interval says whether it still gains."""
     header = ["row", "by the validation scenes", "by the fresh scenes"]
     rows = [[row, val, fresh] for row, (val, fresh) in states.items()]
     if last:
@@ -1018,7 +1018,9 @@ def levelled_table(states: dict[str, tuple[str, str]], last: dict[str, tuple] | 
             step = "" if shared else f"{level.epochs} -> {level.longer_epochs}: "
             return f"{step}{level.gain.difference:+.3f} ({level.gain.low:+.3f} to {level.gain.high:+.3f})"
         named = "{} -> {} epochs".format(*next(iter(steps))) if shared else "the last step"
-        header += [f"gain over {named}, validation (95% over scenes)", "fresh"]
+        yardsticks = [sorted({pair[side].yardstick for pair in last.values()}) for side in (0, 1)]
+        val, fresh = (" or ".join(f"{y:.3f}" for y in side) for side in yardsticks)
+        header += [f"gain over {named}, validation (95% over scenes; yardstick {val})", f"fresh (yardstick {fresh})"]
         rows = [cells + [gain(level) for level in last[cells[0]]] for cells in rows]
     return table(header, rows)
 

@@ -329,6 +329,28 @@ def test_level_state_checker(capsys):
         assert hint in feedback(capsys), hint
 
 
+def test_moves_checker(capsys):
+    from torch.utils.data import DataLoader
+
+    def first(before=None):
+        loader = DataLoader(range(8), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+        if before is not None:
+            before(loader)
+        return next(iter(loader)).tolist()
+
+    assert checks.check_moves(lambda before: first(before) != first())
+    assert "✓" in feedback(capsys)
+    slips = {
+        "seed each loader alike": lambda before: True,  # as if every loader were seeded apart
+        "not the loader with itself": lambda before: False,  # before applied to both
+        "return True or False": lambda before: int(first(before) != first()),
+        "not implemented": lambda before: None,
+    }
+    for hint, slip in slips.items():
+        assert not checks.check_moves(slip)
+        assert hint in feedback(capsys), hint
+
+
 def test_caffe_input_checker(capsys):
     from fcn_lesson import surgery
     assert checks.check_caffe_input(surgery.caffe_input)
@@ -458,7 +480,7 @@ def test_fc6_crops_checker_names_the_three_classic_slips(capsys):
 
 def test_every_checker_says_what_it_catches_and_what_it_cannot_tell():
     checkers = [getattr(checks, name) for name in checks.__all__ if name.startswith("check_")]
-    assert len(checkers) == 25
+    assert len(checkers) == 26
     for checker in checkers:
         catches, cannot = checks.scope(checker)
         assert catches and cannot and "Cannot tell" not in catches, checker.__name__

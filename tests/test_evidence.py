@@ -361,6 +361,15 @@ def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
     assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(30, 45)).gain.difference
 
 
+def test_level_states_gives_each_rows_state_and_last_step_on_both_scene_sets():
+    states, last = evidence.level_states(["FCN-8s", "dilated"])
+    assert list(states) == list(last) == ["FCN-8s", "dilated"]
+    for row in states:
+        assert states[row] == tuple(evidence.level_state(row, scenes) for scenes in evidence.SCENE_SETS)
+        assert last[row] == tuple(evidence.last_step(row, scenes) for scenes in evidence.SCENE_SETS)
+    assert [step.yardstick for step in last["dilated"]] == [evidence.resolution(s) for s in evidence.SCENE_SETS]
+
+
 def test_history_is_the_record_a_run_made_while_it_trained():
     assert evidence.history("fcn8s_one_stage") == load_reference("fcn8s_one_stage").history  # shipped
     unshipped = evidence.FCN_SEED_ARMS["FCN-8s"].stages[1]  # counts and history, no weights

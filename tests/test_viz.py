@@ -572,17 +572,20 @@ def test_levelled_table_gives_each_rows_state_by_both_scene_sets():
 
 def test_levelled_table_can_show_each_rows_last_gain_beside_its_verdict():
     from types import SimpleNamespace
-    step = SimpleNamespace(epochs=30, longer_epochs=45,
+    step = SimpleNamespace(epochs=30, longer_epochs=45, yardstick=0.026,
                            gain=SimpleNamespace(difference=0.014, low=-0.001, high=0.029))
-    lines = viz.levelled_table({"FCN-8s": ("levelled at 30",) * 2}, last={"FCN-8s": (step, step)}
+    fresh = SimpleNamespace(**{**vars(step), "yardstick": 0.014})
+    lines = viz.levelled_table({"FCN-8s": ("levelled at 30",) * 2}, last={"FCN-8s": (step, fresh)}
                                ).data.splitlines()
-    assert lines[0].endswith("| gain over 30 -> 45 epochs, validation (95% over scenes) | fresh |")
+    assert lines[0].endswith("| gain over 30 -> 45 epochs, validation (95% over scenes; yardstick 0.026) "
+                             "| fresh (yardstick 0.014) |")
     assert lines[2] == ("| FCN-8s | levelled at 30 | levelled at 30 | +0.014 (-0.001 to +0.029) "
                         "| +0.014 (-0.001 to +0.029) |")
-    other = SimpleNamespace(epochs=20, longer_epochs=30, gain=step.gain)  # steps differ: each says its own
+    other = SimpleNamespace(epochs=20, longer_epochs=30, yardstick=0.02, gain=step.gain)  # each its own step
     lines = viz.levelled_table({"a": ("levelled at 30",) * 2, "b": ("levelled at 20",) * 2},
-                               last={"a": (step, step), "b": (other, other)}).data.splitlines()
-    assert lines[0].endswith("| gain over the last step, validation (95% over scenes) | fresh |")
+                               last={"a": (step, fresh), "b": (other, other)}).data.splitlines()
+    assert lines[0].endswith("| gain over the last step, validation (95% over scenes; yardstick 0.020 or 0.026) "
+                             "| fresh (yardstick 0.014 or 0.020) |")
     assert lines[3].startswith("| b | levelled at 20 | levelled at 20 | 20 -> 30: +0.014")
 
 
