@@ -925,12 +925,10 @@ def check_moves(fn: Callable) -> bool:
              "one batch taken, next(iter(loader))": lambda loader: next(iter(loader))}
 
     def checks() -> str:
-        answers = {}
         for name, before in cases.items():
             expected, got = _first_batch(before) != _first_batch(), _call(fn, before)
             if not isinstance(got, bool):
                 raise _Wrong(f"{name}: return True or False, not {type(got).__name__}")
-            answers[name] = got
             if got == expected:
                 continue
             if name == "nothing done":
@@ -939,7 +937,7 @@ def check_moves(fn: Callable) -> bool:
                              "fresh loader's")
             raise _Wrong(f"{name}: expected {expected}, got {got} (compare the first batch after before(loader) "
                          "with a fresh loader's first batch, not the loader with itself)")
-        return "only what makes an iterator of the loader draws from its generator and moves its order"
+        return "right on all four cases"
 
     return _run("moves the order", checks)
 
