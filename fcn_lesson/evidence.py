@@ -545,6 +545,13 @@ class Levelling:
     def levelled(self) -> bool:
         return self.state == "levelled"
 
+    def lowered(self, shift: float) -> "Levelling":
+        """This step with its gain, interval and all, lowered by ``shift``: what it would say had something
+        other than the longer training (another start, another ``fit``) raised the longer run by that much."""
+        gain = replace(self.gain, difference=self.gain.difference - shift, low=self.gain.low - shift,
+                       high=self.gain.high - shift)
+        return replace(self, gain=gain)
+
     def __str__(self) -> str:
         return (f"{self.arm}: {self.epochs} -> {self.longer_epochs} epochs gains {self.gain.difference:+.3f} "
                 f"[{self.gain.low:+.3f}, {self.gain.high:+.3f}] (yardstick {self.yardstick:.3f}): {self.state}")

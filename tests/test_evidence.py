@@ -361,6 +361,17 @@ def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
     assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(30, 45)).gain.difference
 
 
+def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
+    step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
+    assert step.state == "still rising"
+    lowered = step.lowered(0.018)
+    assert lowered.gain.difference == pytest.approx(step.gain.difference - 0.018)
+    assert (lowered.gain.low, lowered.gain.high) == pytest.approx((step.gain.low - 0.018, step.gain.high - 0.018))
+    assert lowered.state == "too close to call" and lowered.yardstick == step.yardstick
+    assert step.lowered(step.gain.high - step.yardstick + 0.001).state == "levelled"
+    assert step.lowered(0).state == step.state
+
+
 def test_level_states_gives_each_rows_state_and_last_step_on_both_scene_sets():
     states, last = evidence.level_states(["FCN-8s", "dilated"])
     assert list(states) == list(last) == ["FCN-8s", "dilated"]
