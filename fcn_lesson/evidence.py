@@ -51,8 +51,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass, replace
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -87,7 +87,7 @@ FRESH_SEED = 1
 FRESH_SCENES = 1000
 SCENE_SETS = ("val", "fresh")
 #: The plans whose runs trained and validated on other scenes than the book's (the rare-disc scenes).
-OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", "rare_longer", "rare_longest", "rare_furthest")
+OTHER_SCENES_PLANS = ("imbalance", "rare_seeds", *(f"rare{suffix}" for suffix in LONGER_SUFFIXES))
 #: The meta key of such a run's mean IU on its own validation scenes (see :func:`record`).
 OWN_SCENES = "own_scenes_mean_iu"
 _FORMAT = 1

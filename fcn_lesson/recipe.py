@@ -37,9 +37,6 @@ __all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS",
            "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
-#: The plans every recipe offers (see :meth:`Recipe.plan`).
-PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds", "longer", "rare_longer", "longest",
-         "rare_longest", "furthest", "rare_furthest")
 #: Chapter 9's descendants of FCN (see :mod:`fcn_lesson.descendants`), trained from the ablation's classifier.
 DESCENDANTS = ("dilated", "unet")
 #: Those also trained from the other seeds' classifiers (the U-Net, whose full-resolution decoder makes
@@ -71,6 +68,10 @@ LONGER = 1.5
 FURTHEST = 3.5
 #: The plans that train each row's seed-0 run longer, by the stage suffix they add, with their factor.
 LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2, "_furthest": FURTHEST}
+#: The plans every recipe offers (see :meth:`Recipe.plan`): a longer plan for the book's scenes and one for
+#: the rare-disc scenes per entry of :data:`LONGER_SUFFIXES`.
+PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds",
+         *(plan for suffix in LONGER_SUFFIXES for plan in (suffix.removeprefix("_"), f"rare{suffix}")))
 
 
 @dataclass(frozen=True)
@@ -153,13 +154,13 @@ class Recipe:
             return Plan(name, self.layout, tuple(self._descendants()), data=self)
         if name == "seeds":
             return Plan(name, self.layout, tuple(self._seeds()), data=self)
-        if name in ("longer", "longest", "furthest"):
+        if f"_{name}" in LONGER_SUFFIXES:
             return Plan(name, self.layout, tuple(self._longer(f"_{name}")), data=self)
         if name == "imbalance":
             return Plan(name, self.layout, tuple(self._imbalance()), data=self.imbalanced)
         if name == "rare_seeds":
             return Plan(name, self.layout, tuple(self._imbalance(CONTROL_SEEDS)), data=self.imbalanced)
-        if name in ("rare_longer", "rare_longest", "rare_furthest"):
+        if name.removeprefix("rare") in LONGER_SUFFIXES:
             suffix = name.removeprefix("rare")
             return Plan(name, self.layout, tuple(self._imbalance(suffix=suffix, times=LONGER_SUFFIXES[suffix])),
                         data=self.imbalanced)

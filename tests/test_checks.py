@@ -330,14 +330,7 @@ def test_level_state_checker(capsys):
 
 
 def test_moves_checker(capsys):
-    from torch.utils.data import DataLoader
-
-    def first(before=None):
-        loader = DataLoader(range(8), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
-        if before is not None:
-            before(loader)
-        return next(iter(loader)).tolist()
-
+    first = checks._first_batch  # the checker's own freshly seeded loader
     assert checks.check_moves(lambda before: first(before) != first())
     assert "✓" in feedback(capsys)
     slips = {
