@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib import patheffects
 from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -112,11 +113,13 @@ def show_pairs(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
 def show_predictions(images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
                      predictions: dict[str, Sequence[torch.Tensor]],
                      captions: dict[str, Sequence[str]] | None = None, size: float = 2.2, *,
-                     outlines: bool = False):
+                     outlines: bool = False, highlight: tuple[int, str] | None = None):
     """A grid: one row per example, columns image | label | one per model (``predictions``: a model's
     name -> its prediction for each example); ``captions`` (a model's name -> a line per example) are
     written under that model's panels. With ``outlines``, the true objects' outlines are drawn in
-    white over every prediction (and named in the legend)."""
+    white over every prediction (and named in the legend). With ``highlight`` (a class, a colour),
+    that class's pixels are outlined in that colour in the label and every prediction, for a class
+    whose palette colour is hard to see on the background (the ring's navy on black)."""
     columns = 2 + len(predictions)
     fig, axes = plt.subplots(len(images), columns, figsize=(size * columns + 1.5, size * len(images) + 0.3),
                              squeeze=False)
@@ -134,7 +137,12 @@ def show_predictions(images: Sequence[torch.Tensor], labels: Sequence[torch.Tens
                 ax.set_xlabel(captions[title][row], fontsize=8)
             if outlines and col >= 2:
                 _draw_true_outlines(ax, labels[row])
-    class_legend(axes[0, -1], extra=[_outline_handle("true outline")] if outlines else [])
+            if highlight and col >= 1:
+                outline_class(ax, labels[row] if col == 1 else predictions[title][row], *highlight)
+    extra = [_outline_handle("true outline")] if outlines else []
+    if highlight:
+        extra.append(Line2D([], [], color=highlight[1], label=f"{CLASSES[highlight[0]]} pixels"))
+    class_legend(axes[0, -1], extra=extra)
     fig.tight_layout()
     return fig
 
@@ -147,8 +155,6 @@ def _draw_true_outlines(ax, label: torch.Tensor) -> None:
 
 def _outline_handle(name: str):
     """A legend entry for the white outlines, edged in black so that it shows on the legend's white."""
-    from matplotlib.lines import Line2D
-
     return Line2D([], [], color="w", linewidth=1.6, label=name,
                   path_effects=[patheffects.withStroke(linewidth=3.2, foreground="k")])
 
@@ -744,8 +750,6 @@ def plot_runs(runs: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu", 
     names each row and says which line is which seed. ``notes``: row -> a remark its legend entry ends
     with (say, that its curve is scored on other scenes); ``legend_outside``: the legend right of the
     axes, clear of every curve."""
-    from matplotlib.lines import Line2D
-
     fig, ax = plt.subplots(figsize=(10.5 if legend_outside else 7.5, 4.2))
     for i, (name, seeds) in enumerate(runs.items()):
         for seed, history in seeds.items():
@@ -1055,9 +1059,9 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
     axes[0][0].set_yticks(range(len(names)))
     axes[0][0].set_yticklabels(names, fontsize=8)
     axes[0][0].invert_yaxis()
-    handles = [plt.Line2D([], [], color=colour, marker=STATE_MARKERS[state], linestyle="", label=state)
+    handles = [Line2D([], [], color=colour, marker=STATE_MARKERS[state], linestyle="", label=state)
                for state, colour in STATE_COLOURS.items()]
-    handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label="yardstick"))
+    handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1, label="yardstick"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
@@ -1085,7 +1089,7 @@ def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_
         ax.set_ylabel(_axis_label(key))
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    handles = [plt.Line2D([], [], color=f"C{i}", label=f"{epochs} epochs") for i, epochs in enumerate(budgets)]
+    handles = [Line2D([], [], color=f"C{i}", label=f"{epochs} epochs") for i, epochs in enumerate(budgets)]
     fig.legend(handles=handles, loc="lower center", ncol=len(budgets), bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig

@@ -743,6 +743,16 @@ def test_show_predictions_outlines_the_true_objects_on_the_prediction_panels_onl
     matplotlib.pyplot.close(fig)
 
 
+def test_show_predictions_highlights_one_class_in_the_label_and_every_prediction():
+    images = [torch.zeros(3, 8, 8)]
+    label = torch.zeros(8, 8, dtype=torch.long)
+    label[2:6, 2:6] = 4
+    fig = viz.show_predictions(images, [label], {"a": [label], "b": [label * 0]}, highlight=(4, "orange"))
+    assert [len(ax.collections) for ax in fig.axes[:4]] == [0, 1, 1, 0]  # b draws no class 4
+    assert fig.axes[3].get_legend().get_texts()[-1].get_text() == f"{viz.CLASSES[4]} pixels"
+    matplotlib.pyplot.close(fig)
+
+
 def test_drawn_by_class_and_drawn_caption_read_one_confusion_matrix():
     from fcn_lesson.metrics import confusion_matrix
 
