@@ -1038,8 +1038,12 @@ STATE_MARKERS = {"levelled": "o", "too close to call": "s", "still rising": "^"}
 def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes")):
     """The levelling test drawn (``last``: row -> its step's :class:`evidence.Levelling` on each scene
     set): each row's gain with its 95 % interval, coloured by its state, against zero and against the
-    yardstick (dashed): what a table of intervals makes the reader draw in their head."""
+    yardstick (dashed): what a table of intervals makes the reader draw in their head. Where the rows'
+    steps differ, each row's label names its own (as :func:`levelled_table` does)."""
     names = list(last)
+    steps = {name: (last[name][0].epochs, last[name][0].longer_epochs) for name in names}
+    labels = names if len(set(steps.values())) == 1 else [
+        "{} ({} -> {})".format(name, *steps[name]) for name in names]
     fig, axes = plt.subplots(1, len(titles), figsize=(4.6 * len(titles), 0.36 * len(names) + 1.4),
                              sharey=True, sharex=True, squeeze=False)
     for column, (ax, title) in enumerate(zip(axes[0], titles)):
@@ -1057,7 +1061,7 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
         ax.set_xlabel("gain in mean IU")
         ax.grid(alpha=0.3, axis="x")
     axes[0][0].set_yticks(range(len(names)))
-    axes[0][0].set_yticklabels(names, fontsize=8)
+    axes[0][0].set_yticklabels(labels, fontsize=8)
     axes[0][0].invert_yaxis()
     handles = [Line2D([], [], color=colour, marker=STATE_MARKERS[state], linestyle="", label=state)
                for state, colour in STATE_COLOURS.items()]

@@ -608,14 +608,17 @@ def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
 def test_plot_last_steps_draws_each_gain_coloured_by_its_state_against_the_yardstick():
     from types import SimpleNamespace
 
-    def step(low, high, state):
+    def step(low, high, state, epochs=(30, 45)):
         gain = SimpleNamespace(difference=(low + high) / 2, low=low, high=high)
-        return SimpleNamespace(gain=gain, yardstick=0.03, state=state)
+        return SimpleNamespace(gain=gain, yardstick=0.03, state=state, epochs=epochs[0], longer_epochs=epochs[1])
     last = {"a": (step(-0.01, 0.02, "levelled"), step(0.04, 0.06, "still rising")),
             "b": (step(0.01, 0.05, "too close to call"),) * 2}
     fig = viz.plot_last_steps(last)
     val, fresh = fig.axes
-    assert [t.get_text() for t in val.get_yticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in val.get_yticklabels()] == ["a", "b"]  # one step: the rows' names
+    apart = viz.plot_last_steps({**last, "c": (step(0.0, 0.01, "levelled", (45, 70)),) * 2})
+    assert [t.get_text() for t in apart.axes[0].get_yticklabels()] == ["a (30 -> 45)", "b (30 -> 45)", "c (45 -> 70)"]
+    matplotlib.pyplot.close(apart)
     points = [line for line in fresh.lines if line.get_marker() in viz.STATE_MARKERS.values()]
     assert [(line.get_color(), line.get_marker()) for line in points] == [
         (viz.STATE_COLOURS[state], viz.STATE_MARKERS[state]) for state in ("still rising", "too close to call")]
