@@ -283,7 +283,7 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
         evidence.recorded_stages("FCN-4s")
 
 
-@pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45)])
+@pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45), (45, 70), (20, 70)])
 def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch, budgets):
     rows = evidence.trained_longer(budgets[1])
     assert rows, f"no run of {budgets[1]} epochs is recorded: train a longer plan, then record it"
@@ -302,7 +302,7 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.state == state and found.levelled == (state == "levelled")
         assert (found.epochs, found.longer_epochs) == budgets  # the staged path's three stages add up
         assert str(found) in printed and str(found) in whole
-    arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS}[budgets[1]]
+    arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS, 70: evidence.FURTHEST_ARMS}[budgets[1]]
     at_longer = evidence.verdicts(7, arms=arms)  # the rows trained longer, run 0 alone
     assert at_longer and all(v.seeds == 1 for v in at_longer.values())
     assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(rows) for key in at_longer)
@@ -325,12 +325,14 @@ def test_the_yardstick_is_the_finest_half_width_of_the_chapters_mean_iu_verdicts
 
 def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
     assert evidence.budget_runs("FCN-8s") == {20: "fcn8s_one_stage", 30: "fcn8s_one_stage_longer",
-                                              45: "fcn8s_one_stage_longest"}
-    assert evidence.budget_runs("FCN-8s staged") == {20: "fcn8s", 30: "fcn8s_longer", 45: "fcn8s_longest"}
+                                              45: "fcn8s_one_stage_longest", 70: "fcn8s_one_stage_furthest"}
+    assert evidence.budget_runs("FCN-8s staged") == {20: "fcn8s", 30: "fcn8s_longer", 45: "fcn8s_longest",
+                                                     70: "fcn8s_furthest"}
     for row in evidence.trained_longer():
         runs = evidence.budget_runs(row)
-        assert list(runs)[:2] == [20, 30] and (45 in runs) == (row in evidence.trained_longer(45))
-        assert evidence.level_steps(row) == ([(20, 30), (20, 45), (30, 45)] if 45 in runs else [(20, 30)])
+        assert list(runs)[:3] == [20, 30, 45] and (70 in runs) == (row in evidence.trained_longer(70))
+        assert evidence.level_steps(row) == ([(20, 30), (20, 45), (20, 70), (30, 45), (30, 70), (45, 70)]
+                                             if 70 in runs else [(20, 30), (20, 45), (30, 45)])
         assert evidence.last_tested(row) == sorted(runs)[-2]
     assert evidence.budget_runs("FCN-4s") == {}
 
@@ -357,8 +359,8 @@ def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_un
 
 def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
     step = evidence.last_step("FCN-8s", "fresh")
-    assert (step.epochs, step.longer_epochs) == (evidence.last_tested("FCN-8s"), 45)
-    assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(30, 45)).gain.difference
+    assert (step.epochs, step.longer_epochs) == (evidence.last_tested("FCN-8s"), 70)
+    assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(45, 70)).gain.difference
 
 
 def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
