@@ -177,13 +177,23 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     meta = {"format": _FORMAT, "fields": FIELDS, "models": earlier | models,
             "scenes": {"val": f"{REFERENCE_RECIPE.dataset}, seed {REFERENCE_RECIPE.scene_seed}, split val",
                        "fresh": f"{REFERENCE_RECIPE.dataset}-fresh, seed {FRESH_SEED}, split val"}}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)
-    folders.write_files(folder, "train", {RESULTS_FILE: buffer.getvalue()})
+    folders.write_files(folder, "train", {RESULTS_FILE: _npz_lzma(meta=np.array(json.dumps(meta)), **arrays)})
     load.cache_clear()
     _weighed.cache_clear()  # its steps were weighed on the counts just replaced
     resolution.cache_clear()
     return folder / RESULTS_FILE
+
+
+def _npz_lzma(**arrays: np.ndarray) -> bytes:
+    """``arrays`` as an ``.npz`` that :func:`numpy.load` reads, compressed by LZMA instead of
+    ``savez_compressed``'s deflate: the per-scene counts take about a sixth less room, which keeps the
+    shipped folder within its 25 MB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_LZMA) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w") as file:
+                np.lib.format.write_array(file, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _stored(counts: torch.Tensor) -> np.ndarray:

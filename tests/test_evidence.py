@@ -1,6 +1,7 @@
 """The shipped results: equal to what the shipped weights score now, made by the shipped runs, and
 every verdict the chapters state the same on the fresh scenes as on the book's."""
 import json
+import zipfile
 from dataclasses import replace
 
 import numpy as np
@@ -122,6 +123,8 @@ def test_recording_writes_only_into_a_training_folder_and_reads_back(tmp_path, c
     written = evidence.record(folder, ["fcn8s_one_stage"], progress=False)
     meta, counts = evidence.load(folder)
     assert written == folder / evidence.RESULTS_FILE and meta["models"]["fcn8s_one_stage"]["history"]
+    with zipfile.ZipFile(written) as archive:  # LZMA, which numpy.load reads like its own deflate
+        assert {entry.compress_type for entry in archive.infolist()} == {zipfile.ZIP_LZMA}
     assert torch.equal(counts["fcn8s_one_stage/val/confusion"], _stored("fcn8s_one_stage", "val", "confusion")[:3])
 
 

@@ -100,6 +100,8 @@ def test_the_shipped_reference_models_are_the_cpu_recipes_own(tmp_path):
     stages = {s.name: s for name in shipped.REFERENCE_PLANS for s in shipped.REFERENCE_RECIPE.plan(name).stages}
     assert sorted(p.stem for p in shipped.REFERENCE_DIR.glob("*.pt")) == sorted(stages)
     assert sum(p.stat().st_size for p in shipped.REFERENCE_DIR.glob("*.pt")) < 25e6
+    shipped_bytes = sum(p.stat().st_size for p in shipped.REFERENCE_DIR.iterdir())  # weights and results
+    assert shipped_bytes < 25 * 2**20, f"the shipped folder holds {shipped_bytes / 2**20:.1f} MiB"
     for stage in stages.values():
         result = shipped.load_reference(stage.name)
         assert not result.model.training and len(result.history) == stage.config.epochs, stage.name
