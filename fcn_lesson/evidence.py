@@ -187,7 +187,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
 def _npz_lzma(**arrays: np.ndarray) -> bytes:
     """``arrays`` as an ``.npz`` that :func:`numpy.load` reads, compressed by LZMA instead of
     ``savez_compressed``'s deflate: the per-scene counts take about a sixth less room, which keeps the
-    shipped folder within its 25 MB."""
+    shipped folder within its 25 MiB."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_LZMA) as archive:
         for name, array in arrays.items():
