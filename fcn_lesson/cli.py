@@ -91,9 +91,13 @@ def _train(args) -> None:
         recipe = recipes.RECIPES[args.recipe] if args.recipe else recipes.default_recipe(device)
         if args.precision is not None:
             recipe = recipe.with_precision(args.precision)
+        stages = [stage.name for stage in recipe.plan(args.plan).stages]
+        if args.stage is not None and args.stage not in stages:
+            raise ValueError(f"--stage {args.stage}: plan '{args.plan}' has no such stage; pass one of "
+                             f"{', '.join(stages)}")
         _say(f"recipe '{recipe.name}', plan '{args.plan}' on {device}; checkpoints in {args.out}")
-        results = recipes.train(recipe, args.plan, out=args.out, root=args.root, reuse=args.reuse,
-                                device=device)
+        results = recipes.train(recipe, args.plan, until=args.stage, out=args.out, root=args.root,
+                                reuse=args.reuse, device=device)
     if args.weights_only and is_main_process():
         for stage in results:  # those written here: a stage loaded from --reuse stays as it is there
             if (args.out / f"{stage}.pt").is_file():
@@ -110,6 +114,8 @@ def _train_voc(args, device):
         raise ValueError("--data voc needs --root, the folder that holds VOCdevkit/VOC2012")
     if args.plan != "staged":
         raise ValueError(f"--plan {args.plan}: VOC is trained staged only; leave --plan out")
+    if args.stage is not None:
+        raise ValueError(f"--stage {args.stage}: for --data shapes only; VOC trains its three stages in order")
     recipe = fullscale.RECIPES[args.recipe or "modern"]
     if args.precision is not None:
         recipe = recipe.with_precision(args.precision)
@@ -294,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
                             "rare_longest (2.25 times as long); furthest and rare_furthest (3.5 times as long). "
                             "For the last eight, --reuse fcn_lesson/reference "
                             "starts from the shipped classifiers")
+    train.add_argument("--stage", default=None, metavar="NAME",
+                       help="shapes: train only this stage of the plan and the stages it starts from (for "
+                            "example unet_furthest, with --reuse for its classifier)")
     train.add_argument("--reuse", type=Path, default=None, metavar="FOLDER",
                        help="shapes: load the stages that FOLDER holds finished, made by the same run, from "
                             "there instead of training them (FOLDER is only read)")

@@ -227,3 +227,16 @@ def test_train_reuses_finished_stages_and_strips_only_what_it_wrote(trained, tmp
     assert "classifier" not in written and "fcn8s_one_stage" in written
     assert all("optimizer" not in read_checkpoint(out / f"{name}.pt") for name in written)
     assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+
+
+def test_train_stage_trains_that_stage_and_what_it_starts_from_only(trained, tmp_path, capsys):
+    root, shipped = trained
+    out = tmp_path / "one"
+    assert main(["train", "--recipe", "quick", "--root", str(root), "--plan", "ablation", "--stage",
+                 "fcn16s_one_stage", "--reuse", str(shipped), "--out", str(out)]) == 0
+    assert [p.stem for p in out.glob("*.pt")] == ["fcn16s_one_stage"]  # its classifier came from --reuse
+    capsys.readouterr()
+    assert main(["train", "--recipe", "quick", "--root", str(root), "--stage", "fcn4s", "--out", str(out)]) == 2
+    assert "--stage fcn4s: plan 'staged' has no such stage; pass one of classifier, fcn32s" in error_line(capsys)
+    assert main(["train", "--data", "voc", "--root", str(tmp_path), "--stage", "fcn32s", "--out", str(out)]) == 2
+    assert "--stage fcn32s: for --data shapes only" in error_line(capsys)
