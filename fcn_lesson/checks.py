@@ -887,15 +887,17 @@ def check_level_state(fn: Callable) -> bool:
             if got == expected:
                 continue
             step = f"gain {low:+.3f} to {high:+.3f}, yardstick {yardstick:.3f}"
+            # what the interval says against zero: above it, or holding it (either word for that)
+            by_zero = {"still rising"} if low > 0 else {"levelled", "too close to call"} if high > 0 else set()
+            if got in by_zero:
+                raise _Wrong(f"{step}: set the interval against the yardstick, not against zero: against "
+                             f"zero it says {got!r}, against the yardstick {expected!r}")
             if {got, expected} == {"levelled", "still rising"}:
                 raise _Wrong(f"{step}: {got!r} and {expected!r} are swapped")
             if expected == "too close to call":
                 raise _Wrong(f"{step}: the interval holds the yardstick, so the step cannot say which "
                              f"side the gain lies on: 'too close to call', not {got!r} (judge the interval, "
                              "not its middle)")
-            if low < 0 < high and got == "too close to call":
-                raise _Wrong(f"{step}: set the interval against the yardstick, not against zero: a gain "
-                             "that may be zero is still under the yardstick here")
             raise _Wrong(f"{step}: expected {expected!r}, got {got!r}")
         return "the interval, not its middle, against the yardstick: under, above, or holding it"
 

@@ -523,8 +523,9 @@ def resolution(scenes: str = "val") -> float:
     """The finest mean-IU difference the verdicts of chapters 7 and 9 resolve on ``scenes``: the smallest
     half-width of their mean-IU comparisons. It is the levelling test's yardstick, one for every row: a
     gain under it is smaller than any difference those verdicts can tell from zero. (A row's own
-    half-width would be lenient: unpaired, it keeps what the scenes and seeds do to the row, most where its
-    seeds spread; the levelling appendix's exercise shows how.)"""
+    half-width would mostly be lenient: unpaired, it keeps what the scenes and seeds do to the row, which
+    pairing cancels, most where its seeds spread; the levelling appendix's exercise shows where, and where
+    it is not.)"""
     return min((verdict.high - verdict.low) / 2 for chapter in (7, 9)
                for key, verdict in verdicts(chapter, scenes).items() if key.endswith(", mean IU"))
 

@@ -320,6 +320,9 @@ def test_level_state_checker(capsys):
         "judge the interval": lambda low, high, w: "levelled" if (low + high) / 2 < w else "still rising",
         "not against zero": lambda low, high, w: ("too close to call" if low < 0 < high
                                                   else right(low, high, w)),
+        "against zero it says": lambda low, high, w: right(low, high, 0),  # zero as the yardstick
+        "against the yardstick, not against zero": lambda low, high, w: (
+            "still rising" if low > 0 else "levelled"),
         "swapped": lambda low, high, w: {"levelled": "still rising", "still rising": "levelled"}.get(
             right(low, high, w), "too close to call"),
         "not implemented": lambda low, high, w: None,
