@@ -1035,11 +1035,13 @@ STATE_COLOURS = {"levelled": "tab:green", "too close to call": "tab:orange", "st
 STATE_MARKERS = {"levelled": "o", "too close to call": "s", "still rising": "^"}
 
 
-def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes")):
+def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation scenes", "fresh scenes"),
+                    band: float | None = None):
     """The levelling test drawn (``last``: row -> its step's :class:`evidence.Levelling` on each scene
     set): each row's gain with its 95 % interval, coloured by its state, against zero and against the
     yardstick (dashed): what a table of intervals makes the reader draw in their head. Where the rows'
-    steps differ, each row's label names its own (as :func:`levelled_table` does)."""
+    steps differ, each row's label names its own (as :func:`levelled_table` does). ``band``: shade the
+    yardstick +- this much, where an interval's end tips its state if the gain moves by that much."""
     names = list(last)
     steps = {name: (last[name][0].epochs, last[name][0].longer_epochs) for name in names}
     labels = names if len(set(steps.values())) == 1 else [
@@ -1054,6 +1056,8 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
                         fmt=STATE_MARKERS[level.state], color=colour, markersize=5, capsize=2)
         for yardstick in sorted({last[name][column].yardstick for name in names}):
             ax.axvline(yardstick, color="black", linestyle="--", linewidth=1, gid="yardstick")
+            if band is not None:
+                ax.axvspan(yardstick - band, yardstick + band, color="gray", alpha=0.15, gid="band")
             ax.annotate(f"{yardstick:.3f}", (yardstick, 0), xycoords=("data", "axes fraction"),
                         xytext=(3, 3), textcoords="offset points", fontsize=8)
         ax.axvline(0, color="gray", linewidth=0.8)
@@ -1066,6 +1070,8 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
     handles = [Line2D([], [], color=colour, marker=STATE_MARKERS[state], linestyle="", label=state)
                for state, colour in STATE_COLOURS.items()]
     handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1, label="yardstick"))
+    if band is not None:
+        handles.append(Patch(color="gray", alpha=0.15, label=f"yardstick ± {band:.3f}"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

@@ -627,7 +627,13 @@ def test_plot_last_steps_draws_each_gain_coloured_by_its_state_against_the_yards
     assert [tuple(line.get_xdata()) for line in yardsticks] == [(0.03, 0.03)]
     bar = val.collections[0].get_segments()[0]  # the first row's interval
     assert tuple(np.round(bar[:, 0], 3)) == (-0.01, 0.02)
+    assert not [patch for patch in val.patches if patch.get_gid() == "band"]  # no band unless asked
     matplotlib.pyplot.close(fig)
+    banded = viz.plot_last_steps(last, band=0.02)
+    spans = [patch for patch in banded.axes[0].patches if patch.get_gid() == "band"]
+    assert [tuple(np.round(span.get_x() + np.array([0, span.get_width()]), 3)) for span in spans] == [(0.01, 0.05)]
+    assert "yardstick ± 0.020" in [text.get_text() for text in banded.legends[0].get_texts()]
+    matplotlib.pyplot.close(banded)
 
 
 def test_compare_outlines_can_name_the_white_outline_in_the_legend():
