@@ -872,18 +872,26 @@ def check_level_state(fn: Callable) -> bool:
     (``low`` to ``high``) and a yardstick (a half-width): "levelled" when the whole interval lies under
     the yardstick, "still rising" when it lies wholly above, else "too close to call".
 
-    Catches: the point gain (the interval's middle) judged instead of the interval, the interval set
-    against zero instead of the yardstick, "levelled" and "still rising" swapped, and an interval that
-    holds the yardstick called levelled or rising, on five cases.
+    Catches: the point gain (the interval's middle) judged instead of the interval, also with a margin
+    around the yardstick; one end of the interval judged alone; the interval set against zero instead
+    of the yardstick; "levelled" and "still rising" swapped; and an interval that holds the yardstick
+    called levelled or rising, on six cases.
     Cannot tell: a bound exactly at the yardstick (no stored step has one).
     """
     cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
              (0.017, 0.045, 0.048): "levelled", (0.005, 0.029, 0.023): "too close to call",
-             (0.018, 0.045, 0.031): "too close to call"}
+             (0.018, 0.045, 0.031): "too close to call", (0.002, 0.050, 0.040): "too close to call"}
+    one_end = {"its upper end": lambda low, high, yardstick: "levelled" if high < yardstick else "still rising",
+               "its lower end": lambda low, high, yardstick: "still rising" if low > yardstick else "levelled"}
 
     def checks() -> str:
+        answers = {case: _call(fn, *case) for case in cases}
+        for end, rule in one_end.items():
+            if answers != cases and all(answers[case] == rule(*case) for case in cases):
+                raise _Wrong(f"you judge {end} alone, so an interval that holds the yardstick gets a side: "
+                             "when the yardstick lies between its ends, the step is 'too close to call'")
         for (low, high, yardstick), expected in cases.items():
-            got = _call(fn, low, high, yardstick)
+            got = answers[low, high, yardstick]
             if got == expected:
                 continue
             step = f"gain {low:+.3f} to {high:+.3f}, yardstick {yardstick:.3f}"

@@ -325,6 +325,10 @@ def test_level_state_checker(capsys):
             "still rising" if low > 0 else "levelled"),
         "swapped": lambda low, high, w: {"levelled": "still rising", "still rising": "levelled"}.get(
             right(low, high, w), "too close to call"),
+        "its upper end alone": lambda low, high, w: "levelled" if high < w else "still rising",
+        "its lower end alone": lambda low, high, w: "still rising" if low > w else "levelled",
+        "not its middle": lambda low, high, w: ("levelled" if (low + high) / 2 < w - 0.01 else "still rising"
+                                                if (low + high) / 2 > w + 0.01 else "too close to call"),
         "not implemented": lambda low, high, w: None,
     }
     for hint, slip in slips.items():
