@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -135,7 +136,7 @@ def record(folder: str | Path = REFERENCE_DIR, names: list[str] | None = None, s
     """Score the models ``train`` made in ``folder`` (those of :data:`ARMS`, or ``names``), and those of
     :data:`FCN_SEED_ARMS` that the folder ``seeds`` (``train --plan seeds``) holds finished, on every
     scene set; write their counts, fingerprints and histories to ``folder/results.npz``. A model stored
-    there with the same fingerprint keeps its counts: about half a minute per new model on two cores. A
+    there with the same fingerprint keeps its counts, as scoring a model on every scene is the slow part. A
     row of the seeds plan stored there and not in ``seeds`` keeps its counts too: its weights do not ship.
     A run trained on other scenes (:data:`OTHER_SCENES_PLANS`) also gets its mean IU on its own
     validation scenes (:data:`OWN_SCENES`), which is what its history measured."""
@@ -562,6 +563,21 @@ class Levelling:
         other than the longer training (another start, another ``fit``) raised the longer run by that much."""
         gain = replace(self.gain, difference=self.gain.difference - shift, low=self.gain.low - shift,
                        high=self.gain.high - shift)
+        return replace(self, gain=gain)
+
+    def widened(self, seed_scores: Iterable[float]) -> "Levelling":
+        """This step as though its two runs were two seeds' draws: its interval, centred on the gain,
+        widened by the spread of ``seed_scores`` (the row's FCN seeds at its own budget) once for each
+        run, with Student's t over those seeds as :func:`stats.compare` takes it. An upper bound on what
+        the seed can do to a gain: two runs of one seed share their first weights and their batches, so
+        they move together more than two seeds do."""
+        values = [float(value) for value in seed_scores]
+        if len(values) < 2:
+            raise ValueError(f"widening {self.arm}'s step needs two seeds' scores or more, got {len(values)}")
+        spread = float(np.std(values, ddof=1))
+        t = stats.t_quantile((1 + stats.LEVEL) / 2, len(values) - 1)
+        half = math.sqrt(((self.gain.high - self.gain.low) / 2) ** 2 + 2 * (t * spread) ** 2)
+        gain = replace(self.gain, low=self.gain.difference - half, high=self.gain.difference + half)
         return replace(self, gain=gain)
 
     def __str__(self) -> str:

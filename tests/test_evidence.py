@@ -1,6 +1,7 @@
 """The shipped results: equal to what the shipped weights score now, made by the shipped runs, and
 every verdict the chapters state the same on the fresh scenes as on the book's."""
 import json
+import math
 import zipfile
 from dataclasses import replace
 
@@ -377,6 +378,20 @@ def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
     assert lowered.state == "too close to call" and lowered.yardstick == step.yardstick
     assert step.lowered(step.gain.high - step.yardstick + 0.001).state == "levelled"
     assert step.lowered(0).state == step.state
+
+
+def test_a_widened_step_adds_the_seeds_spread_once_for_each_run_around_its_gain():
+    step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
+    half = (step.gain.high - step.gain.low) / 2
+    alike = step.widened([0.5, 0.5, 0.5])  # seeds that do not spread add nothing
+    assert (alike.gain.low, alike.gain.high) == pytest.approx((step.gain.difference - half, step.gain.difference + half))
+    spread = [0.60, 0.62, 0.64]  # standard deviation 0.02, three seeds: t = 4.30
+    wide = step.widened(spread)
+    expected = math.sqrt(half ** 2 + 2 * (stats.t_quantile(0.975, 2) * 0.02) ** 2)
+    assert (wide.gain.high - wide.gain.low) / 2 == pytest.approx(expected)
+    assert wide.gain.difference == step.gain.difference and wide.state == "too close to call"
+    with pytest.raises(ValueError, match="two seeds' scores or more, got 1"):
+        step.widened([0.6])
 
 
 def test_level_states_gives_each_rows_state_and_last_step_on_both_scene_sets():
