@@ -875,12 +875,13 @@ def check_level_state(fn: Callable) -> bool:
     Catches: the point gain (the interval's middle) judged instead of the interval, also with a margin
     around the yardstick; one end of the interval judged alone; the interval set against zero instead
     of the yardstick; "levelled" and "still rising" swapped; and an interval that holds the yardstick
-    called levelled or rising, on six cases.
+    called levelled or rising (one that holds zero as well among them), on seven cases.
     Cannot tell: a bound exactly at the yardstick (no stored step has one).
     """
     cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
              (0.017, 0.045, 0.048): "levelled", (0.005, 0.029, 0.023): "too close to call",
-             (0.018, 0.045, 0.031): "too close to call", (0.002, 0.050, 0.040): "too close to call"}
+             (0.018, 0.045, 0.031): "too close to call", (0.002, 0.050, 0.040): "too close to call",
+             (-0.005, 0.030, 0.026): "too close to call"}
     one_end = {"its upper end": lambda low, high, yardstick: "levelled" if high < yardstick else "still rising",
                "its lower end": lambda low, high, yardstick: "still rising" if low > yardstick else "levelled"}
 

@@ -329,6 +329,8 @@ def test_level_state_checker(capsys):
         "its lower end alone": lambda low, high, w: "still rising" if low > w else "levelled",
         "not its middle": lambda low, high, w: ("levelled" if (low + high) / 2 < w - 0.01 else "still rising"
                                                 if (low + high) / 2 > w + 0.01 else "too close to call"),
+        "against the yardstick, not against zero: against zero it says 'levelled'": lambda low, high, w: (
+            "levelled" if low <= 0 else right(low, high, w)),  # not told apart from zero, so levelled
         "not implemented": lambda low, high, w: None,
     }
     for hint, slip in slips.items():
