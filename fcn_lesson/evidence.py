@@ -568,9 +568,9 @@ class Levelling:
     def widened(self, seed_scores: Iterable[float]) -> "Levelling":
         """This step as though its two runs were two seeds' draws: its interval, centred on the gain,
         widened by the spread of ``seed_scores`` (the row's FCN seeds at its own budget) once for each
-        run, with Student's t over those seeds as :func:`stats.compare` takes it. It leans wide, as two runs
-        of one seed share their first weights and their batches and so move together more than two seeds
-        do; but the spread comes from a few seeds at one budget: an estimate, not a bound."""
+        run, with Student's t over those seeds as :func:`stats.compare` takes it. Two runs of one seed share
+        their batches, which should make them move together, but nothing measures by how much; and the
+        spread comes from a few seeds at one budget: an estimate, not a bound."""
         values = [float(value) for value in seed_scores]
         if len(values) < 2:
             raise ValueError(f"widening {self.arm}'s step needs two seeds' scores or more, got {len(values)}")
