@@ -558,6 +558,12 @@ class Levelling:
     def levelled(self) -> bool:
         return self.state == "levelled"
 
+    @property
+    def margin(self) -> float:
+        """How far the interval's nearer end lies from the yardstick: how little the interval (another
+        draw of scenes, another seed) would have to move for :attr:`state` to change."""
+        return min(abs(self.gain.low - self.yardstick), abs(self.gain.high - self.yardstick))
+
     def lowered(self, shift: float) -> "Levelling":
         """This step with its gain, interval and all, lowered by ``shift``: what it would say had something
         other than the longer training (another start, another ``fit``) raised the longer run by that much."""

@@ -380,6 +380,15 @@ def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
     assert step.lowered(0).state == step.state
 
 
+def test_a_steps_margin_is_the_distance_from_its_nearer_interval_end_to_the_yardstick():
+    step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
+    assert step.state == "still rising" and step.margin == pytest.approx(step.gain.low - step.yardstick)
+    levelled = step.lowered(step.gain.high - step.yardstick + 0.001)
+    assert levelled.state == "levelled" and levelled.margin == pytest.approx(0.001)
+    holding = step.lowered(step.gain.low - step.yardstick + 0.0005)  # low end 0.0005 under the yardstick
+    assert holding.state == "too close to call" and holding.margin == pytest.approx(0.0005)
+
+
 def test_a_widened_step_adds_the_seeds_spread_once_for_each_run_around_its_gain():
     step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
     half = (step.gain.high - step.gain.low) / 2
