@@ -872,10 +872,11 @@ def check_level_state(fn: Callable) -> bool:
     (``low`` to ``high``) and a yardstick (a half-width): "levelled" when the whole interval lies under
     the yardstick, "still rising" when it lies wholly above, else "too close to call".
 
-    Catches: the point gain (the interval's middle) judged instead of the interval, also with a margin
-    around the yardstick; one end of the interval judged alone; the interval set against zero instead
-    of the yardstick; "levelled" and "still rising" swapped; and an interval that holds the yardstick
-    called levelled or rising (one that holds zero as well among them), on seven cases.
+    Catches: an answer in other words than those three; the point gain (the interval's middle) judged
+    instead of the interval, also with a margin around the yardstick; one end of the interval judged
+    alone; the interval set against zero instead of the yardstick; "levelled" and "still rising"
+    swapped; and an interval that holds the yardstick called levelled or rising (one that holds zero as
+    well among them), on seven cases.
     Cannot tell: a bound exactly at the yardstick (no stored step has one).
     """
     cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
@@ -887,6 +888,11 @@ def check_level_state(fn: Callable) -> bool:
 
     def checks() -> str:
         answers = {case: _call(fn, *case) for case in cases}
+        words = set(cases.values())
+        other = next((said for said in answers.values() if said not in words), None)
+        if other is not None:
+            raise _Wrong(f"answer with one of {', '.join(map(repr, sorted(words)))}, as the page's table "
+                         f"does; got {other!r}")
         for end, rule in one_end.items():
             if answers != cases and all(answers[case] == rule(*case) for case in cases):
                 raise _Wrong(f"you judge {end} alone, so an interval that holds the yardstick gets a side: "

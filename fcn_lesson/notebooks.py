@@ -23,8 +23,8 @@ import nbformat
 
 from . import BRANCH, REPOSITORY, folders
 
-__all__ = ["CHAPTER_TIMES", "PAGE_WIDTH", "SETUP_TAG", "STUB_MARKER", "STUDENT_EDITION", "Exercise",
-           "chapter_times", "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
+__all__ = ["CHAPTER_TIMES", "INSTRUCTORS_PAGE", "PAGE_WIDTH", "SETUP_TAG", "STUB_MARKER", "STUDENT_EDITION",
+           "Exercise", "chapter_times", "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
 
 #: The setup cell's tag: Jupyter Book leaves the cell out of the HTML (it does nothing there).
 SETUP_TAG = "remove-cell"
@@ -41,6 +41,11 @@ STUB_MARKER = "# your code here"
 _CHECKED_OUTPUT = "# NBVAL_CHECK_OUTPUT"
 #: Copied as they are into the student edition, beside its notebooks.
 _BOOK_FILES = ("_config.yml", "_toc.yml")
+#: The page for instructors: what each checker cannot tell and the grading notes give answers away, so
+#: the student edition leaves it out, with its line in the table of contents and the preface's link.
+INSTRUCTORS_PAGE = "instructors"
+_INSTRUCTORS_ENTRY = re.compile(rf"^\s*- file: book/{INSTRUCTORS_PAGE}\n", re.MULTILINE)
+_INSTRUCTORS_LINK = re.compile(rf"\{{doc\}}`([^`<]+?)\s*<{INSTRUCTORS_PAGE}>`")
 _PROSE_SOLUTION = re.compile(r"\n*^:::\{solution\}.*?^:::$\n?", re.MULTILINE | re.DOTALL)
 
 
@@ -57,7 +62,7 @@ class Exercise:
     chapter: str               # the chapter's title, "2. A classifier to start from"
     label: str                 # the exercise's label, "ch2-output-size"
     checker: str | None        # the ``checks`` function a coding exercise calls; None for discussion
-    grading: str | None        # a discussion exercise's grading notes (in its solution: None without it)
+    grading: str | None        # the grading notes its solution ends with (None without them)
 
 
 _LABEL = re.compile(r"^:label: (\S+)", re.MULTILINE)
@@ -67,8 +72,9 @@ _GRADING = re.compile(r"^\*\*Grading\.\*\* (.*?)(?:\n\n|\n:::)", re.MULTILINE | 
 
 def exercises(chapters: list[Path]) -> list[Exercise]:
     """The exercises of ``chapters`` (notebooks), in order: which checker each coding one calls, and
-    the grading notes each discussion one's solution ends with (absent from the student edition): in
-    its ``{solution}`` block, or else in a markdown cell between its solution-start and solution-end."""
+    the grading notes its solution ends with, if any (every discussion one's; absent from the student
+    edition): in its ``{solution}`` block, or else in a markdown cell between its solution-start and
+    solution-end. A checker cannot grade what a coding exercise asks in words, so its notes count too."""
     found = []
     for path in chapters:
         cells = nbformat.read(path, as_version=4).cells
@@ -82,7 +88,7 @@ def exercises(chapters: list[Path]) -> list[Exercise]:
                 if solution is None:  # a gated solution: its notes in a markdown cell inside the gate
                     solution = re.search(rf"^::::\{{solution-start\}} {re.escape(label)}$.*?"
                                          r"^::::\{solution-end\}", text, re.MULTILINE | re.DOTALL)
-                grading = _GRADING.search(solution.group(0)) if solution and not checker else None
+                grading = _GRADING.search(solution.group(0)) if solution else None
                 found.append(Exercise(chapter, label, checker and checker.group(1),
                                       grading and " ".join(grading.group(1).split())))
     return found
@@ -179,7 +185,7 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
     """Write the student edition of the book at ``book_root`` into ``out``; return the notebooks written.
 
     ``out`` gets ``book/`` (every chapter without its solutions and without the outputs a
-    student makes by running it, and the book's other files) and the Jupyter Book
+    student makes by running it, and the book's other files but the page for instructors) and the Jupyter Book
     configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
     new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`); the same book
     gives the same files, byte for byte, and a file a student changed is never written over
@@ -194,14 +200,18 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
                          "into another folder")
     files = {name: (book_root / name).read_bytes() for name in _BOOK_FILES}
     files["_config.yml"] = _launching_students(files["_config.yml"].decode()).encode()
+    files["_toc.yml"] = _INSTRUCTORS_ENTRY.sub("", files["_toc.yml"].decode()).encode()
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(book_root)
-        if not path.is_file() or {".ipynb_checkpoints", "__pycache__"} & set(relative.parts):
+        if not path.is_file() or {".ipynb_checkpoints", "__pycache__"} & set(relative.parts) \
+                or path.name == f"{INSTRUCTORS_PAGE}.ipynb":
             continue
         if path.suffix == ".ipynb":
             files[relative.as_posix()] = nbformat.writes(_strip(nbformat.read(path, as_version=4))).encode()
         elif path.suffix == ".md":  # the preface's links to the edition's notebooks: beside it, in the edition
-            files[relative.as_posix()] = path.read_text().replace(f"<../{STUDENT_EDITION}/book/", "<").encode()
+            text = path.read_text().replace(f"<../{STUDENT_EDITION}/book/", "<")
+            files[relative.as_posix()] = _INSTRUCTORS_LINK.sub(r"\1 (left out of the student edition)",
+                                                               text).encode()
         else:
             files[relative.as_posix()] = path.read_bytes()
     folders.write_files(out, "student-edition", files)

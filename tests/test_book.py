@@ -94,7 +94,8 @@ def _solution_cells(notebook):
 
 def test_student_edition_has_no_solutions(tmp_path):
     written = notebooks.student_edition(ROOT, tmp_path / "student")
-    assert [p.name for p in written] == [p.name for p in sorted((ROOT / "book").glob("*.ipynb"))]
+    assert [p.name for p in written] == [p.name for p in sorted((ROOT / "book").glob("*.ipynb"))
+                                         if p.stem != notebooks.INSTRUCTORS_PAGE]
     for path in written:
         text = path.read_text()
         assert "solution-start" not in text and "{solution}" not in text, path.name
@@ -109,6 +110,20 @@ def test_student_edition_has_no_solutions(tmp_path):
         assert len(stubs) == asked, path.name
     with pytest.raises(ValueError, match="inside its chapters"):
         notebooks.student_edition(ROOT, ROOT / "book" / "student")
+
+
+def test_the_student_edition_leaves_out_the_page_for_instructors_and_every_way_to_it(tmp_path):
+    """That page lists what each checker cannot tell and the grading notes: answers, for a student."""
+    page = notebooks.INSTRUCTORS_PAGE
+    assert f"file: book/{page}" in (ROOT / "_toc.yml").read_text()
+    assert f"<{page}>`" in (ROOT / "book" / "intro.md").read_text()
+    out = tmp_path / "student"
+    notebooks.student_edition(ROOT, out)
+    assert not (out / "book" / f"{page}.ipynb").exists()
+    assert page not in (out / "_toc.yml").read_text()
+    preface = (out / "book" / "intro.md").read_text()
+    assert f"<{page}>" not in preface and "for instructors (left out of the student edition)" in preface
+    assert yaml.safe_load((out / "_toc.yml").read_text())["parts"][-1]["chapters"]  # still a valid list
 
 
 def test_the_student_edition_runs_the_books_code_then_only_its_stubs():
@@ -221,7 +236,8 @@ def test_exercises_lists_each_with_its_checker_or_its_grading_notes(tmp_path):
     found = notebooks.exercises(CHAPTERS)
     assert len({exercise.label for exercise in found}) == len(found)
     coding = [e for e in found if e.checker]
-    assert coding and all(hasattr(checks, e.checker) and e.grading is None for e in coding)
+    assert coding and all(hasattr(checks, e.checker) for e in coding)
+    assert any(e.grading for e in coding)  # what a checker cannot grade: chapter 5's predict, in words
     discussion = [e for e in found if not e.checker]
     assert discussion and all(e.grading and "**" not in e.grading for e in discussion)
     first = found[0]

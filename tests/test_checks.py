@@ -332,6 +332,8 @@ def test_level_state_checker(capsys):
         "against the yardstick, not against zero: against zero it says 'levelled'": lambda low, high, w: (
             "levelled" if low <= 0 else right(low, high, w)),  # not told apart from zero, so levelled
         "not implemented": lambda low, high, w: None,
+        "answer with one of 'levelled', 'still rising', 'too close to call'": lambda low, high, w: (
+            right(low, high, w).replace("too close to call", "undecided")),  # right, in other words
     }
     for hint, slip in slips.items():
         assert not checks.check_level_state(slip)
