@@ -66,7 +66,8 @@ from . import data, folders, metrics, scales, stats
 from .metrics import boundary_mask, confusion_matrix
 from .checkpoints import finished_run
 from .recipe import ABLATION_SEEDS, FCN_SEEDS, LONGER_SUFFIXES, scene_datasets
-from .reference_models import REFERENCE_DIR, REFERENCE_RECIPE, RESULT_PLANS, planned_stages
+from .reference_models import (REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE, RESULT_PLANS, load_reference,
+                               planned_stages, reference_stages)
 from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
@@ -428,6 +429,39 @@ def history(stage: str) -> list[dict]:
     if stage not in models:
         raise ValueError(f"no recorded run {stage!r}; the recorded runs are {', '.join(models)}")
     return models[stage]["history"]
+
+
+#: The plans whose runs ship, as weights or as scores: the shipped ones, the FCN seeds' and the longer runs'.
+TIMED_PLANS = (*REFERENCE_PLANS, "seeds", "rare_seeds",
+               *(plan for suffix in LONGER_SUFFIXES for plan in (suffix[1:], f"rare{suffix}")))
+
+
+@dataclass(frozen=True)
+class PlanTime:
+    """What a plan's runs took by their own histories (training passes only, in minutes): ``summed`` as
+    recorded, and ``at_median``, each run's median epoch times its epochs, which discounts the epochs
+    that took far longer than their run's median for a reason no history records (the machine's load,
+    say). Over the ``recorded`` of its ``stages`` that have a stored history, the classifier included
+    where ``--reuse`` loads it instead of training it."""
+
+    plan: str
+    recorded: int
+    stages: int
+    summed: float
+    at_median: float
+
+
+def plan_time(plan: str) -> PlanTime:
+    """:class:`PlanTime` of ``plan`` (one of :data:`TIMED_PLANS`), from the stored histories: the shipped
+    models' checkpoints and the recorded runs' results."""
+    if plan not in TIMED_PLANS:
+        raise ValueError(f"no timed plan {plan!r}; there are {', '.join(TIMED_PLANS)}")
+    recorded = load()[0]["models"]
+    histories = [recorded[name]["history"] if name in recorded else load_reference(name).history
+                 for name in planned_stages(plan) if name in recorded or name in reference_stages()]
+    seconds = [[epoch["seconds"] for epoch in history] for history in histories]
+    return PlanTime(plan, len(histories), len(planned_stages(plan)), sum(map(sum, seconds)) / 60,
+                    sum(float(np.median(run)) * len(run) for run in seconds) / 60)
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:

@@ -2,6 +2,7 @@
 every verdict the chapters state the same on the fresh scenes as on the book's."""
 import json
 import math
+import statistics
 import zipfile
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from torch.utils.data import Subset
 from fcn_lesson import data, evidence, metrics, scales, stats
 from fcn_lesson.cli import main
 from fcn_lesson.recipe import scene_datasets
-from fcn_lesson.reference_models import REFERENCE_DIR, REFERENCE_RECIPE, load_reference
+from fcn_lesson.reference_models import REFERENCE_DIR, REFERENCE_RECIPE, load_reference, planned_stages
 from fcn_lesson.train import TrainResult, predict
 
 SAMPLE = range(0, 300, 75)  # four of the book's validation scenes, and as many fresh ones
@@ -418,3 +419,17 @@ def test_history_is_the_record_a_run_made_while_it_trained():
     assert len(evidence.history(unshipped)) == 20
     with pytest.raises(ValueError, match="no recorded run 'fcn8s_typo'"):
         evidence.history("fcn8s_typo")
+
+
+def test_plan_time_sums_each_stored_run_as_recorded_and_at_its_median_epoch():
+    shipped = [load_reference(name).history for name in planned_stages("ablation")]  # every stage ships
+    time = evidence.plan_time("ablation")
+    assert (time.recorded, time.stages) == (len(shipped), len(shipped))
+    seconds = [[epoch["seconds"] for epoch in history] for history in shipped]
+    assert time.summed == pytest.approx(sum(map(sum, seconds)) / 60)
+    assert time.at_median == pytest.approx(sum(statistics.median(run) * len(run) for run in seconds) / 60)
+    seeds = evidence.plan_time("seeds")  # the staged path's first two stages, per seed, are not recorded
+    assert 0 < seeds.recorded < seeds.stages
+    assert set(evidence.TIMED_PLANS) >= {"ablation", "seeds", "furthest", "rare_furthest"}
+    with pytest.raises(ValueError, match="no timed plan 'staged'"):
+        evidence.plan_time("staged")
