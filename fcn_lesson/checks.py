@@ -877,7 +877,7 @@ def check_level_state(fn: Callable) -> bool:
     alone; the interval set against zero instead of the yardstick; "levelled" and "still rising"
     swapped; and an interval that holds the yardstick called levelled or rising (one that holds zero as
     well among them), on seven cases.
-    Cannot tell: a bound exactly at the yardstick (no stored step has one).
+    Cannot tell: ``<`` from ``<=`` at the yardstick (no case has an interval end exactly on it).
     """
     cases = {(-0.001, 0.029, 0.039): "levelled", (0.032, 0.052, 0.031): "still rising",
              (0.017, 0.045, 0.048): "levelled", (0.005, 0.029, 0.023): "too close to call",
