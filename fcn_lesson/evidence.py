@@ -441,14 +441,16 @@ class PlanTime:
     """What a plan's runs took by their own histories (training passes only, in minutes): ``summed`` as
     recorded, and ``at_median``, each run's median epoch times its epochs, which discounts the epochs
     that took far longer than their run's median for a reason no history records (the machine's load,
-    say). Over the ``recorded`` of its ``stages`` that have a stored history, the classifier included
-    where ``--reuse`` loads it instead of training it."""
+    say). Over the ``recorded`` of its ``stages`` that have a stored history (``unrecorded`` names the
+    others), the classifiers included where the plan loads them instead of training them: a classifier's
+    minutes count in every plan that uses it."""
 
     plan: str
     recorded: int
     stages: int
     summed: float
     at_median: float
+    unrecorded: tuple[str, ...]
 
 
 def plan_time(plan: str) -> PlanTime:
@@ -457,11 +459,13 @@ def plan_time(plan: str) -> PlanTime:
     if plan not in TIMED_PLANS:
         raise ValueError(f"no timed plan {plan!r}; there are {', '.join(TIMED_PLANS)}")
     recorded = load()[0]["models"]
+    stored = [name for name in planned_stages(plan) if name in recorded or name in reference_stages()]
     histories = [recorded[name]["history"] if name in recorded else load_reference(name).history
-                 for name in planned_stages(plan) if name in recorded or name in reference_stages()]
+                 for name in stored]
     seconds = [[epoch["seconds"] for epoch in history] for history in histories]
     return PlanTime(plan, len(histories), len(planned_stages(plan)), sum(map(sum, seconds)) / 60,
-                    sum(float(np.median(run)) * len(run) for run in seconds) / 60)
+                    sum(float(np.median(run)) * len(run) for run in seconds) / 60,
+                    tuple(name for name in planned_stages(plan) if name not in stored))
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:

@@ -428,8 +428,10 @@ def test_plan_time_sums_each_stored_run_as_recorded_and_at_its_median_epoch():
     seconds = [[epoch["seconds"] for epoch in history] for history in shipped]
     assert time.summed == pytest.approx(sum(map(sum, seconds)) / 60)
     assert time.at_median == pytest.approx(sum(statistics.median(run) * len(run) for run in seconds) / 60)
+    assert time.unrecorded == ()
     seeds = evidence.plan_time("seeds")  # the staged path's first two stages, per seed, are not recorded
-    assert 0 < seeds.recorded < seeds.stages
+    assert 0 < seeds.recorded < seeds.stages == seeds.recorded + len(seeds.unrecorded)
+    assert seeds.unrecorded and all(name.startswith(("fcn32s", "fcn16s")) for name in seeds.unrecorded)
     assert set(evidence.TIMED_PLANS) >= {"ablation", "seeds", "furthest", "rare_furthest"}
     with pytest.raises(ValueError, match="no timed plan 'staged'"):
         evidence.plan_time("staged")
