@@ -24,7 +24,8 @@ import nbformat
 from . import BRANCH, REPOSITORY, folders
 
 __all__ = ["CHAPTER_TIMES", "INSTRUCTORS_PAGE", "PAGE_WIDTH", "SETUP_TAG", "STUB_MARKER", "STUDENT_EDITION",
-           "Exercise", "chapter_times", "colab_url", "exercises", "install_source", "setup_cell", "student_edition", "stub"]
+           "Exercise", "chapter_times", "colab_url", "exercises", "install_source", "setup_cell",
+           "student_edition", "stub"]
 
 #: The setup cell's tag: Jupyter Book leaves the cell out of the HTML (it does nothing there).
 SETUP_TAG = "remove-cell"
@@ -185,8 +186,8 @@ def student_edition(book_root: str | Path, out: str | Path) -> list[Path]:
     """Write the student edition of the book at ``book_root`` into ``out``; return the notebooks written.
 
     ``out`` gets ``book/`` (every chapter without its solutions and without the outputs a
-    student makes by running it, and the book's other files but the page for instructors) and the Jupyter Book
-    configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
+    student makes by running it, and the book's other files but the page for instructors) and the
+    Jupyter Book configuration, so ``jupyter-book build OUT`` builds it as a book too. ``out`` must be
     new, empty, or an earlier student edition (see :mod:`fcn_lesson.folders`); the same book
     gives the same files, byte for byte, and a file a student changed is never written over
     (:func:`folders.write_files` refuses, naming it).
