@@ -458,14 +458,14 @@ def plan_time(plan: str) -> PlanTime:
     models' checkpoints and the recorded runs' results."""
     if plan not in TIMED_PLANS:
         raise ValueError(f"no timed plan {plan!r}; there are {', '.join(TIMED_PLANS)}")
-    recorded = load()[0]["models"]
-    stored = [name for name in planned_stages(plan) if name in recorded or name in reference_stages()]
+    recorded, shipped, stages = load()[0]["models"], reference_stages(), planned_stages(plan)
+    stored = [name for name in stages if name in recorded or name in shipped]
     histories = [recorded[name]["history"] if name in recorded else load_reference(name).history
                  for name in stored]
     seconds = [[epoch["seconds"] for epoch in history] for history in histories]
-    return PlanTime(plan, len(histories), len(planned_stages(plan)), sum(map(sum, seconds)) / 60,
+    return PlanTime(plan, len(histories), len(stages), sum(map(sum, seconds)) / 60,
                     sum(float(np.median(run)) * len(run) for run in seconds) / 60,
-                    tuple(name for name in planned_stages(plan) if name not in stored))
+                    tuple(name for name in stages if name not in stored))
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:
