@@ -22,9 +22,11 @@ from torch import nn
 
 __all__ = [
     "CoordMap",
+    "FusedSpans",
     "FusionGeometry",
     "coord_map",
     "crop_offset",
+    "fused_spans",
     "fusion_geometry",
     "interpolation_misalignment",
     "layer_map",
@@ -290,6 +292,58 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
             cuts.append((have, need))
         checked[size] = tuple(cuts)
     return FusionGeometry(tuple(crops), checked)
+
+
+@dataclass(frozen=True)
+class FusedSpans:
+    """What each pixel of an FCN's finest fused score map reads of the input, score layer by score layer.
+
+    ``centres[i]`` is the input position of fused pixel ``i``; ``spans[j][i]`` is the
+    (first, last) input position that the score of segment ``j`` (finest first; the last
+    is the coarsest, ``score_fr``) contributes to that pixel: the pixels of that score
+    which the upsamplers between it and the fused map blend, each widened by its own
+    receptive field.
+    """
+
+    centres: tuple[float, ...]
+    spans: tuple[tuple[tuple[float, float], ...], ...]
+
+
+def _blended(grid: CoordMap, count: int, position: Fraction) -> set[int]:
+    """The pixels of a map on ``grid`` that a bilinear upsampler mixes at input ``position``:
+    the two on either side, one where it lands on a pixel or where the map ends."""
+    at = (position - grid.offset) / grid.scale
+    return {m for m in (math.floor(at), math.ceil(at)) if 0 <= m < count}
+
+
+def fused_spans(segments: Sequence[Layers], upsamplers: Sequence[nn.Module], size: int) -> FusedSpans:
+    """Where each score layer's contribution to every fused pixel comes from, for a ``size`` px input.
+
+    The fused map is the one the last upsampler reads (``score_fr`` itself for FCN-32s).
+    The finest skip, cut by its crop, puts one of its own pixels on each fused pixel;
+    each coarser score reaches it through one more bilinear upsampler, which blends
+    the coarser pixels within one pixel of where it reads, so its span grows step by step.
+    ``segments`` and ``upsamplers`` are those of :func:`fusion_geometry`.
+    """
+    if len(segments) != len(upsamplers):
+        raise ValueError(f"an FCN with {len(segments)} segments needs {len(segments)} upsamplers, "
+                         f"got {len(upsamplers)}")
+    # where each score layer's pixels lie when it is fused, finest first: the fused map's grid,
+    # then the grids one, two ... upsamplers further back
+    paths = [list(segments) + list(upsamplers[:k]) for k in range(len(segments))][::-1]
+    grids = [coord_map(path) for path in paths]
+    counts = [output_size(path, size) for path in paths]
+    own = [receptive_field(list(segments[:k + 1])) for k in range(len(segments))]
+    spans = [[] for _ in segments]
+    for i in range(counts[0]):
+        read = {i}
+        for k, grid in enumerate(grids):
+            if k:
+                read = set().union(*(_blended(grid, counts[k], grids[k - 1](m)) for m in read))
+            half = Fraction(own[k] - 1, 2)
+            spans[k].append((float(grid(min(read)) - half), float(grid(max(read)) + half)))
+    return FusedSpans(tuple(float(grids[0](i)) for i in range(counts[0])),
+                      tuple(tuple(layer) for layer in spans))
 
 
 def interpolation_misalignment(score: CoordMap, n: int, size: int, *, region: str = "interior") -> float:

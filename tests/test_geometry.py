@@ -250,3 +250,38 @@ def test_output_size_names_the_emptied_layer_by_the_name_it_is_given():
         geometry.output_size(path, 1, names=names)
     with pytest.raises(ValueError, match=r"after layer \d+ \(Conv2d"):  # no names: index and repr
         geometry.output_size(path, 1)
+
+
+def test_fused_spans_match_a_gradient_measurement():
+    torch.manual_seed(0)
+    # average pools and positive weights: every pixel a branch reads gets a gradient
+    segments = [nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2, 2)),
+                nn.Sequential(nn.Conv2d(1, 1, 3), nn.AvgPool2d(2, 2))]
+    upsamplers = [bilinear_upsampler(1, 2), bilinear_upsampler(1, 4)]
+    with torch.no_grad():
+        for m in segments[0][0], segments[1][0]:
+            m.weight.uniform_(0.5, 1.0)
+    size = 64
+    read = geometry.fused_spans(segments, upsamplers, size)
+    crop = crop_offset(coord_map(segments[0]), coord_map(segments + upsamplers[:1]))
+    assert len(read.centres) == geometry.output_size(segments + upsamplers[:1], size)
+    for i in (10, 11, 15):  # interior pixels: every span lies inside the image
+        branches = (lambda x: segments[0](x)[0, 0, i + crop, i + crop],  # the cropped skip
+                    lambda x: upsamplers[0](segments[1](segments[0](x)))[0, 0, i, i])
+        for branch, spans in zip(branches, read.spans):
+            x = torch.ones(1, 1, size, size, requires_grad=True)
+            branch(x).backward()
+            seen = (x.grad[0, 0].abs().sum(0) > 0).nonzero()
+            assert spans[i] == (float(seen.min()), float(seen.max()))
+        first, last = read.spans[0][i]
+        assert (first + last) / 2 == read.centres[i]  # the skip's own pixel: centred
+
+
+def test_fused_spans_of_the_vgg16_fcns():
+    for cls, widths in ((FCN32s, [404]), (FCN16s, [100, 436]), (FCN8s, [44, 116, 468])):
+        read = geometry.fused_spans(*cls(21, backbone=narrow(VGG16)).geometry_paths(), 500)
+        assert [max(b - a + 1 for a, b in spans) for spans in read.spans] == widths
+    assert (read.centres[0], read.centres[-1], len(read.centres)) == (-23.5, 528.5, 70)
+    with pytest.raises(ValueError, match="needs 3 upsamplers"):
+        segments, upsamplers = FCN8s(21, backbone=narrow(VGG16)).geometry_paths()
+        geometry.fused_spans(segments, upsamplers[:2], 500)
