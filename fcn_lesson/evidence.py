@@ -443,7 +443,8 @@ class PlanTime:
     that took far longer than their run's median for a reason no history records (the machine's load,
     say). Over the ``recorded`` of its ``stages`` that have a stored history (``unrecorded`` names the
     others), the classifiers included where the plan loads them instead of training them: a classifier's
-    minutes count in every plan that uses it."""
+    minutes count in every plan that uses it. ``slowest`` is the epoch furthest above its run's median:
+    (stage, its seconds, how many times the median it took)."""
 
     plan: str
     recorded: int
@@ -451,6 +452,7 @@ class PlanTime:
     summed: float
     at_median: float
     unrecorded: tuple[str, ...]
+    slowest: tuple[str, float, float]
 
 
 def plan_time(plan: str) -> PlanTime:
@@ -463,9 +465,12 @@ def plan_time(plan: str) -> PlanTime:
     histories = [recorded[name]["history"] if name in recorded else load_reference(name).history
                  for name in stored]
     seconds = [[epoch["seconds"] for epoch in history] for history in histories]
+    medians = [float(np.median(run)) for run in seconds]
+    ratio, stage, longest = max((max(run) / middle, name, max(run))
+                                for name, run, middle in zip(stored, seconds, medians))
     return PlanTime(plan, len(histories), len(stages), sum(map(sum, seconds)) / 60,
-                    sum(float(np.median(run)) * len(run) for run in seconds) / 60,
-                    tuple(name for name in stages if name not in stored))
+                    sum(middle * len(run) for run, middle in zip(seconds, medians)) / 60,
+                    tuple(name for name in stages if name not in stored), (stage, longest, ratio))
 
 
 def _counts(arm: Arm, field: str, scenes: str, seeds: list[int]) -> torch.Tensor:

@@ -429,6 +429,9 @@ def test_plan_time_sums_each_stored_run_as_recorded_and_at_its_median_epoch():
     assert time.summed == pytest.approx(sum(map(sum, seconds)) / 60)
     assert time.at_median == pytest.approx(sum(statistics.median(run) * len(run) for run in seconds) / 60)
     assert time.unrecorded == ()
+    ratio, stage, longest = max((max(run) / statistics.median(run), name, max(run))
+                                for name, run in zip(planned_stages("ablation"), seconds))
+    assert time.slowest == (stage, longest, pytest.approx(ratio))
     seeds = evidence.plan_time("seeds")  # the staged path's first two stages, per seed, are not recorded
     assert 0 < seeds.recorded < seeds.stages == seeds.recorded + len(seeds.unrecorded)
     assert seeds.unrecorded and all(name.startswith(("fcn32s", "fcn16s")) for name in seeds.unrecorded)
