@@ -1099,7 +1099,7 @@ def check_interpolation_offset(fn: Callable) -> bool:
     """``fn(stride)``: where ``F.interpolate`` (bilinear, ``align_corners=False``) assumes score pixel 0 lies.
 
     Catches: 0 (the block's first pixel, where centred layers put it) and stride / 2 (the centre of a block of
-    pixels read as unit intervals), against :func:`geometry.interpolation_misalignment` for strides 2 to 32.
+    pixels read as unit intervals), against :func:`geometry.interpolation_misalignment` for strides 2, 4, 8, 16 and 32.
     Cannot tell: the borders, where interpolation copies the edge score whatever the offset.
     """
     def checks() -> str:
