@@ -567,8 +567,9 @@ def _plot_time_against_work(ax, sides, median, spread, work, control, compared: 
     ax.plot(span, span, ":", color="0.3", label="time in proportion to the work (y = x)")
     ax.errorbar(work, median, yerr=spread, fmt="o", capsize=4, color="tab:red",
                 label=f"time ratio: median, bar from smallest to largest of {len(control)}")
-    for x, y, side in zip(work, median, sides):
-        ax.annotate(f"{side} px", (x, y), textcoords="offset points", xytext=(6, -10), fontsize="small")
+    for k, (x, y, side) in enumerate(zip(work, median, sides)):  # labels alternate below and
+        ax.annotate(f"{side} px", (x, y), textcoords="offset points",  # above: neighbours crowd
+                    xytext=(6, -12 if k % 2 == 0 else 6), fontsize="small")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "125" else "")
