@@ -1,6 +1,6 @@
 """The trained models that ship with the module: the CPU recipe's ablation, after and imbalance plans.
 
-Chapters 5 to 9 use them instead of training for two hours (6, 7 and 9 read
+Chapters 3 and 5 to 9 use them instead of training for two hours (6, 7 and 9 read
 their scores, stored scene by scene: :mod:`fcn_lesson.evidence`). They were
 made by ``python -m fcn_lesson train --recipe cpu --precision bfloat16 --plan
 PLAN --weights-only --out fcn_lesson/reference`` for each of
