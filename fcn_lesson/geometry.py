@@ -251,6 +251,14 @@ _NOT_PADDING = ("more first-layer padding shifts both maps alike and lengthens t
                 "so it seldom helps; a larger fc6 kernel shortens the upsampled score")
 
 
+def _check_paths(segments: Sequence[Layers], upsamplers: Sequence[nn.Module]) -> None:
+    """An FCN's paths have one upsampler per segment: the running score is upsampled before each skip
+    and once more to the input."""
+    if len(segments) != len(upsamplers):
+        raise ValueError(f"an FCN with {len(segments)} segments needs {len(segments)} upsamplers, "
+                         f"got {len(upsamplers)}")
+
+
 def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
                 sizes: Iterable[int] = ()) -> FusionGeometry:
     """Derive every crop of an FCN from its layers, and check they fit inputs of ``sizes``.
@@ -262,9 +270,7 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
     input's resolution. FCN-32s: one segment, one upsampler; FCN-8s: three, three.
     Raises ``ValueError`` if a crop is impossible or cuts outside its map.
     """
-    if len(segments) != len(upsamplers):
-        raise ValueError(f"an FCN with {len(segments)} segments needs {len(segments)} upsamplers, "
-                         f"got {len(upsamplers)}")
+    _check_paths(segments, upsamplers)
     prefixes = [[layer for segment in segments[:i + 1] for layer in leaves(segment)] for i in range(len(segments))]
     skips = list(reversed(range(len(segments) - 1))) + [None]  # None: the final crop, to the input
 
@@ -298,15 +304,19 @@ def fusion_geometry(segments: Sequence[Layers], upsamplers: Sequence[nn.Module],
 class FusedSpans:
     """What each pixel of an FCN's finest fused score map reads of the input, score layer by score layer.
 
-    ``centres[i]`` is the input position of fused pixel ``i``; ``spans[j][i]`` is the
-    (first, last) input position that the score of segment ``j`` (finest first; the last
-    is the coarsest, ``score_fr``) contributes to that pixel: the pixels of that score
-    which the upsamplers between it and the fused map blend, each widened by its own
-    receptive field.
+    ``grid`` is the fused map's coordinate map, and ``centres[i]`` the input position of fused
+    pixel ``i``; ``spans[j][i]`` is the (first, last) input position that the score of segment
+    ``j`` (finest first; the last is the coarsest, ``score_fr``) contributes to that pixel:
+    the pixels of that score which the upsamplers between it and the fused map blend, each
+    widened by its own receptive field.
     """
 
-    centres: tuple[float, ...]
+    grid: CoordMap
     spans: tuple[tuple[tuple[float, float], ...], ...]
+
+    @property
+    def centres(self) -> tuple[float, ...]:
+        return tuple(float(self.grid(i)) for i in range(len(self.spans[0])))
 
 
 def _blended(grid: CoordMap, count: int, position: Fraction) -> set[int]:
@@ -325,9 +335,7 @@ def fused_spans(segments: Sequence[Layers], upsamplers: Sequence[nn.Module], siz
     the coarser pixels within one pixel of where it reads, so its span grows step by step.
     ``segments`` and ``upsamplers`` are those of :func:`fusion_geometry`.
     """
-    if len(segments) != len(upsamplers):
-        raise ValueError(f"an FCN with {len(segments)} segments needs {len(segments)} upsamplers, "
-                         f"got {len(upsamplers)}")
+    _check_paths(segments, upsamplers)
     # where each score layer's pixels lie when it is fused, finest first: the fused map's grid,
     # then the grids one, two ... upsamplers further back
     paths = [list(segments) + list(upsamplers[:k]) for k in range(len(segments))][::-1]
@@ -342,8 +350,7 @@ def fused_spans(segments: Sequence[Layers], upsamplers: Sequence[nn.Module], siz
                 read = set().union(*(_blended(grid, counts[k], grids[k - 1](m)) for m in read))
             half = Fraction(own[k] - 1, 2)
             spans[k].append((float(grid(min(read)) - half), float(grid(max(read)) + half)))
-    return FusedSpans(tuple(float(grids[0](i)) for i in range(counts[0])),
-                      tuple(tuple(layer) for layer in spans))
+    return FusedSpans(grids[0], tuple(tuple(layer) for layer in spans))
 
 
 def interpolation_misalignment(score: CoordMap, n: int, size: int, *, region: str = "interior") -> float:

@@ -264,6 +264,7 @@ def test_fused_spans_match_a_gradient_measurement():
     size = 64
     read = geometry.fused_spans(segments, upsamplers, size)
     crop = crop_offset(coord_map(segments[0]), coord_map(segments + upsamplers[:1]))
+    assert read.grid == coord_map(segments + upsamplers[:1])  # the fused map's
     assert len(read.centres) == geometry.output_size(segments + upsamplers[:1], size)
     for i in (10, 11, 15):  # interior pixels: every span lies inside the image
         branches = (lambda x: segments[0](x)[0, 0, i + crop, i + crop],  # the cropped skip
