@@ -154,7 +154,8 @@ def check_mean_iu(fn: Callable) -> bool:
 
     Catches: the pixel accuracy, the mean accuracy, the frequency-weighted IU or the Dice coefficient
     returned instead, a union that does not subtract the intersection, a class
-    absent from both target and prediction counted as 0 or 1 or turned into nan, and the mean taken over only the
+    absent from both target and prediction counted as 0 or 1 or left to make the mean nan (a nan IU skipped,
+    as ``nanmean`` skips it, passes), and the mean taken over only the
     classes present in the target (a class predicted but never true has IU 0 and must count), over the
     predicted classes only, or over the classes with an IU above 0.
     Cannot tell: any matrix it was not given: four small cases, so an answer tuned to them would pass.
