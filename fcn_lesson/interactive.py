@@ -25,15 +25,21 @@ import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
+from torch import nn
 
+from . import geometry
 from .data import CLASSES, object_pixels
 from .viz import class_colors, colorize
 
-__all__ = ["Interactive", "PlotlyDataInTheBook", "coordinate_explorer", "crop_explorer", "image_uri", "kernel_explorer",
-           "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png"]
+__all__ = ["Interactive", "PlotlyDataInTheBook", "Ruler", "coordinate_explorer", "crop_explorer", "image_uri",
+           "kernel_explorer", "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png",
+           "upsampling_ruler"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 _CONFIG = {"displaylogo": False, "displayModeBar": False}  # no zoom tools over the legends
@@ -340,16 +346,45 @@ def coordinate_explorer(panels: Mapping[str, Mapping], image_size: int, padding:
     return Interactive(figure, "each FCN's score pixel, its centre and the input each score layer reads for it")
 
 
-def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], rulers: Sequence[Mapping],
-                    inputs: Mapping, constants: Mapping[str, np.ndarray]) -> Interactive:
+@dataclass(frozen=True)
+class Ruler:
+    """One row of input pixels through an upsampler, on a ruler measured in input pixels: ``at`` holds
+    each output pixel's input coordinate, ``tents`` one row per input pixel (its contribution alone),
+    ``output`` what the layer makes of the whole row and ``interpolated`` what ``F.interpolate`` does."""
+    at: np.ndarray
+    tents: np.ndarray
+    output: np.ndarray
+    interpolated: np.ndarray
+
+
+def upsampling_ruler(upsampler: nn.ConvTranspose2d, signal: torch.Tensor) -> Ruler:
+    """What chapter 4's ruler draws for ``upsampler`` (one channel): computed by the layer itself, each
+    input pixel alone and then the whole ``signal``, so the figure shows the layer, not a formula."""
+    def middle_row(row: torch.Tensor) -> torch.Tensor:  # three equal rows in: a 1-D upsampling
+        with torch.no_grad():
+            out = upsampler(row.expand(1, 1, 3, -1))
+        return out[0, 0, out.shape[2] // 2]
+
+    output = middle_row(signal)
+    tents = torch.stack([middle_row(signal * (torch.arange(len(signal)) == j)) for j in range(len(signal))])
+    to_input = geometry.layer_map(upsampler)
+    interpolated = F.interpolate(signal[None, None], scale_factor=upsampler.stride[0], mode="linear",
+                                 align_corners=False)[0, 0]
+    return Ruler(np.array([float(to_input(i)) for i in range(len(output))]), tents.numpy(), output.numpy(),
+                 interpolated.numpy())
+
+
+def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], rulers: Sequence[Ruler],
+                    signal: Sequence[float], constants: Mapping[str, np.ndarray]) -> Interactive:
     """Chapter 4's upsampling: a slider over the factor shows the bilinear kernel and, on a 1-D
     ruler, each input pixel's tent and their sum, the upsampled signal; a second slider over kernels
     and strides shows an image of ones through each (its border cut off): flat, or a checkerboard.
 
-    ``rulers[k]`` holds ``at`` (each output pixel's input coordinate), ``tents`` (one list per input
-    pixel), ``output`` and ``interpolated`` (``F.interpolate``'s, drawn as a line); ``inputs`` holds the input's ``at`` and ``values``; ``constants`` maps a
-    name ("uniform 3, stride 2") to its output."""
+    ``rulers[k]`` is :func:`upsampling_ruler`'s at ``factors[k]``, of the input values ``signal``
+    (drawn at input pixels 0, 1, ...); ``constants`` maps a name ("uniform 3, stride 2") to its output."""
     go, make_subplots = _plotly()
+    rulers = [{"at": ruler.at.tolist(), "tents": ruler.tents.tolist(), "output": ruler.output.tolist(),
+               "interpolated": ruler.interpolated.tolist()} for ruler in rulers]  # plain data: JSON
     figure = make_subplots(1, 3, column_widths=[0.25, 0.45, 0.3], horizontal_spacing=0.08,
                            subplot_titles=("bilinear kernel", "each input's tent, and their sum",
                                            "ones through a kernel"))
@@ -364,7 +399,7 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
                                 marker={"color": "black", "size": 5}, name="output"), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["interpolated"], mode="lines",
                                 line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate"), 1, 2)
-    figure.add_trace(go.Scatter(x=list(inputs["at"]), y=list(inputs["values"]), mode="markers",
+    figure.add_trace(go.Scatter(x=list(range(len(signal))), y=list(signal), mode="markers",
                                 marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input"), 1, 2)
     names = list(constants)
     middle = len(names) // 2

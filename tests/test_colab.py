@@ -96,7 +96,8 @@ def test_the_setup_cell_installs_fcn_lesson_and_a_figure_with_sliders_draws_in_a
     """One fresh kernel (the setup cell's install is the slow part): chapter 1's first cells, then chapter 4's
     figure with sliders. Colab shows a figure's HTML in the output's own frame, with no plotly.js of the
     book's: the HTML loads it from Plotly's CDN (Colab is online; here the CDN is this machine's copy)."""
-    figure_cells = chapter_cells("04_upsampling.ipynb", "def constant_through", "interactive.kernel_explorer(")[1:]
+    figure_cells = chapter_cells("04_upsampling.ipynb", "def constant_through", "interactive.upsampling_ruler(",
+                                 "on_ones = [", "interactive.kernel_explorer(")[1:]
     stdout = run_in_colab_kernel(tmp_path, first_code_cells("01_task_data_scores.ipynb", 3) + figure_cells)
     assert "before the setup cell: no fcn_lesson" in stdout
     installed = Path(stdout.split("fcn_lesson from ")[-1].strip()).parent

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcn_lesson import interactive
+from fcn_lesson import interactive, surgery
 
 
 def crop_figure(derived=2):
@@ -84,12 +84,22 @@ def test_the_coordinate_explorer_draws_each_span_around_each_pixel():
         interactive.coordinate_explorer({"C": {"centres": [0.0], "fields": {"pool3": []}}}, 16, 5)
 
 
+def test_the_upsampling_ruler_is_the_layers_own_output_split_into_tents():
+    signal = torch.tensor([0.4, 1.0, 0.5])
+    ruler = interactive.upsampling_ruler(surgery.bilinear_upsampler(1, 2, padding=1), signal)
+    assert ruler.at.tolist() == [-0.25, 0.25, 0.75, 1.25, 1.75, 2.25]  # (i + 1/2) / 2 - 1/2
+    assert ruler.tents.shape == (3, 6) and np.allclose(ruler.tents.sum(0), ruler.output)
+    assert np.allclose(ruler.tents[1], 1.0 * np.maximum(0, 1 - abs(ruler.at - 1)))  # input 1's tent
+    assert np.allclose(ruler.output[1:-1], ruler.interpolated[1:-1])  # the lines, inside
+    assert ruler.interpolated[0] == pytest.approx(0.4) and ruler.output[0] < 0.4  # past the end: lower
+
+
 def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel():
-    rulers = [{"at": [0.0, 0.5, 1.0], "tents": [[1, 0.5, 0], [0, 0.5, 1]], "output": [1, 1, 1],
-               "interpolated": [1, 1, 1]}] * 2
+    ruler = interactive.Ruler(np.array([0.0, 0.5, 1.0]), np.array([[1, 0.5, 0], [0, 0.5, 1]]),
+                              np.ones(3), np.ones(3))
     constants = {"uniform 2, stride 2": np.ones((2, 2)), "uniform 3, stride 2": np.zeros((3, 3))}
-    figure = interactive.kernel_explorer([2, 4], [np.ones((4, 4)), np.ones((8, 8))], rulers,
-                                         {"at": [0, 1], "values": [1, 1]}, constants).figure
+    figure = interactive.kernel_explorer([2, 4], [np.ones((4, 4)), np.ones((8, 8))], [ruler] * 2,
+                                         [1, 1], constants).figure
     factor, kernel = figure.layout.sliders
     assert [s.label for s in factor.steps] == ["2", "4"] and [s.label for s in kernel.steps] == list(constants)
     assert np.asarray(factor.steps[0].args[0]["z"][0]).shape == (4, 4)
