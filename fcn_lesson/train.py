@@ -96,6 +96,12 @@ class TrainConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
 
+    def differences(self, other: "TrainConfig") -> dict[str, tuple]:
+        """The settings in which two runs' configurations differ, ``name: (self's, other's)``: what
+        may part runs that start from the same data and seed."""
+        return {name: (value, getattr(other, name)) for name, value in asdict(self).items()
+                if value != getattr(other, name)}
+
     def epochs_for(self, train_images: int) -> int:
         """Passes over ``train_images`` images: ``epochs``, or enough to make ``steps`` steps."""
         if self.epochs is not None:

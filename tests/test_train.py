@@ -121,6 +121,13 @@ def test_steps_are_rounded_up_to_whole_epochs():
     assert TrainConfig(epochs=3).epochs_for(10**6) == 3
 
 
+def test_two_configurations_name_the_settings_they_differ_in():
+    run, seed0 = TrainConfig(epochs=4, precision="auto"), TrainConfig(epochs=4, precision="bfloat16")
+    assert run.differences(seed0) == {"precision": ("auto", "bfloat16")}
+    assert run.differences(run) == {}
+
+
+
 def test_the_poly_schedule_falls_as_1_minus_step_over_steps_to_the_0_9(monkeypatch):
     rates, step = [], torch.optim.SGD.step
 
