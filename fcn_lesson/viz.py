@@ -25,7 +25,7 @@ __all__ = ["STATE_COLOURS", "STATE_MARKERS", "border_table", "class_colors", "cl
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_budgets", "plot_history", "plot_iteration_times", "plot_last_steps", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "seed_table",
+           "plot_budgets", "plot_history", "plot_iteration_times", "plot_last_steps", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "probability", "seed_table",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -854,6 +854,15 @@ def outline_class(ax, label: torch.Tensor | np.ndarray, cls: int, colour: str = 
     if mask.any():
         ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=linewidth)
     return int(mask.sum())
+
+
+def probability(p: float, digits: int = 3) -> str:
+    """A probability with its relation, ``"= 0.021"`` or ``"< 0.001"``: one that rounds to zero at
+    ``digits`` decimals is small, not impossible, and a printed 0.000 would say impossible."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"a probability lies in [0, 1], got {p!r}")
+    smallest = 10.0 ** -digits
+    return f"< {smallest:.{digits}f}" if p < smallest / 2 else f"= {p:.{digits}f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 3):

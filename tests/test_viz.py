@@ -779,3 +779,11 @@ def test_draw_fcn_title_names_one_crop_or_several_as_derived_from_the_layers():
     assert viz.draw_fcn(FCN32s(21, backbone="vgg16")).get_title() == "FCN-32s: crop 19, derived from the layers"
     assert viz.draw_fcn(FCN8s(21, backbone="vgg16")).get_title().startswith("FCN-8s: crops 5, 9, 31")
     matplotlib.pyplot.close("all")
+
+
+def test_a_probability_that_rounds_to_zero_is_printed_as_below_the_last_digit():
+    assert viz.probability(0.0206, 4) == "= 0.0206" and viz.probability(0.694) == "= 0.694"
+    assert viz.probability(0.00004, 4) == "< 0.0001" and viz.probability(0.0) == "< 0.001"
+    assert viz.probability(0.0005) == "= 0.001"  # rounds up: printed as it rounds
+    with pytest.raises(ValueError, match="lies in"):
+        viz.probability(1.5)
