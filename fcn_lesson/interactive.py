@@ -22,10 +22,9 @@ import io
 import json
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from torch import nn
 
 from . import geometry
 from .data import CLASSES, object_pixels
+from .surgery import upsample_row
 from .viz import class_colors, colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "Ruler", "coordinate_explorer", "crop_explorer", "image_uri",
@@ -360,13 +360,8 @@ class Ruler:
 def upsampling_ruler(upsampler: nn.ConvTranspose2d, signal: torch.Tensor) -> Ruler:
     """What chapter 4's ruler draws for ``upsampler`` (one channel): computed by the layer itself, each
     input pixel alone and then the whole ``signal``, so the figure shows the layer, not a formula."""
-    def middle_row(row: torch.Tensor) -> torch.Tensor:  # three equal rows in: a 1-D upsampling
-        with torch.no_grad():
-            out = upsampler(row.expand(1, 1, 3, -1))
-        return out[0, 0, out.shape[2] // 2]
-
-    output = middle_row(signal)
-    tents = torch.stack([middle_row(signal * (torch.arange(len(signal)) == j)) for j in range(len(signal))])
+    output = upsample_row(upsampler, signal)
+    tents = torch.stack([upsample_row(upsampler, alone) for alone in torch.diag(signal)])
     to_input = geometry.layer_map(upsampler)
     interpolated = F.interpolate(signal[None, None], scale_factor=upsampler.stride[0], mode="linear",
                                  align_corners=False)[0, 0]

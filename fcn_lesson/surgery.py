@@ -27,6 +27,7 @@ __all__ = [
     "trained_or_random",
     "transplant_classifier",
     "transplant_vgg16",
+    "upsample_row",
 ]
 
 
@@ -69,6 +70,15 @@ def bilinear_upsampler(channels: int, factor: int, *, padding: int = 0,
         layer.weight.copy_(bilinear_weight(channels, 2 * factor))
     layer.weight.requires_grad_(learnable)
     return layer
+
+
+def upsample_row(upsampler: nn.ConvTranspose2d, row: torch.Tensor) -> torch.Tensor:
+    """One row of values through a one-channel 2-D upsampler, as a 1-D upsampling: the row repeated
+    over three rows goes in, and the middle output row, where a bilinear kernel's taps down each
+    column sum to one, comes out."""
+    with torch.no_grad():
+        out = upsampler(row.expand(1, 1, 3, -1))
+    return out[0, 0, out.shape[2] // 2]
 
 
 def caffe_input(conv: nn.Conv2d) -> nn.Conv2d:

@@ -227,3 +227,11 @@ def test_a_tent_of_size_k_sums_evenly_at_stride_ceil_k_over_2_and_not_at_every_s
         assert torch.allclose(copy_sums(surgery.bilinear_kernel(size), stride), torch.ones(stride, stride))
     row = copy_sums(surgery.bilinear_kernel(4), 3)[1] / copy_sums(surgery.bilinear_kernel(4), 3)[1, 1].sqrt()
     assert torch.allclose(row, torch.tensor([0.5, 0.75, 0.75]))
+
+
+def test_a_row_through_a_bilinear_upsampler_is_linear_interpolation_inside():
+    row = torch.tensor([0.5, 1.0, 3.0, 2.0])
+    out = surgery.upsample_row(surgery.bilinear_upsampler(1, 2, padding=1), row)
+    expected = F.interpolate(row[None, None], scale_factor=2, mode="linear", align_corners=False)[0, 0]
+    assert out.shape == (8,) and torch.allclose(out[1:-1], expected[1:-1])
+    assert out[0] < expected[0] and out[-1] < expected[-1]  # past the ends: one tent only

@@ -127,7 +127,6 @@ def test_two_configurations_name_the_settings_they_differ_in():
     assert run.differences(run) == {}
 
 
-
 def test_the_poly_schedule_falls_as_1_minus_step_over_steps_to_the_0_9(monkeypatch):
     rates, step = [], torch.optim.SGD.step
 
