@@ -170,14 +170,20 @@ def test_per_seed_and_paired_gaps_are_the_values_a_verdict_pairs():
     assert abs(sum(gaps.values()) / len(gaps) - verdict.difference) < 1e-9
 
 
-def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier():
+@pytest.fixture(scope="module")
+def reports():
+    """The levelling report and the whole one, printed once for the module's tests (seconds each)."""
+    return evidence.report("longer"), evidence.report()
+
+
+def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier(reports):
     """Every verdict a chapter draws holds the classifier fixed; `results` prints each one, and each row
     over its classifier seeds beside."""
     chapters = {claim.chapter for claim in evidence.COMPARISONS.values()}
     drawn = {key: verdict for chapter in chapters for key, verdict in evidence.verdicts(chapter).items()}
     for key, claim in evidence.COMPARISONS.items():
         assert str(drawn[key]) == str(evidence.compare(claim, arms=evidence.FCN_SEED_ARMS))
-    printed = evidence.report()
+    printed = reports[1]
     assert all(str(verdict) in printed for verdict in evidence.verdicts(7).values())
     assert f"over classifier seeds: {evidence.estimate('FCN-8s', arms=evidence.ARMS)}" in printed
     assert "over classifier seeds: FCN-32s" not in printed  # one classifier seed
@@ -291,10 +297,10 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
 
 
 @pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45), (45, 70), (20, 70)])
-def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch, budgets):
+def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch, budgets, reports):
     rows = evidence.trained_longer(budgets[1])
     assert rows, f"no run of {budgets[1]} epochs is recorded: train a longer plan, then record it"
-    printed, whole = evidence.report("longer"), evidence.report()
+    printed, whole = reports
     for arm in rows:
         found = evidence.levelling(arm, budgets=budgets)
         base, longer = (evidence.budget_runs(arm)[epochs] for epochs in budgets)
@@ -344,8 +350,8 @@ def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
     assert evidence.budget_runs("FCN-4s") == {}
 
 
-def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_yardstick():
-    printed = evidence.report("longer")
+def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_under_the_yardstick(reports):
+    printed = reports[0]
     states = set()
     for arm in evidence.trained_longer():
         budgets = sorted(evidence.budget_runs(arm))
