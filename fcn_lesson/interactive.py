@@ -38,7 +38,7 @@ from .surgery import upsample_row
 from .viz import class_colors, colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "Ruler", "coordinate_explorer", "crop_explorer", "image_uri",
-           "kernel_explorer", "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_png",
+           "kernel_explorer", "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_picture", "static_png",
            "upsampling_ruler"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -163,8 +163,16 @@ def _axes_domains(layout: dict) -> dict[str, tuple]:
 
 
 def static_png(figure, dpi: int = 100) -> bytes:
-    """The figure as it opens (each slider at its active step), drawn by matplotlib: heatmaps,
-    images, lines and markers, titles. It is the picture shown where no script runs."""
+    """The figure as it opens (each slider at its active step), drawn by matplotlib: heatmaps (with
+    their colour bars), images, lines and markers, the legend, titles. It is the picture shown where no
+    script runs."""
+    buffer = io.BytesIO()
+    static_picture(figure, dpi).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def static_picture(figure, dpi: int = 100) -> Figure:
+    """:func:`static_png`'s matplotlib figure, before it becomes a PNG."""
     spec = json.loads(figure.to_json())
     layout = spec.get("layout", {})
     width, height = layout.get("width", 900) / dpi, layout.get("height", 450) / dpi
@@ -199,7 +207,11 @@ def static_png(figure, dpi: int = 100) -> bytes:
         elif kind == "heatmap":
             z = np.asarray(trace["z"], dtype=float)
             cmap = _colour_map(trace.get("colorscale", [[0, "#440154"], [1, "#fde725"]]))
-            ax.imshow(z, cmap=cmap, vmin=trace.get("zmin"), vmax=trace.get("zmax"), interpolation="nearest")
+            image = ax.imshow(z, cmap=cmap, vmin=trace.get("zmin"), vmax=trace.get("zmax"), interpolation="nearest")
+            if trace.get("showscale", True):  # Plotly draws a heatmap's colour bar unless told not to
+                bar = canvas.colorbar(image, ax=ax, shrink=trace.get("colorbar", {}).get("len", 1), pad=0.04)
+                bar.set_label(trace.get("colorbar", {}).get("title", {}).get("text", ""), fontsize=7)
+                bar.ax.tick_params(labelsize=7)
         else:
             mode = trace.get("mode", "lines")
             line, marker = trace.get("line", {}), trace.get("marker", {})
@@ -235,9 +247,7 @@ def static_png(figure, dpi: int = 100) -> bytes:
         canvas.suptitle(title, fontsize=10)
     canvas.text(0.5, 0.015, "(a picture of the interactive figure: its sliders move where scripts run)",
                 ha="center", fontsize=8, color="dimgray")
-    buffer = io.BytesIO()
-    canvas.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return canvas
 
 
 def _style(figure, height: int, sliders: list[dict]) -> None:
@@ -388,19 +398,23 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     first_tent = len(figure.data)
     tent_colours = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
     for index, tent in enumerate(rulers[active]["tents"]):
-        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines", name=f"tent {index}",
+        figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines", name=f"input {index}'s tent",
                                     line={"width": 1, "color": tent_colours[index % len(tent_colours)]}), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
-                                marker={"color": "black", "size": 5}, name="output"), 1, 2)
+                                marker={"color": "black", "size": 5}, name="the layer's output", showlegend=True),
+                     1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["interpolated"], mode="lines",
-                                line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate"), 1, 2)
+                                line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate",
+                                showlegend=True), 1, 2)
     figure.add_trace(go.Scatter(x=list(range(len(signal))), y=list(signal), mode="markers",
-                                marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input"), 1, 2)
+                                marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input pixels",
+                                showlegend=True), 1, 2)
     names = list(constants)
     middle = len(names) // 2
     figure.add_trace(go.Heatmap(z=constants[names[middle]].tolist(), zmin=0, zmax=2,
                                 colorscale=[[0, "black"], [1, "white"]],
                                 colorbar={"len": 0.7, "thickness": 12, "title": {"text": "value"}}), 1, 3)
+    ones = len(figure.data) - 1  # the trace the kernel slider changes
     tents = len(rulers[active]["tents"])
     updates = [{"z": [kernel.tolist()] + [None] * (tents + 2), "x": [None] + [ruler["at"]] * (tents + 2),
                 "y": [None] + list(ruler["tents"]) + [ruler["output"], ruler["interpolated"]]}
@@ -408,13 +422,17 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     moved = [0] + list(range(first_tent, first_tent + tents + 1)) + [first_tent + tents + 1]
     factor_slider = slider("factor", factors, updates, moved, active=active, x=0, length=0.6)
     kernel_slider = slider("kernel", names, [{"z": [constants[name].tolist()]} for name in names],
-                           [len(figure.data) - 1], active=middle, x=0.68, length=0.32)
+                           [ones], active=middle, x=0.68, length=0.32)
+    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"width": 1, "color": "gray"}, showlegend=True,
+                                name="one input pixel's tent (a colour each)"), 1, 2)  # the key's entry for them
     figure.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
     figure.update_yaxes(autorange="reversed", scaleanchor="x3", row=1, col=3)
     figure.update_xaxes(title_text="input pixel", row=1, col=2)
     figure.update_yaxes(title_text="value", row=1, col=2)
     figure.update_annotations(font_size=11)
-    _style(figure, 420, [factor_slider, kernel_slider])
+    _style(figure, 450, [factor_slider, kernel_slider])
+    figure.update_layout(showlegend=True, margin={"t": 80},
+                         legend={"orientation": "h", "x": 0.3, "y": 1.12, "yanchor": "bottom"})
     return Interactive(figure, "the bilinear kernel, its tents and their sum at each factor; kernels on ones")
 
 

@@ -104,7 +104,10 @@ def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel(
     assert [s.label for s in factor.steps] == ["2", "4"] and [s.label for s in kernel.steps] == list(constants)
     assert np.asarray(factor.steps[0].args[0]["z"][0]).shape == (4, 4)
     assert list(factor.steps[0].args[1]) == [0, 1, 2, 3, 4]  # the kernel, two tents, output, interpolation
-    assert list(kernel.steps[1].args[1]) == [len(figure.data) - 1]
+    ones, = kernel.steps[1].args[1]
+    assert figure.data[ones].type == "heatmap" and np.asarray(figure.data[ones].z).shape == (3, 3)
+    key = [trace.name for trace in figure.data if trace.showlegend]  # the tents share one entry
+    assert key == ["the layer's output", "F.interpolate", "input pixels", "one input pixel's tent (a colour each)"]
 
 
 def test_the_skip_explorer_has_one_slider_per_skip():
@@ -146,6 +149,20 @@ def test_static_png_draws_the_figure_as_it_opens():
 
     picture = np.asarray(Image.open(io.BytesIO(interactive.static_png(crop_figure().figure))))
     assert picture.shape[0] > 300 and picture.std() > 10
+
+
+def test_the_static_picture_keeps_the_colour_bars_and_the_legend():
+    go, make_subplots = interactive._plotly()
+    figure = make_subplots(1, 2)
+    figure.add_trace(go.Heatmap(z=[[0, 1]], colorbar={"title": {"text": "value"}}), 1, 1)
+    figure.add_trace(go.Heatmap(z=[[0, 1]], showscale=False), 1, 2)
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="shown", showlegend=True), 1, 2)
+    figure.add_trace(go.Scatter(x=[0, 1], y=[1, 0], name="left out"), 1, 2)
+    figure.update_layout(showlegend=True)
+    canvas = interactive.static_picture(figure)
+    bars = [ax for ax in canvas.axes if ax.get_ylabel() == "value"]
+    assert len(canvas.axes) == 3 and len(bars) == 1  # two panels, one colour bar
+    assert [text.get_text() for text in canvas.legends[0].get_texts()] == ["shown"]
 
 
 def test_the_sphinx_extension_ships_plotly_js_and_loads_it(tmp_path):
