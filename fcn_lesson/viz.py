@@ -676,28 +676,22 @@ def border_table(rows: dict[tuple[str, str], dict[str, torch.Tensor]], tolerance
     return table(["backbone", "network", "score layer", "weight at pixel 0", "pixels below 1"], body)
 
 
-def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *, mistakes: bool = False,
-                   per_panel: bool = False):
+def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *, mistakes: bool = False):
     """Confusion matrices side by side (rows: true class, columns: predicted), one panel per entry,
     each count written on its cell in white or black, whichever reads better on the cell's colour.
 
     With ``mistakes``, only the wrong answers are coloured, on one scale for all panels with a
-    colour bar; the diagonal (the right answers, which would otherwise take the whole colour range)
-    is grey, its counts still written. With ``per_panel`` too, each panel's wrong answers get a
-    scale and a colour bar of their own, so that one panel's large counts do not wash out another's."""
-    per_panel = per_panel and mistakes
-    fig, axes = plt.subplots(1, len(confusions), figsize=(
-        4.2 * len(confusions) + (mistakes and not per_panel), 3.8), squeeze=False)
+    colour bar, so that a shade means the same count in every panel; the diagonal (the right
+    answers, which would otherwise take the whole colour range) is grey, its counts still written."""
+    fig, axes = plt.subplots(1, len(confusions), figsize=(4.2 * len(confusions) + mistakes, 3.8), squeeze=False)
     cmap = plt.get_cmap("Blues").with_extremes(bad="0.85")
     off = ~np.eye(len(names), dtype=bool)
     wrong_max = max(int(torch.as_tensor(c).cpu().numpy()[off].max()) for c in confusions.values())
     for ax, (title, confusion) in zip(axes[0], confusions.items()):
         counts = torch.as_tensor(confusion).cpu().numpy()
         shown = np.ma.masked_where(~off, counts) if mistakes else counts
-        top = int(counts[off].max()) if per_panel else wrong_max if mistakes else int(counts.max())
+        top = wrong_max if mistakes else int(counts.max())
         image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(top, 1))
-        if per_panel:
-            fig.colorbar(image, ax=ax, shrink=0.8, pad=0.03, label="wrong answers (count)")
         for (i, j), count in np.ndenumerate(counts):
             right = mistakes and not off[i, j]  # on the grey diagonal
             ax.text(j, i, int(count), ha="center", va="center", fontsize=8,
@@ -708,7 +702,7 @@ def plot_confusion(confusions: dict[str, torch.Tensor], names: Sequence[str], *,
         ax.set_ylabel("true")
         ax.set_title(title)
     fig.tight_layout()
-    if mistakes and not per_panel:
+    if mistakes:
         fig.colorbar(image, ax=list(axes[0]), shrink=0.8, pad=0.02, label="wrong answers (count)")
     return fig
 

@@ -406,17 +406,6 @@ def test_timing_table_marks_the_control_and_reads_the_other_sides():
     assert "| 320 | 9.0 | 35.0 | 30.0 to 40.0 |" in text
 
 
-def test_plot_confusion_per_panel_gives_each_panel_its_own_scale_and_bar():
-    confusion = torch.tensor([[90, 4], [1, 80]])
-    fig = viz.plot_confusion({"first": confusion, "second": confusion.T * 5}, ["x", "y"],
-                             mistakes=True, per_panel=True)
-    panels = [ax for ax in fig.axes if ax.get_title()]
-    bars = [ax for ax in fig.axes if ax.get_ylabel() == "wrong answers (count)"]
-    assert [ax.get_title() for ax in panels] == ["first", "second"] and len(bars) == 2
-    assert [ax.images[0].get_clim() for ax in panels] == [(0, 4), (0, 20)]
-    matplotlib.pyplot.close(fig)
-
-
 def test_gap_table_gives_both_runs_and_how_far_apart_epoch_by_epoch():
     histories = {"a": [{"epoch": 1, "loss": 2.0, "val_accuracy": 0.5},
                        {"epoch": 2, "loss": 1.5, "val_accuracy": 0.75}],
