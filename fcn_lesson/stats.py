@@ -22,8 +22,12 @@ The interval is the difference plus or minus Student's t quantile times the
 square root of the two parts added, with the seeds' degrees of freedom
 (``k - 1``): with three seeds the quantile is 4.30, not 1.96, because three
 values say little about a spread, and a bootstrap over three seeds would
-hide that. With one seed there is no seed part: the interval is the scene
-bootstrap's percentile interval, each end moved out by its own Monte Carlo
+hide that. Two choices widen the interval and neither narrows it: t scales
+the scene part too, which the bootstrap pins down, and each seed's difference
+already carries that seed's own share of the scenes' noise, which the scene
+part counts again; a verdict is harder to reach, not easier. With one seed
+there is no seed part: the interval is the scene bootstrap's percentile
+interval, each end moved out by its own Monte Carlo
 error (so that no verdict hangs on the bootstrap's random draw), and the
 verdict speaks for that seed alone
 (``Verdict.seeds`` says so). The verdict: A ahead when the whole interval is
