@@ -399,7 +399,8 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     tent_colours = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
     for index, tent in enumerate(rulers[active]["tents"]):
         figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines", name=f"input {index}'s tent",
-                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]}), 1, 2)
+                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]},
+                                    showlegend=False), 1, 2)  # one entry stands for them all, below
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
                                 marker={"color": "black", "size": 5}, name="the layer's output", showlegend=True),
                      1, 2)
