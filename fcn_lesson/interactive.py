@@ -236,8 +236,9 @@ def static_picture(figure, dpi: int = 100) -> Figure:
                       ncol=min(len(entries), 6), fontsize=7, frameon=False)
     for annotation in layout.get("annotations", []):
         if annotation.get("xref") == "paper" and annotation.get("yref") == "paper":
-            canvas.text(0.06 + 0.9 * annotation["x"], 0.2 + 0.68 * annotation["y"] + 0.02, annotation["text"],
-                        ha="center", fontsize=annotation.get("font", {}).get("size", 12) * 0.75)
+            canvas.text(0.06 + 0.9 * annotation["x"], 0.2 + 0.68 * annotation["y"] + 0.02,
+                        annotation["text"].replace("<br>", "\n"), ha="center",
+                        fontsize=annotation.get("font", {}).get("size", 12) * 0.75)
     for control in layout.get("sliders", []):  # what each slider is set to, under where it sits
         step = control["steps"][control.get("active", 0)]
         canvas.text(0.06 + 0.9 * (control.get("x", 0) + control.get("len", 1) / 2), 0.08,
@@ -379,6 +380,11 @@ def upsampling_ruler(upsampler: nn.ConvTranspose2d, signal: torch.Tensor) -> Rul
                  interpolated.numpy())
 
 
+#: The middle panel's title, which names its marks: a key would take room from the panels as it wraps,
+#: and move them when a slider redraws the figure.
+TENTS_TITLE = "each input's tent (a colour each) and their sum (black)<br>the inputs (red), F.interpolate (dotted)"
+
+
 def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], rulers: Sequence[Ruler],
                     signal: Sequence[float], constants: Mapping[str, np.ndarray]) -> Interactive:
     """Chapter 4's upsampling: a slider over the factor shows the bilinear kernel and, on a 1-D
@@ -391,25 +397,21 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     rulers = [{"at": ruler.at.tolist(), "tents": ruler.tents.tolist(), "output": ruler.output.tolist(),
                "interpolated": ruler.interpolated.tolist()} for ruler in rulers]  # plain data: JSON
     figure = make_subplots(1, 3, column_widths=[0.25, 0.45, 0.3], horizontal_spacing=0.08,
-                           subplot_titles=("bilinear kernel", "each input's tent, and their sum",
-                                           "ones through a kernel"))
+                           subplot_titles=("bilinear kernel", TENTS_TITLE, "ones through a kernel"))
     active = len(factors) // 2
     figure.add_trace(go.Heatmap(z=kernels[active].tolist(), colorscale="Viridis", showscale=False), 1, 1)
     first_tent = len(figure.data)
     tent_colours = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
     for index, tent in enumerate(rulers[active]["tents"]):
         figure.add_trace(go.Scatter(x=rulers[active]["at"], y=tent, mode="lines", name=f"input {index}'s tent",
-                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]},
-                                    showlegend=False), 1, 2)  # one entry stands for them all, below
+                                    line={"width": 1, "color": tent_colours[index % len(tent_colours)]}), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["output"], mode="markers",
-                                marker={"color": "black", "size": 5}, name="the layer's output", showlegend=True),
-                     1, 2)
+                                marker={"color": "black", "size": 5}, name="the layer's output"), 1, 2)
     figure.add_trace(go.Scatter(x=rulers[active]["at"], y=rulers[active]["interpolated"], mode="lines",
-                                line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate",
-                                showlegend=True), 1, 2)
+                                line={"color": "gray", "dash": "dot", "width": 1.5}, name="F.interpolate"), 1, 2)
     figure.add_trace(go.Scatter(x=list(range(len(signal))), y=list(signal), mode="markers",
-                                marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input pixels",
-                                showlegend=True), 1, 2)
+                                marker={"color": "#d62728", "size": 11, "symbol": "diamond"}, name="input pixels"),
+                     1, 2)
     names = list(constants)
     middle = len(names) // 2
     figure.add_trace(go.Heatmap(z=constants[names[middle]].tolist(), zmin=0, zmax=2,
@@ -424,16 +426,13 @@ def kernel_explorer(factors: Sequence[int], kernels: Sequence[np.ndarray], ruler
     factor_slider = slider("factor", factors, updates, moved, active=active, x=0, length=0.6)
     kernel_slider = slider("kernel", names, [{"z": [constants[name].tolist()]} for name in names],
                            [ones], active=middle, x=0.68, length=0.32)
-    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"width": 1, "color": "gray"}, showlegend=True,
-                                name="one input pixel's tent (a colour each)"), 1, 2)  # the key's entry for them
     figure.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
     figure.update_yaxes(autorange="reversed", scaleanchor="x3", row=1, col=3)
     figure.update_xaxes(title_text="input pixel", row=1, col=2)
     figure.update_yaxes(title_text="value", row=1, col=2)
     figure.update_annotations(font_size=11)
-    _style(figure, 450, [factor_slider, kernel_slider])
-    figure.update_layout(showlegend=True, margin={"t": 80},
-                         legend={"orientation": "h", "x": 0.3, "y": 1.12, "yanchor": "bottom"})
+    _style(figure, 440, [factor_slider, kernel_slider])
+    figure.update_layout(margin={"t": 70})  # room for the middle title's two lines
     return Interactive(figure, "the bilinear kernel, its tents and their sum at each factor; kernels on ones")
 
 

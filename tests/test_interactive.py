@@ -106,9 +106,8 @@ def test_the_kernel_explorer_has_a_slider_for_the_factor_and_one_for_the_kernel(
     assert list(factor.steps[0].args[1]) == [0, 1, 2, 3, 4]  # the kernel, two tents, output, interpolation
     ones, = kernel.steps[1].args[1]
     assert figure.data[ones].type == "heatmap" and np.asarray(figure.data[ones].z).shape == (3, 3)
-    key = [trace.name for trace in figure.data  # Plotly lists every line not left out
-           if trace.type == "scatter" and trace.showlegend is not False]  # the tents share one entry
-    assert key == ["the layer's output", "F.interpolate", "input pixels", "one input pixel's tent (a colour each)"]
+    titles = [annotation.text for annotation in figure.layout.annotations]
+    assert titles[1] == interactive.TENTS_TITLE and not figure.layout.showlegend  # the title is the key
 
 
 def test_the_skip_explorer_has_one_slider_per_skip():
