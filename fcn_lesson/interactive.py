@@ -38,8 +38,8 @@ from .surgery import upsample_row
 from .viz import class_colors, colorize
 
 __all__ = ["Interactive", "PlotlyDataInTheBook", "Ruler", "coordinate_explorer", "crop_explorer", "image_uri",
-           "kernel_explorer", "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_picture", "static_png",
-           "upsampling_ruler"]
+           "kernel_explorer", "outlined", "setup", "side_by_side", "skip_explorer", "slider", "static_picture",
+           "static_png", "upsampling_ruler"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 _CONFIG = {"displaylogo": False, "displayModeBar": False}  # no zoom tools over the legends

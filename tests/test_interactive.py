@@ -151,9 +151,9 @@ def test_static_png_draws_the_figure_as_it_opens():
     assert picture.shape[0] > 300 and picture.std() > 10
 
 
-def test_the_static_picture_keeps_the_colour_bars_and_the_legend():
+def test_the_static_picture_keeps_the_colour_bars_the_legend_and_the_titles_line_breaks():
     go, make_subplots = interactive._plotly()
-    figure = make_subplots(1, 2)
+    figure = make_subplots(1, 2, subplot_titles=("first line<br>second line", "one line"))
     figure.add_trace(go.Heatmap(z=[[0, 1]], colorbar={"title": {"text": "value"}}), 1, 1)
     figure.add_trace(go.Heatmap(z=[[0, 1]], showscale=False), 1, 2)
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="shown", showlegend=True), 1, 2)
@@ -163,6 +163,7 @@ def test_the_static_picture_keeps_the_colour_bars_and_the_legend():
     bars = [ax for ax in canvas.axes if ax.get_ylabel() == "value"]
     assert len(canvas.axes) == 3 and len(bars) == 1  # two panels, one colour bar
     assert [text.get_text() for text in canvas.legends[0].get_texts()] == ["shown"]
+    assert "first line\nsecond line" in [text.get_text() for text in canvas.texts]
 
 
 def test_the_sphinx_extension_ships_plotly_js_and_loads_it(tmp_path):
