@@ -297,8 +297,8 @@ def parser() -> argparse.ArgumentParser:
                             "the seed-0 classifier with four more FCN seeds, the controls with two); "
                             "rare_seeds (the imbalance rows with two more FCN seeds); longer and rare_longer "
                             "(the rows of seed 0 trained 1.5 times as long: had they levelled?); longest and "
-                            "rare_longest (2.25 times as long); furthest and rare_furthest (3.5 times as long). "
-                            "For the last eight, --reuse fcn_lesson/reference "
+                            "rare_longest (2.25 times as long); furthest and rare_furthest (3.5 times as long); "
+                            "beyond and rare_beyond (5.25 times as long). For the last ten, --reuse fcn_lesson/reference "
                             "starts from the shipped classifiers")
     train.add_argument("--stage", default=None, metavar="NAME",
                        help="shapes: train only this stage of the plan and the stages it starts from (for "
@@ -366,8 +366,8 @@ def parser() -> argparse.ArgumentParser:
                                          "scored.")
     results.add_argument("--plan", choices=RESULT_PLANS, default=None,
                          help="only this plan's arms; longer: only whether each row had levelled, and at which "
-                              "budget (train --plan longer, rare_longer, longest, rare_longest, furthest and "
-                              "rare_furthest)")
+                              "budget (train --plan longer, rare_longer, longest, rare_longest, furthest, "
+                              "rare_furthest, beyond and rare_beyond)")
     results.add_argument("--scenes", choices=("val", "fresh"), default="val",
                          help="the book's validation scenes (default) or the fresh ones")
     results.add_argument("--record", type=Path, default=None, metavar="FOLDER",

@@ -30,7 +30,8 @@ of its own. :data:`COMPARISONS`
 are the comparisons the chapters draw; :func:`verdicts` gives a chapter its
 verdicts, and :func:`levelling` says whether a row had levelled at its budget
 (the ``longer`` and ``rare_longer`` plans), at half as long again (``longest``,
-``rare_longest``) or at that (``furthest``, ``rare_furthest``), as far as its runs
+``rare_longest``), at that (``furthest``, ``rare_furthest``) or half as long again
+once more (``beyond``, ``rare_beyond``), as far as its runs
 are recorded; :func:`levelled_at` gives the first of those budgets
 and :func:`level_state` says it in words. :func:`record` scores the models of a training folder
 (and the finished runs of a folder those four plans trained into) and writes
@@ -71,7 +72,7 @@ from .reference_models import (REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE,
 from .train import TrainResult, evaluate, predict
 
 __all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "FURTHEST_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+           "FURTHEST_ARMS", "BEYOND_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate", "history",
            "last_step", "last_tested", "level_state", "level_states", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
            "verdicts"]
@@ -295,7 +296,8 @@ def _over_fcn_seeds(arm: Arm) -> Arm:
 FCN_SEED_ARMS = {name: _over_fcn_seeds(arm) for name, arm in ARMS.items()}
 def _longer_plan(arm: Arm, suffix: str) -> str:
     """The plan that trains ``arm``'s seed-0 run longer by ``suffix``: ``longer``, ``longest`` or
-    ``furthest`` (the imbalance rows: ``rare_longer``, ``rare_longest``, ``rare_furthest``)."""
+    ``furthest`` or ``beyond`` (the imbalance rows: ``rare_longer``, ``rare_longest``, ``rare_furthest``,
+    ``rare_beyond``)."""
     return f"rare{suffix}" if arm.plan == "imbalance" else suffix.removeprefix("_")
 
 
@@ -316,8 +318,11 @@ LONGEST_ARMS = _longer_arms("_longest")
 #: The same, at least half as long again once more (``furthest``, ``rare_furthest``; see
 #: :data:`recipe.FURTHEST`): the third step, for the rows that had not levelled by the second.
 FURTHEST_ARMS = _longer_arms("_furthest")
+#: The same, half as long again as that (``beyond``, ``rare_beyond``; see :data:`recipe.BEYOND`): the
+#: fourth step, for the rows that had not levelled by the third.
+BEYOND_ARMS = _longer_arms("_beyond")
 #: Each row's seed-0 run at its budget, then at each longer one: the steps :func:`levelling` measures.
-_BUDGETS = (ARMS, LONGER_ARMS, LONGEST_ARMS, FURTHEST_ARMS)
+_BUDGETS = (ARMS, LONGER_ARMS, LONGEST_ARMS, FURTHEST_ARMS, BEYOND_ARMS)
 
 
 def _unshipped_stages() -> list[str]:
@@ -659,7 +664,8 @@ def levelling(arm: str, statistic: str = "mean IU", scenes: str = "val", budgets
               ) -> Levelling:
     """Whether ``arm`` had levelled by ``statistic`` on ``scenes``: its seed-0 run at the first of
     ``budgets`` (FCN epochs) against the same run trained to the second, paired by scene; the budgets
-    are the row's own (20), the ``longer`` plans' (30), the ``longest`` (45) and the ``furthest`` (70)."""
+    are the row's own (20), the ``longer`` plans' (30), the ``longest`` (45), the ``furthest`` (70) and
+    the ``beyond`` (105)."""
     planned = _budget_arms(arm)
     if len(planned) < 2:
         raise ValueError(f"no longer run of {arm!r}; there are runs of {', '.join(LONGER_ARMS)}")

@@ -16,8 +16,9 @@ adds ``after`` (FCN's descendants at the same budget) and ``imbalance``
 with other FCN seeds (``rare_seeds`` the imbalance rows, from theirs), so that a
 comparison's interval can count the seeds; ``longer`` (``rare_longer``) trains
 each row of seed 0 half as long again, to see whether it had levelled,
-``longest`` (``rare_longest``) half as long again as that, and ``furthest``
-(``rare_furthest``) at least half as long again once more.
+``longest`` (``rare_longest``) half as long again as that, ``furthest``
+(``rare_furthest``) at least half as long again once more, and ``beyond``
+(``rare_beyond``) half as long again as ``furthest``.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "FURTHEST", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
+__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "BEYOND", "FCN_SEEDS", "FURTHEST", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
            "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
@@ -66,8 +67,11 @@ LONGER = 1.5
 #: LONGER cubed (3.375, 67.5 epochs) but the first factor at least that which gives whole epochs to every
 #: stage of the staged path (14 + 14 + 42 = 70), so that it trains exactly as long as the one-stage rows.
 FURTHEST = 3.5
+#: How many times its own epochs the ``beyond`` plan trains each row: half as long again as ``furthest``
+#: (105 epochs, whole on every stage of the staged path: 21 + 21 + 63), for the rows not levelled by then.
+BEYOND = FURTHEST * LONGER
 #: The plans that train each row's seed-0 run longer, by the stage suffix they add, with their factor.
-LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2, "_furthest": FURTHEST}
+LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2, "_furthest": FURTHEST, "_beyond": BEYOND}
 #: The plans every recipe offers (see :meth:`Recipe.plan`): a longer plan for the book's scenes and one for
 #: the rare-disc scenes per entry of :data:`LONGER_SUFFIXES`.
 PLANS = ("staged", "ablation", "after", "imbalance", "seeds", "rare_seeds",
@@ -146,7 +150,8 @@ class Recipe:
         (FCN-8s with a plain and a class-balanced loss, on :attr:`imbalanced` scenes), ``seeds`` and
         ``rare_seeds`` (those rows again with other FCN seeds) or ``longer`` and ``rare_longer`` (the
         rows trained :data:`LONGER` times as long; ``longest``, ``rare_longest``: that squared;
-        ``furthest``, ``rare_furthest``: :data:`FURTHEST` times). Each
+        ``furthest``, ``rare_furthest``: :data:`FURTHEST` times; ``beyond``, ``rare_beyond``:
+        :data:`BEYOND` times). Each
         plan's ``data`` is the recipe whose scenes it trains on."""
         if name not in PLANS:
             raise ValueError(f"no plan {name!r}; the scenes' plans are {', '.join(PLANS)}")

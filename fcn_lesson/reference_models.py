@@ -29,7 +29,8 @@ REFERENCE_RECIPE = CPU.with_precision("bfloat16")
 #: The plans whose stages are shipped (chapters 7 and 9 score them).
 REFERENCE_PLANS = ("ablation", "after", "imbalance")
 #: The plans ``results --plan`` reports: those, and ``longer``, the longer runs (``longer``,
-#: ``rare_longer``, ``longest``, ``rare_longest``, ``furthest`` and ``rare_furthest``), whose results ship
+#: ``rare_longer``, ``longest``, ``rare_longest``, ``furthest``, ``rare_furthest``, ``beyond`` and
+#: ``rare_beyond``), whose results ship
 #: without their weights, as do
 #: those of the FCN seeds (``seeds``, ``rare_seeds``).
 RESULT_PLANS = (*REFERENCE_PLANS, "longer")

@@ -190,12 +190,12 @@ def test_the_chapters_verdicts_pair_the_fcn_seeds_of_one_classifier(reports):
 
 
 def _unshipped_rows():
-    """The recorded stages of the seeds, rare_seeds and longer plans (longest, furthest): their weights do
+    """The recorded stages of the seeds, rare_seeds and longer plans (longest, furthest, beyond): their weights do
     not ship, their counts do."""
     recorded = evidence.load()[0]["models"]
     seeds = [stage for arm in evidence.FCN_SEED_ARMS.values() for seed, stage in arm.stages.items() if seed]
-    longer = [arm.stages[0] for arms in (evidence.LONGER_ARMS, evidence.LONGEST_ARMS, evidence.FURTHEST_ARMS)
-              for arm in arms.values()]
+    longer = [arm.stages[0] for arms in (evidence.LONGER_ARMS, evidence.LONGEST_ARMS, evidence.FURTHEST_ARMS,
+                                         evidence.BEYOND_ARMS) for arm in arms.values()]
     return [stage for stage in seeds + longer if stage in recorded]
 
 
@@ -206,7 +206,7 @@ def test_the_seeds_plans_counts_are_those_of_the_runs_that_made_them():
     their validation scenes: the mean IU recorded there with its counts must match instead."""
     meta, counts = evidence.load()
     planned = {s.name: s for plan in ("seeds", "rare_seeds", "longer", "rare_longer", "longest", "rare_longest",
-                                      "furthest", "rare_furthest") for s in REFERENCE_RECIPE.plan(plan).stages}
+                                      "furthest", "rare_furthest", "beyond", "rare_beyond") for s in REFERENCE_RECIPE.plan(plan).stages}
     for stage in _unshipped_rows():
         history = meta["models"][stage]["history"]
         assert len(history) == planned[stage].config.epochs and meta["models"][stage]["fingerprint"], stage

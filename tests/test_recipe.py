@@ -162,10 +162,12 @@ def test_the_rare_seeds_plan_varies_only_the_imbalance_rows_fcn_seed():
     assert len(rare_seeds.stages) == 1 + 2 * len(recipe.CONTROL_SEEDS)
 
 
-@pytest.mark.parametrize("suffix, epochs", [("_longer", 30), ("_longest", 45), ("_furthest", 70)])
+@pytest.mark.parametrize("suffix, epochs", [("_longer", 30), ("_longest", 45), ("_furthest", 70),
+                                            ("_beyond", 105)])
 def test_the_longer_plans_train_each_row_of_seed_0_half_as_long_again_and_again(suffix, epochs):
     name, times = suffix.removeprefix("_"), recipe.LONGER_SUFFIXES[suffix]
-    assert times == {"_longer": recipe.LONGER, "_longest": recipe.LONGER ** 2, "_furthest": recipe.FURTHEST}[suffix]
+    assert times == {"_longer": recipe.LONGER, "_longest": recipe.LONGER ** 2, "_furthest": recipe.FURTHEST,
+                     "_beyond": recipe.FURTHEST * recipe.LONGER}[suffix]
     ablation, after, longer = (recipe.CPU.plan(plan) for plan in ("ablation", "after", name))
     rows = {**{s.name: s for s in ablation.stages}, **{s.name: s for s in after.stages}}
     assert longer.stages[0] == ablation.stage("classifier")
