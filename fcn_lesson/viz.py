@@ -1109,16 +1109,27 @@ def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_
     return fig
 
 
-def plot_seed_points(panels: dict[str, dict[str, Sequence[float]]], *, ylabel: str):
+def plot_seed_points(panels: dict[str, dict[str, Sequence[float]]], *, ylabel: str,
+                     ranges: dict[str, dict[str, tuple[float, float]]] | None = None, range_label: str = ""):
     """One panel per ``panels`` key (say, a scene set), one column of points per kind of seed in it, each
     point one seed's value labelled with its seed, over a line at zero: how far a few seeds spread, where
-    a table of standard deviations would hide how few values they rest on."""
+    a table of standard deviations would hide how few values they rest on. ``ranges`` (per panel, a
+    (low, high) per kind) draws a band behind that kind's column, named ``range_label`` in a key: say,
+    where a new seed's value would fall, so that a point can be seen inside it or not."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), sharey=True, squeeze=False)
+    every = [value for kinds in panels.values() for values in kinds.values() for value in values]
+    close = 0.05 * (max(every) - min(every))  # labels nearer than this would overlap
     for ax, (title, kinds) in zip(axes[0], panels.items()):
         for column, (kind, values) in enumerate(kinds.items()):
+            band = (ranges or {}).get(title, {}).get(kind)
+            if band is not None:
+                ax.fill_between([column - 0.3, column + 0.3], *band, color=f"C{column}", alpha=0.15,
+                                linewidth=0, label=range_label or None)
             ax.plot([column] * len(values), values, "o", color=f"C{column}", alpha=0.8)
-            for seed, value in enumerate(values):
-                ax.annotate(str(seed), (column, value), xytext=(6, -3), textcoords="offset points", fontsize=8)
+            for seed, value in enumerate(values):  # a label near an earlier one goes on the left
+                crowded = any(abs(value - earlier) < close for earlier in values[:seed])
+                ax.annotate(str(seed), (column, value), xytext=(-12 if crowded else 6, -3),
+                            textcoords="offset points", fontsize=8)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(kinds)))
         ax.set_xticklabels(list(kinds), fontsize=8)
@@ -1126,6 +1137,8 @@ def plot_seed_points(panels: dict[str, dict[str, Sequence[float]]], *, ylabel: s
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel(ylabel)
+    if range_label and ranges:
+        axes[0][0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
 

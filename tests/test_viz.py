@@ -536,13 +536,30 @@ def test_plot_runs_draws_one_colour_per_row_and_the_highlighted_seed_thick():
 
 def test_plot_seed_points_draws_a_column_per_kind_and_labels_each_point_with_its_seed():
     fig = viz.plot_seed_points({"val": {"classifier seeds": [0.05, 0.07, 0.02], "FCN seeds": [0.05, 0.02]},
-                                "fresh": {"classifier seeds": [0.07, 0.08, 0.02], "FCN seeds": [0.07, 0.04]}},
+                                "fresh": {"classifier seeds": [0.07, 0.072, 0.02], "FCN seeds": [0.07, 0.04]}},
                                ylabel="step")
     assert [ax.get_title() for ax in fig.axes] == ["val", "fresh"]
     ax = fig.axes[0]
     assert [list(line.get_xdata()) for line in ax.lines[:2]] == [[0, 0, 0], [1, 1]]
     assert [text.get_text() for text in ax.texts] == ["0", "1", "2", "0", "1"]
+    sides = [text.xyann[0] for text in fig.axes[1].texts]  # 0.07 and 0.072 are near: 1 goes left
+    assert sides == [6, -12, 6, 6, 6]
     assert [label.get_text() for label in ax.get_xticklabels()] == ["classifier seeds", "FCN seeds"]
+    assert not ax.collections and ax.get_legend() is None  # no ranges, no bands
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_seed_points_draws_a_range_as_a_band_behind_its_column_only():
+    fig = viz.plot_seed_points({"val": {"classifier seeds": [0.05, 0.07], "FCN seeds": [0.05, 0.02]}},
+                               ylabel="step", ranges={"val": {"FCN seeds": (-0.01, 0.09)}},
+                               range_label="a new seed, 95 %")
+    ax = fig.axes[0]
+    (band,) = ax.collections
+    corners = band.get_paths()[0].vertices
+    assert corners[:, 0].min() == pytest.approx(0.7) and corners[:, 0].max() == pytest.approx(1.3)
+    assert corners[:, 1].min() == pytest.approx(-0.01) and corners[:, 1].max() == pytest.approx(0.09)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a new seed, 95 %"]
+    matplotlib.pyplot.close(fig)
 
 
 def test_seed_table_puts_a_dash_where_a_row_lacks_a_seed_and_signs_the_differences():
