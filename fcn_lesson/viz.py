@@ -1143,11 +1143,13 @@ def plot_seed_points(panels: dict[str, dict[str, Sequence[float]]], *, ylabel: s
     return fig
 
 
-def plot_differences(groups: dict[str, Sequence], ticks: Sequence[str], *, xlabel: str):
+def plot_differences(groups: dict[str, Sequence], ticks: Sequence[str], *, xlabel: str,
+                     key_below: bool = False):
     """Paired differences (:class:`~fcn_lesson.stats.Verdict` s), one group per comparison, each with its
     95 % interval as an error bar, side by side at each of ``ticks``, over a line at zero. Why not two
     means with their own intervals: pairing on the same seeds and scenes removes what both rows share,
-    so only the difference's own interval says whether it clears zero."""
+    so only the difference's own interval says whether it clears zero. ``key_below`` puts the key under
+    the axes, where no interval can be hidden by it (an interval ending at zero, say)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.3))
     for index, (name, verdicts) in enumerate(groups.items()):
         x = np.arange(len(ticks)) + 0.2 * (index - (len(groups) - 1) / 2)
@@ -1160,7 +1162,10 @@ def plot_differences(groups: dict[str, Sequence], ticks: Sequence[str], *, xlabe
     ax.set_xlabel(xlabel)
     ax.set_ylabel("difference, 95 % interval")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if key_below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(groups))
+    else:
+        ax.legend()
     fig.tight_layout()
     return fig
 

@@ -88,6 +88,10 @@ def test_plot_differences_draws_each_paired_interval_beside_the_others_over_zero
     assert low[1] == pytest.approx(0.1) and high[1] == pytest.approx(0.3)  # the interval, as a bar
     assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1-7", ">= 8"]
+    below = viz.plot_differences({"a - b": [ahead, apart]}, ["1-7", ">= 8"], xlabel="bin", key_below=True)
+    key = below.axes[0].get_legend()
+    assert key.get_bbox_to_anchor().y0 < below.axes[0].get_window_extent().y0  # under the axes
+    matplotlib.pyplot.close(below)
 
 
 def test_verdict_table_says_each_verdict_and_whether_other_scenes_agree():
