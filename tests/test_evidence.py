@@ -296,7 +296,7 @@ def test_recorded_stages_are_the_stored_seeds_of_a_row_in_seed_order():
         evidence.recorded_stages("FCN-4s")
 
 
-@pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45), (45, 70), (20, 70)])
+@pytest.mark.parametrize("budgets", [(20, 30), (30, 45), (20, 45), (45, 70), (20, 70), (70, 105)])
 def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(monkeypatch, budgets, reports):
     rows = evidence.trained_longer(budgets[1])
     assert rows, f"no run of {budgets[1]} epochs is recorded: train a longer plan, then record it"
@@ -315,7 +315,8 @@ def test_levelling_sets_a_rows_gain_from_training_longer_against_its_interval(mo
         assert found.state == state and found.levelled == (state == "levelled")
         assert (found.epochs, found.longer_epochs) == budgets  # the staged path's three stages add up
         assert str(found) in printed and str(found) in whole
-    arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS, 70: evidence.FURTHEST_ARMS}[budgets[1]]
+    arms = {30: evidence.LONGER_ARMS, 45: evidence.LONGEST_ARMS, 70: evidence.FURTHEST_ARMS,
+            105: evidence.BEYOND_ARMS}[budgets[1]]
     at_longer = evidence.verdicts(7, arms=arms)  # the rows trained longer, run 0 alone
     assert at_longer and all(v.seeds == 1 for v in at_longer.values())
     assert all({evidence.COMPARISONS[key].a, evidence.COMPARISONS[key].b} <= set(rows) for key in at_longer)
@@ -338,14 +339,19 @@ def test_the_yardstick_is_the_finest_half_width_of_the_chapters_mean_iu_verdicts
 
 def test_budget_runs_are_a_rows_seed_0_run_at_each_recorded_budget():
     assert evidence.budget_runs("FCN-8s") == {20: "fcn8s_one_stage", 30: "fcn8s_one_stage_longer",
-                                              45: "fcn8s_one_stage_longest", 70: "fcn8s_one_stage_furthest"}
+                                              45: "fcn8s_one_stage_longest", 70: "fcn8s_one_stage_furthest",
+                                              105: "fcn8s_one_stage_beyond"}
     assert evidence.budget_runs("FCN-8s staged") == {20: "fcn8s", 30: "fcn8s_longer", 45: "fcn8s_longest",
-                                                     70: "fcn8s_furthest"}
+                                                     70: "fcn8s_furthest", 105: "fcn8s_beyond"}
     for row in evidence.trained_longer():
         runs = evidence.budget_runs(row)
         assert list(runs)[:3] == [20, 30, 45] and (70 in runs) == (row in evidence.trained_longer(70))
-        assert evidence.level_steps(row) == ([(20, 30), (20, 45), (20, 70), (30, 45), (30, 70), (45, 70)]
-                                             if 70 in runs else [(20, 30), (20, 45), (30, 45)])
+        assert (105 in runs) == (row in evidence.trained_longer(105)) and (105 not in runs or 70 in runs)
+        steps = {3: [(20, 30), (20, 45), (30, 45)],
+                 4: [(20, 30), (20, 45), (20, 70), (30, 45), (30, 70), (45, 70)],
+                 5: [(20, 30), (20, 45), (20, 70), (20, 105), (30, 45), (30, 70), (30, 105), (45, 70),
+                     (45, 105), (70, 105)]}
+        assert evidence.level_steps(row) == steps[len(runs)]
         assert evidence.last_tested(row) == sorted(runs)[-2]
     assert evidence.budget_runs("FCN-4s") == {}
 
@@ -372,8 +378,9 @@ def test_a_row_levelled_at_the_first_budget_from_which_every_longer_run_gains_un
 
 def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
     step = evidence.last_step("FCN-8s", "fresh")
-    assert (step.epochs, step.longer_epochs) == (evidence.last_tested("FCN-8s"), 70)
-    assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(45, 70)).gain.difference
+    assert (step.epochs, step.longer_epochs) == (evidence.last_tested("FCN-8s"), 105) == (70, 105)
+    assert step.gain.difference == evidence.levelling("FCN-8s", scenes="fresh", budgets=(70, 105)).gain.difference
+    assert evidence.last_step("U-Net").longer_epochs == 70  # a row without its 105-epoch run
 
 
 def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
