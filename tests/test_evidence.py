@@ -451,3 +451,12 @@ def test_plan_time_sums_each_stored_run_as_recorded_and_at_its_median_epoch():
     assert set(evidence.TIMED_PLANS) >= {"ablation", "seeds", "furthest", "rare_furthest"}
     with pytest.raises(ValueError, match="no timed plan 'staged'"):
         evidence.plan_time("staged")
+
+
+def test_first_fcn_seeds_keeps_each_rows_seeds_below_n():
+    four = evidence.first_fcn_seeds(4)  # chapter 7 draws its verdicts over these (its nbval checks them)
+    assert set(four) == set(evidence.FCN_SEED_ARMS)
+    for name, arm in four.items():
+        assert arm.stages == {s: st for s, st in evidence.FCN_SEED_ARMS[name].stages.items() if s < 4}
+        assert arm.stages[0] == evidence.FCN_SEED_ARMS[name].stages[0]
+    assert max(four["FCN-8s"].stages) == 3 and evidence.first_fcn_seeds(99) == evidence.FCN_SEED_ARMS
