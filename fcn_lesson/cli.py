@@ -298,8 +298,8 @@ def parser() -> argparse.ArgumentParser:
                             "rare_seeds (the imbalance rows with two more FCN seeds); longer and rare_longer "
                             "(the rows of seed 0 trained 1.5 times as long: had they levelled?); longest and "
                             "rare_longest (2.25 times as long); furthest and rare_furthest (3.5 times as long); "
-                            "beyond and rare_beyond (5.25 times as long). For the last ten, --reuse fcn_lesson/reference "
-                            "starts from the shipped classifiers")
+                            "beyond and rare_beyond (5.25 times as long). For the last ten, --reuse "
+                            "fcn_lesson/reference starts from the shipped classifiers")
     train.add_argument("--stage", default=None, metavar="NAME",
                        help="shapes: train only this stage of the plan and the stages it starts from (for "
                             "example unet_furthest, with --reuse for its classifier)")

@@ -71,8 +71,8 @@ from .reference_models import (REFERENCE_DIR, REFERENCE_PLANS, REFERENCE_RECIPE,
                                planned_stages, reference_stages)
 from .train import TrainResult, evaluate, predict
 
-__all__ = ["ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
-           "FURTHEST_ARMS", "BEYOND_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
+__all__ = ["ARMS", "BEYOND_ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_ARMS", "FIELDS", "FRESH_SCENES", "FRESH_SEED",
+           "FURTHEST_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate",
            "first_fcn_seeds", "history",
            "last_step", "last_tested", "level_state", "level_states", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
@@ -302,6 +302,8 @@ def first_fcn_seeds(n: int) -> dict[str, Arm]:
     seeds were recorded (``verdicts(chapter, arms=first_fcn_seeds(4))``)."""
     return {name: replace(arm, stages={seed: stage for seed, stage in arm.stages.items() if seed < n})
             for name, arm in FCN_SEED_ARMS.items()}
+
+
 def _longer_plan(arm: Arm, suffix: str) -> str:
     """The plan that trains ``arm``'s seed-0 run longer by ``suffix``: ``longer``, ``longest`` or
     ``furthest`` or ``beyond`` (the imbalance rows: ``rare_longer``, ``rare_longest``, ``rare_furthest``,

@@ -34,7 +34,7 @@ from .models import MINI, Layout
 from .plans import Plan, Stage, TrainingData, run_plan
 from .train import TrainConfig, TrainResult, main_process_first, pick_device
 
-__all__ = ["ABLATION_SEEDS", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "BEYOND", "FCN_SEEDS", "FURTHEST", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
+__all__ = ["ABLATION_SEEDS", "BEYOND", "CONTROL_SEEDS", "CPU", "DESCENDANTS", "FCN_SEEDS", "FURTHEST", "GPU", "LONGER", "LONGER_SUFFIXES", "PLANS", "QUICK",
            "RARE_CLASS", "RECIPES", "SEEDED_DESCENDANTS", "SEEDED_MODELS", "Recipe", "cache_dir", "default_recipe",
            "quick_mode", "scene_datasets", "train", "training_data"]
 
