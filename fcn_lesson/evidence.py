@@ -579,9 +579,10 @@ def verdicts(chapter: int, scenes: str = "val", arms: dict[str, Arm] | None = No
 
 @cache
 def resolution(scenes: str = "val") -> float:
-    """The finest mean-IU difference the verdicts of chapters 7 and 9 resolve on ``scenes``: the smallest
-    half-width of their mean-IU comparisons. It is the levelling test's yardstick, one for every row: a
-    gain under it is smaller than any difference those verdicts can tell from zero. (A row's own
+    """The sharpest precision among the mean-IU verdicts of chapters 7 and 9 on ``scenes``: the smallest
+    half-width of their comparisons (that comparison need not tell its own difference from zero). It is
+    the levelling test's yardstick, one for every row: a gain under it is smaller than any difference
+    those verdicts could tell from zero. (A row's own
     half-width would mostly be lenient: unpaired, it keeps what the scenes and seeds do to the row, which
     pairing cancels, most where its seeds spread; the levelling appendix's exercise shows where, and where
     it is not.)"""
@@ -592,7 +593,7 @@ def resolution(scenes: str = "val") -> float:
 @dataclass(frozen=True)
 class Levelling:
     """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
-    the yardstick :func:`resolution`, the finest difference the chapters' mean-IU verdicts resolve. The
+    the yardstick :func:`resolution`, the sharpest precision among the chapters' mean-IU verdicts. The
     gain's own interval decides, not its point: wholly under the yardstick, the row had *levelled* (more
     training moved it by less than any verdict can see); wholly above, it was *still rising*; holding it,
     the step is *too close to call*. A poly-scheduled run takes only small steps as it ends, whatever its

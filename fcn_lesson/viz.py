@@ -25,7 +25,7 @@ __all__ = ["STATE_COLOURS", "STATE_MARKERS", "border_table", "class_colors", "cl
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
-           "plot_budgets", "plot_history", "plot_iteration_times", "plot_last_steps", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "probability", "seed_table",
+           "plot_budget_scores", "plot_history", "plot_iteration_times", "plot_last_steps", "plot_profiles", "plot_runs", "plot_seed_points", "plot_sharing", "probability", "seed_table",
            "show_compression", "show_kernel", "show_maps", "show_pairs", "show_predictions", "show_score_maps",
            "show_thickness", "show_windows", "table", "time_per_flop_reading", "timing_table", "verdict_table",
            "window_with"]
@@ -1081,30 +1081,47 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
     return fig
 
 
-def plot_budgets(curves: dict[str, dict[int, list[dict]]], key: str = "val_mean_iu",
-                 notes: dict[str, str] | None = None):
-    """One panel per row (``curves``: row -> budget in epochs -> the history of its run at that budget),
-    each budget's curve in its own colour, the same in every panel: what training longer did to each
-    row. ``notes``: row -> a remark under its title (say, that it is scored on other scenes)."""
-    budgets = sorted({epochs for runs in curves.values() for epochs in runs})
-    columns = min(4, len(curves))
-    rows = math.ceil(len(curves) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns, 2.5 * rows), sharey=True, squeeze=False)
-    for ax, (name, runs) in zip(axes.flat, curves.items()):
-        for epochs, history in sorted(runs.items()):
-            ax.plot([h["epoch"] for h in history], [h[key] for h in history],
-                    color=f"C{budgets.index(epochs)}", linewidth=1.2)
-        ax.set_title(name + (f"\n({notes[name]})" if notes and name in notes else ""), fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def plot_budget_scores(scores: dict[str, dict[str, dict[int, float]]],
+                       seeds: dict[str, dict[str, Sequence[float]]] | None = None):
+    """One panel per row (``scores``: row -> scene set -> budget in epochs -> run 0's mean IU there), a
+    line per scene set over the budgets, on a log axis so that each 1.5x step is one width: where a
+    row's line turns flat, more training stopped paying. ``seeds``: row -> scene set -> its FCN seeds'
+    mean IU at the first budget, drawn there as a range, to set each step against what a seed moves.
+    Each panel has its own scale: the steps, not the rows' levels, are what it shows."""
+    budgets = sorted({epochs for by_set in scores.values() for runs in by_set.values() for epochs in runs})
+    sets = list(next(iter(scores.values())))
+    columns = min(4, len(scores))
+    rows = math.ceil(len(scores) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns, 2.4 * rows), squeeze=False)
+    for ax, (name, by_set) in zip(axes.flat, scores.items()):
+        for index, scene_set in enumerate(sets):
+            runs = sorted(by_set[scene_set].items())
+            ax.plot([epochs for epochs, _ in runs], [value for _, value in runs], marker="o", markersize=3,
+                    color=f"C{index}", linewidth=1.2)
+            if seeds and name in seeds:
+                values = seeds[name][scene_set]
+                x = budgets[0] * (0.93 if index == 0 else 1.07)  # side by side
+                ax.plot([x, x], [min(values), max(values)], color=f"C{index}", linewidth=3, alpha=0.35,
+                        solid_capstyle="butt")
+        ax.set_xscale("log")
+        ax.set_xticks(budgets)
+        ax.set_xticklabels([str(epochs) for epochs in budgets], fontsize=7)
+        ax.minorticks_off()
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(curves):]:
+    for ax in axes.flat[len(scores):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel(_axis_label(key))
+        ax.set_ylabel("mean IU")
     for ax in axes[-1]:
-        ax.set_xlabel("epoch")
-    handles = [Line2D([], [], color=f"C{i}", label=f"{epochs} epochs") for i, epochs in enumerate(budgets)]
-    fig.legend(handles=handles, loc="lower center", ncol=len(budgets), bbox_to_anchor=(0.5, -0.02))
+        ax.set_xlabel("epochs")
+    handles = [Line2D([], [], color=f"C{index}", marker="o", markersize=3, label=f"{scene_set}, run 0")
+               for index, scene_set in enumerate(sets)]
+    if seeds:
+        handles.append(Line2D([], [], color="gray", linewidth=3, alpha=0.35,
+                              label=f"FCN seeds' range at {budgets[0]} epochs"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 

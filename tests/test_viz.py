@@ -599,20 +599,21 @@ def test_levelled_table_can_show_each_rows_last_gain_beside_its_verdict():
     assert lines[3].startswith("| b | levelled at 20 | levelled at 20 | 20 -> 30: +0.014")
 
 
-def test_plot_budgets_draws_one_panel_per_row_and_one_colour_per_budget():
-    def run(epochs):
-        return [{"epoch": e, "val_mean_iu": 0.01 * e} for e in range(1, epochs + 1)]
-    fig = viz.plot_budgets({"a": {20: run(20), 30: run(30), 45: run(45)}, "b": {20: run(20), 30: run(30)}},
-                           notes={"b": "other scenes"})
+def test_plot_budget_scores_draws_a_line_per_scene_set_in_each_rows_panel_and_the_seeds_range():
+    scores = {"a": {"val": {20: 0.5, 30: 0.6, 45: 0.62}, "fresh": {20: 0.55, 30: 0.64, 45: 0.66}},
+              "b": {"val": {20: 0.4, 30: 0.45}, "fresh": {20: 0.42, 30: 0.47}}}
+    fig = viz.plot_budget_scores(scores, seeds={"a": {"val": [0.48, 0.52, 0.5], "fresh": [0.53, 0.56]}})
     shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in shown] == ["a", "b\n(other scenes)"]
-    assert [len(ax.lines) for ax in shown] == [3, 2]
-    colours = [[line.get_color() for line in ax.lines] for ax in shown]
-    assert colours[0][:2] == colours[1] and len(set(colours[0])) == 3  # a budget's colour in every panel
-    assert [len(line.get_xdata()) for line in shown[0].lines] == [20, 30, 45]
+    assert [ax.get_title() for ax in shown] == ["a", "b"]
+    assert [len(ax.lines) for ax in shown] == [4, 2]  # a line per scene set, and a's two seed ranges
+    assert list(shown[0].lines[0].get_xdata()) == [20, 30, 45] and shown[0].get_xscale() == "log"
+    assert list(shown[0].lines[1].get_ydata()) == [0.48, 0.52]  # the validation seeds' range
+    assert [label.get_text() for label in shown[0].get_xticklabels()] == ["20", "30", "45"]
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
-    assert labels == ["20 epochs", "30 epochs", "45 epochs"]
+    assert labels == ["val, run 0", "fresh, run 0", "FCN seeds' range at 20 epochs"]
     matplotlib.pyplot.close(fig)
+    assert len(viz.plot_budget_scores(scores).legends[0].get_texts()) == 2  # no seeds: no range
+    matplotlib.pyplot.close("all")
 
 
 def test_plot_last_steps_draws_each_gain_coloured_by_its_state_against_the_yardstick():
