@@ -623,11 +623,12 @@ class Levelling:
         draw of scenes, another seed) would have to move for :attr:`state` to change."""
         return min(abs(self.gain.low - self.yardstick), abs(self.gain.high - self.yardstick))
 
-    def lowered(self, shift: float) -> "Levelling":
-        """This step with its gain, interval and all, lowered by ``shift``: what it would say had something
-        other than the longer training (another start, another ``fit``) raised the longer run by that much."""
-        gain = replace(self.gain, difference=self.gain.difference - shift, low=self.gain.low - shift,
-                       high=self.gain.high - shift)
+    def stretched(self, shift: float) -> "Levelling":
+        """This step with each end of its interval moved out by ``shift``: what it says when something
+        other than the longer training (another start, another ``fit``, an unrecorded difference) could
+        have moved either run by up to that much, either way. Still rising only if the gain clears the
+        yardstick by more than ``shift``; levelled only if it stays under it by more."""
+        gain = replace(self.gain, low=self.gain.low - shift, high=self.gain.high + shift)
         return replace(self, gain=gain)
 
     def widened(self, seed_scores: Iterable[float]) -> "Levelling":

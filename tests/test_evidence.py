@@ -383,23 +383,32 @@ def test_last_step_is_the_gain_from_the_last_budget_tested_to_the_longest_run():
     assert evidence.last_step("U-Net").longer_epochs == 70  # a row without its 105-epoch run
 
 
-def test_a_lowered_step_moves_its_whole_interval_and_says_again_what_it_finds():
+def test_a_stretched_step_moves_each_end_of_its_interval_out_and_says_again_what_it_finds():
     step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
     assert step.state == "still rising"
-    lowered = step.lowered(0.018)
-    assert lowered.gain.difference == pytest.approx(step.gain.difference - 0.018)
-    assert (lowered.gain.low, lowered.gain.high) == pytest.approx((step.gain.low - 0.018, step.gain.high - 0.018))
-    assert lowered.state == "too close to call" and lowered.yardstick == step.yardstick
-    assert step.lowered(step.gain.high - step.yardstick + 0.001).state == "levelled"
-    assert step.lowered(0).state == step.state
+    stretched = step.stretched(0.018)
+    assert stretched.gain.difference == step.gain.difference and stretched.yardstick == step.yardstick
+    assert (stretched.gain.low, stretched.gain.high) == pytest.approx((step.gain.low - 0.018, step.gain.high + 0.018))
+    assert stretched.state == "too close to call"
+    assert step.stretched(step.gain.low - step.yardstick - 0.001).state == "still rising"  # clears it still
+    assert step.stretched(0).state == step.state
+    flat = evidence.levelling("FCN-8s staged", budgets=(70, 105))
+    assert flat.state == "levelled" and flat.stretched(flat.yardstick - flat.gain.high + 0.001).state != "levelled"
+
+
+def _moved(step, shift):
+    """``step`` with its gain and whole interval lowered by ``shift``."""
+    gain = replace(step.gain, difference=step.gain.difference - shift, low=step.gain.low - shift,
+                   high=step.gain.high - shift)
+    return replace(step, gain=gain)
 
 
 def test_a_steps_margin_is_the_distance_from_its_nearer_interval_end_to_the_yardstick():
     step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
     assert step.state == "still rising" and step.margin == pytest.approx(step.gain.low - step.yardstick)
-    levelled = step.lowered(step.gain.high - step.yardstick + 0.001)
+    levelled = _moved(step, step.gain.high - step.yardstick + 0.001)
     assert levelled.state == "levelled" and levelled.margin == pytest.approx(0.001)
-    holding = step.lowered(step.gain.low - step.yardstick + 0.0005)  # low end 0.0005 under the yardstick
+    holding = _moved(step, step.gain.low - step.yardstick + 0.0005)  # low end 0.0005 under the yardstick
     assert holding.state == "too close to call" and holding.margin == pytest.approx(0.0005)
 
 
