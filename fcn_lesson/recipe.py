@@ -68,7 +68,7 @@ LONGER = 1.5
 #: stage of the staged path (14 + 14 + 42 = 70), so that it trains exactly as long as the one-stage rows.
 FURTHEST = 3.5
 #: How many times its own epochs the ``beyond`` plan trains each row: half as long again as ``furthest``
-#: (105 epochs, whole on every stage of the staged path: 21 + 21 + 63), for the rows not levelled by then.
+#: (105 epochs, whole on every stage of the staged path: 21 + 21 + 63), one row at a time (``--stage``).
 BEYOND = FURTHEST * LONGER
 #: The plans that train each row's seed-0 run longer, by the stage suffix they add, with their factor.
 LONGER_SUFFIXES = {"_longer": LONGER, "_longest": LONGER ** 2, "_furthest": FURTHEST, "_beyond": BEYOND}
