@@ -75,7 +75,7 @@ __all__ = ["ARMS", "BEYOND_ARMS", "BOUNDARY_WIDTHS", "COMPARISONS", "FCN_SEED_AR
            "FURTHEST_ARMS", "LONGER_ARMS", "LONGEST_ARMS", "OTHER_SCENES_PLANS", "OWN_SCENES", "RESULTS_FILE", "SCENE_SETS", "STATISTICS",
            "THICKNESS_BINS", "Arm", "Claim", "Levelling", "budget_runs", "compare", "count_scenes", "counts", "estimate",
            "first_fcn_seeds", "history",
-           "last_step", "last_tested", "level_state", "level_states", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "score", "scores", "trained_longer",
+           "last_step", "last_tested", "level_state", "level_states", "level_steps", "levelled_at", "levelling", "load", "paired_gaps", "per_seed", "record", "recorded_stages", "report", "resolution", "scene_set", "seed_term", "score", "scores", "trained_longer",
            "verdicts"]
 
 #: The file beside the weights that holds their per-scene counts.
@@ -590,6 +590,15 @@ def resolution(scenes: str = "val") -> float:
                for key, verdict in verdicts(chapter, scenes).items() if key.endswith(", mean IU"))
 
 
+def seed_term(seed_scores: Iterable[float]) -> float:
+    """What :meth:`Levelling.widened` adds for another seed, at 95 %: the spread of ``seed_scores`` (a
+    row's FCN seeds at one budget), once for each of a step's two runs, times Student's t over those
+    seeds: sqrt(2) t s. Set against the yardstick it says whether one seed per budget could show a row
+    levelled at all."""
+    values = [float(value) for value in seed_scores]
+    return math.sqrt(2) * stats.t_quantile((1 + stats.LEVEL) / 2, len(values) - 1) * float(np.std(values, ddof=1))
+
+
 @dataclass(frozen=True)
 class Levelling:
     """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
@@ -640,9 +649,7 @@ class Levelling:
         values = [float(value) for value in seed_scores]
         if len(values) < 2:
             raise ValueError(f"widening {self.arm}'s step needs two seeds' scores or more, got {len(values)}")
-        spread = float(np.std(values, ddof=1))
-        t = stats.t_quantile((1 + stats.LEVEL) / 2, len(values) - 1)
-        half = math.sqrt(((self.gain.high - self.gain.low) / 2) ** 2 + 2 * (t * spread) ** 2)
+        half = math.hypot((self.gain.high - self.gain.low) / 2, seed_term(values))
         gain = replace(self.gain, low=self.gain.difference - half, high=self.gain.difference + half)
         return replace(self, gain=gain)
 

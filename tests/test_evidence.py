@@ -412,6 +412,13 @@ def test_a_steps_margin_is_the_distance_from_its_nearer_interval_end_to_the_yard
     assert holding.state == "too close to call" and holding.margin == pytest.approx(0.0005)
 
 
+def test_seed_term_is_the_spread_of_two_seeds_draws_at_95_percent():
+    spread = [0.60, 0.62, 0.64]  # standard deviation 0.02, three seeds: t = 4.30
+    assert evidence.seed_term(spread) == pytest.approx(math.sqrt(2) * stats.t_quantile(0.975, 2) * 0.02)
+    assert evidence.seed_term([0.5, 0.5]) == 0
+    assert evidence.seed_term([0.6, 0.62, 0.64, 0.6, 0.64]) < evidence.seed_term(spread)  # more seeds, smaller t
+
+
 def test_a_widened_step_adds_the_seeds_spread_once_for_each_run_around_its_gain():
     step = evidence.levelling("dilated", scenes="fresh", budgets=(20, 45))
     half = (step.gain.high - step.gain.low) / 2
