@@ -596,6 +596,8 @@ def seed_term(seed_scores: Iterable[float]) -> float:
     seeds: sqrt(2) t s. Set against the yardstick it says whether one seed per budget could show a row
     levelled at all."""
     values = [float(value) for value in seed_scores]
+    if len(values) < 2:
+        raise ValueError(f"a seed term needs two seeds' scores or more, got {len(values)}")
     return math.sqrt(2) * stats.t_quantile((1 + stats.LEVEL) / 2, len(values) - 1) * float(np.std(values, ddof=1))
 
 
@@ -604,9 +606,9 @@ class Levelling:
     """Whether a row had levelled at a budget: what its seed-0 run gains from a longer budget, against
     the yardstick :func:`resolution`, the sharpest precision among the chapters' mean-IU verdicts. The
     gain's own interval decides, not its point: wholly under the yardstick, the row had *levelled* (more
-    training moved it by less than any verdict can see); wholly above, it was *still rising*; holding it,
-    the step is *too close to call*. A poly-scheduled run takes only small steps as it ends, whatever its
-    length, so only a longer run can tell. ``half_width``: the row's own, over FCN seeds and scenes at its
+    training raised it by less than any verdict can see; one-sided, so a fall counts too); wholly above,
+    it was *still rising*; holding it, the step is *too close to call*. A poly-scheduled run takes only
+    small steps as it ends, whatever its length, so only a longer run can tell. ``half_width``: the row's own, over FCN seeds and scenes at its
     own budget, kept for comparison, not used by the test."""
 
     arm: str

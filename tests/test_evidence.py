@@ -417,6 +417,8 @@ def test_seed_term_is_the_spread_of_two_seeds_draws_at_95_percent():
     assert evidence.seed_term(spread) == pytest.approx(math.sqrt(2) * stats.t_quantile(0.975, 2) * 0.02)
     assert evidence.seed_term([0.5, 0.5]) == 0
     assert evidence.seed_term([0.6, 0.62, 0.64, 0.6, 0.64]) < evidence.seed_term(spread)  # more seeds, smaller t
+    with pytest.raises(ValueError, match="two seeds' scores or more, got 1"):
+        evidence.seed_term([0.6])
 
 
 def test_a_widened_step_adds_the_seeds_spread_once_for_each_run_around_its_gain():
