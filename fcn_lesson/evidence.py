@@ -608,8 +608,8 @@ class Levelling:
     gain's own interval decides, not its point: wholly under the yardstick, the row had *levelled* (more
     training raised it by less than any verdict can see; one-sided, so a fall counts too); wholly above,
     it was *still rising*; holding it, the step is *too close to call*. A poly-scheduled run takes only
-    small steps as it ends, whatever its length, so only a longer run can tell. ``half_width``: the row's own, over FCN seeds and scenes at its
-    own budget, kept for comparison, not used by the test."""
+    small steps as it ends, whatever its length, so only a longer run can tell. ``half_width``: the row's
+    own, over FCN seeds and scenes at its own budget, kept for comparison, not used by the test."""
 
     arm: str
     epochs: int
@@ -648,10 +648,7 @@ class Levelling:
         run, with Student's t over those seeds as :func:`stats.compare` takes it. Two runs of one seed share
         their batches, which should make them move together, but nothing measures by how much; and the
         spread comes from a few seeds at one budget: an estimate, not a bound."""
-        values = [float(value) for value in seed_scores]
-        if len(values) < 2:
-            raise ValueError(f"widening {self.arm}'s step needs two seeds' scores or more, got {len(values)}")
-        half = math.hypot((self.gain.high - self.gain.low) / 2, seed_term(values))
+        half = math.hypot((self.gain.high - self.gain.low) / 2, seed_term(seed_scores))
         gain = replace(self.gain, low=self.gain.difference - half, high=self.gain.difference + half)
         return replace(self, gain=gain)
 

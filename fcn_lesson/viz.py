@@ -1084,9 +1084,10 @@ def plot_last_steps(last: dict[str, tuple], titles: Sequence[str] = ("validation
 def plot_budget_scores(scores: dict[str, dict[str, dict[int, float]]],
                        seeds: dict[str, dict[str, Sequence[float]]] | None = None):
     """One panel per row (``scores``: row -> scene set -> budget in epochs -> run 0's mean IU there), a
-    line per scene set over the budgets, on a log axis so that each 1.5x step is one width: where a
-    row's line turns flat, more training stopped paying. ``seeds``: row -> scene set -> its FCN seeds'
-    mean IU at the first budget, drawn there as a range, to set each step against what a seed moves.
+    line per scene set over the budgets, on a log axis so that each step of about 1.5x is about one width
+    (the slopes show how steps compare, not whether one counts: the levelling test decides). ``seeds``:
+    row -> scene set -> its FCN seeds' mean IU at the first budget, drawn there as a range, to set each
+    step against what a seed moves.
     Each panel has its own scale: the steps, not the rows' levels, are what it shows."""
     budgets = sorted({epochs for by_set in scores.values() for runs in by_set.values() for epochs in runs})
     sets = list(next(iter(scores.values())))
