@@ -21,7 +21,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .data import CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, PALETTE, object_pixels
 
-__all__ = ["STATE_COLOURS", "STATE_MARKERS", "border_table", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
+__all__ = ["STATE_COLOURS", "STATE_MARKERS", "border_table", "both_sets", "class_colors", "class_handles", "class_legend", "colorize", "compare_outlines",
            "continued", "denormalize", "draw_fcn", "draw_lineage", "drawn_by_class", "drawn_caption",
            "gap_table", "last_epoch_table", "levelled_table", "levelling_table", "lineage", "mark_epochs", "mark_level",
            "mistake_table", "outline_class", "overlay", "padding_cost_table", "plot_by_thickness", "plot_confusion",
@@ -857,6 +857,12 @@ def probability(p: float, digits: int = 3) -> str:
         raise ValueError(f"a probability lies in [0, 1], got {p!r}")
     smallest = 10.0 ** -digits
     return f"< {smallest:.{digits}f}" if p < smallest / 2 else f"= {p:.{digits}f}"
+
+
+def both_sets(values: Iterable) -> str:
+    """One value per scene set in one table cell, as "validation / fresh": a row's state on both scene
+    sets read side by side."""
+    return " / ".join(map(str, values))
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 3):

@@ -599,6 +599,11 @@ def test_levelled_table_can_show_each_rows_last_gain_beside_its_verdict():
     assert lines[3].startswith("| b | levelled at 20 | levelled at 20 | 20 -> 30: +0.014")
 
 
+def test_both_sets_puts_one_value_per_scene_set_in_one_cell():
+    assert viz.both_sets(["levelled at 45", "still rising at 45"]) == "levelled at 45 / still rising at 45"
+    assert viz.both_sets(x for x in (20, 30)) == "20 / 30"
+
+
 def test_plot_budget_scores_draws_a_line_per_scene_set_in_each_rows_panel_and_the_seeds_range():
     scores = {"a": {"val": {20: 0.5, 30: 0.6, 45: 0.62}, "fresh": {20: 0.55, 30: 0.64, 45: 0.66}},
               "b": {"val": {20: 0.4, 30: 0.45}, "fresh": {20: 0.42, 30: 0.47}}}
